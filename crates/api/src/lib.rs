@@ -1,0 +1,14 @@
+//! The `network.openperouter.io/v1alpha1` API.
+//!
+//! * [`types`]: the custom resources, their schema and CEL rules;
+//! * [`check`]: local evaluation of the schema constraints and CEL rules (what the API server
+//!   would enforce), so host mode and the CLI reject the same inputs;
+//! * [`load`]: reading Kubernetes manifests and upstream's static host-mode files;
+//! * [`crds`]: the CustomResourceDefinitions generated from the types.
+
+pub mod check;
+pub mod crds;
+pub mod load;
+pub mod types;
+
+pub use types::*;

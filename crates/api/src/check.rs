@@ -110,30 +110,30 @@ fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
         // Optional fields serialise as absent; an explicit null is accepted when nullable.
         return;
     }
-    if let Some(ty) = schema.get("type").and_then(Value::as_str) {
-        if !type_matches(ty, value) {
-            push(out, format!("must be of type {ty}, got {}", describe(value)));
-            return;
-        }
+    if let Some(ty) = schema.get("type").and_then(Value::as_str)
+        && !type_matches(ty, value)
+    {
+        push(out, format!("must be of type {ty}, got {}", describe(value)));
+        return;
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(value) {
-            let list = allowed.iter().map(describe).collect::<Vec<_>>().join(", ");
-            push(out, format!("unsupported value {}: must be one of {list}", describe(value)));
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        let list = allowed.iter().map(describe).collect::<Vec<_>>().join(", ");
+        push(out, format!("unsupported value {}: must be one of {list}", describe(value)));
     }
     match value {
         Value::String(s) => {
             let len = s.chars().count() as u64;
-            if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
-                if len < min {
-                    push(out, format!("must be at least {min} characters long, got {len}"));
-                }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && len < min
+            {
+                push(out, format!("must be at least {min} characters long, got {len}"));
             }
-            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-                if len > max {
-                    push(out, format!("must be at most {max} characters long, got {len}"));
-                }
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && len > max
+            {
+                push(out, format!("must be at most {max} characters long, got {len}"));
             }
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
                 match regex::Regex::new(pattern) {
@@ -147,28 +147,28 @@ fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
         }
         Value::Number(n) => {
             let v = n.as_f64().unwrap_or(0.0);
-            if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-                if v < min {
-                    push(out, format!("must be at least {min}, got {n}"));
-                }
+            if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+                && v < min
+            {
+                push(out, format!("must be at least {min}, got {n}"));
             }
-            if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-                if v > max {
-                    push(out, format!("must be at most {max}, got {n}"));
-                }
+            if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+                && v > max
+            {
+                push(out, format!("must be at most {max}, got {n}"));
             }
         }
         Value::Array(items) => {
             let len = items.len() as u64;
-            if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-                if len < min {
-                    push(out, format!("must have at least {min} item(s), got {len}"));
-                }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && len < min
+            {
+                push(out, format!("must have at least {min} item(s), got {len}"));
             }
-            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-                if len > max {
-                    push(out, format!("must have at most {max} item(s), got {len}"));
-                }
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && len > max
+            {
+                push(out, format!("must have at most {max} item(s), got {len}"));
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {

@@ -295,10 +295,10 @@ fn load_manifest(doc: Value, origin: Origin, loaded: &mut Loaded) -> Result<(), 
             message: "is required".into(),
         })?;
     let what = format!("{kind}/{name}");
-    if let Some(map) = doc.as_object() {
-        if let Some(unknown) = map.keys().find(|k| !TOP_LEVEL_FIELDS.contains(&k.as_str())) {
-            return Err(LoadError::Shape { origin, what, field: unknown.clone(), message: "unknown field".into() });
-        }
+    if let Some(map) = doc.as_object()
+        && let Some(unknown) = map.keys().find(|k| !TOP_LEVEL_FIELDS.contains(&k.as_str()))
+    {
+        return Err(LoadError::Shape { origin, what, field: unknown.clone(), message: "unknown field".into() });
     }
     let metadata: ObjectMeta =
         from_value(doc.get("metadata").cloned().unwrap_or(Value::Null), &origin, &what, "metadata")?;

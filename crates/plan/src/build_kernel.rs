@@ -1,0 +1,144 @@
+//! The desired kernel state of a node, object by object, as upstream creates it.
+
+use dataplane::{
+    AddrGenMode, BridgePort, HostNetwork, Link, LinkKind, MacAddr, Mtu, Owner, Side, Sysctl, UNDERLAY_LINK_GROUP,
+    VXLAN_OVERHEAD, names,
+};
+use ipnet::IpNet;
+
+use crate::validate::{HostBridge, Valid};
+
+fn owner(kind: &str, name: &str) -> Owner {
+    Owner { kind: kind.to_string(), name: name.to_string() }
+}
+
+fn sysctl(key: &str, value: &str, optional: bool) -> Sysctl {
+    Sysctl { key: key.to_string(), value: value.to_string(), optional, side: Side::Router }
+}
+
+/// Builds the kernel state. Without an Underlay the state is empty: everything we own is removed
+/// and the underlay NICs go back to the host.
+pub(crate) fn build(valid: &Valid) -> HostNetwork {
+    let mut net = HostNetwork::default();
+    let Some(underlay) = &valid.underlay else { return net };
+    let u_owner = owner("Underlay", &underlay.name);
+
+    net.sysctls = vec![
+        sysctl("net/ipv4/conf/all/forwarding", "1", false),
+        sysctl("net/ipv6/conf/all/forwarding", "1", false),
+        sysctl("net/ipv4/conf/all/arp_accept", "1", false),
+        sysctl("net/ipv4/conf/default/arp_accept", "1", false),
+        sysctl("net/ipv6/conf/all/accept_untracked_na", "1", true),
+        sysctl("net/ipv6/conf/default/accept_untracked_na", "1", true),
+    ];
+
+    let mut lo = Link::new(names::LOOPBACK, Side::Router, LinkKind::Loopback, u_owner.clone());
+    lo.managed = false;
+    lo.addresses = underlay.vtep_v4.iter().chain(underlay.vtep_v6.iter()).map(|ip| IpNet::from(*ip)).collect();
+    net.links.push(lo);
+
+    for iface in &underlay.spec.interfaces {
+        if let Some(nd) = &iface.network_device {
+            let mut l = Link::new(&nd.interface_name, Side::Router, LinkKind::Underlay, u_owner.clone());
+            l.group = Some(UNDERLAY_LINK_GROUP);
+            net.links.push(l);
+        }
+    }
+
+    let veth_mtu = Mtu::UnderlayMinus(VXLAN_OVERHEAD);
+    let vxlan = |vni: u32, vtep, port, master: &str, o: &Owner| {
+        let mut l = Link::new(
+            names::vxlan(vni),
+            Side::Router,
+            LinkKind::Vxlan { vni, local: vtep, port, learning: false, device: names::LOOPBACK.to_string() },
+            o.clone(),
+        );
+        l.master = Some(master.to_string());
+        l.addr_gen_mode = Some(AddrGenMode::None);
+        l.bridge_port = Some(BridgePort { neigh_suppress: true, learning: false });
+        l
+    };
+    let veth_pair = |vni: u32, o: &Owner| {
+        let mut host = Link::new(
+            names::host_veth(vni),
+            Side::Host,
+            LinkKind::Veth { peer: names::pe_veth(vni), peer_side: Side::Router },
+            o.clone(),
+        );
+        host.mtu = veth_mtu;
+        let mut pe = Link::new(
+            names::pe_veth(vni),
+            Side::Router,
+            LinkKind::Veth { peer: names::host_veth(vni), peer_side: Side::Host },
+            o.clone(),
+        );
+        pe.mtu = veth_mtu;
+        (host, pe)
+    };
+
+    for l3 in &valid.l3vnis {
+        let o = owner("L3VNI", &l3.name);
+        let vrf = l3.resource.spec.vrf.clone();
+        net.links.push(Link::new(&vrf, Side::Router, LinkKind::Vrf, o.clone()));
+        let mut br = Link::new(names::pe_bridge(l3.vni), Side::Router, LinkKind::Bridge, o.clone());
+        br.master = Some(vrf.clone());
+        br.addr_gen_mode = Some(AddrGenMode::None);
+        net.links.push(br);
+        net.links.push(vxlan(l3.vni, l3.vtep, l3.port, &names::pe_bridge(l3.vni), &o));
+        if let Some(session) = &l3.session {
+            let (mut host, mut pe) = veth_pair(l3.vni, &o);
+            host.addresses = session.pairs().map(|p| p.host).collect();
+            pe.addresses = session.pairs().map(|p| p.router).collect();
+            pe.master = Some(vrf.clone());
+            net.links.push(host);
+            net.links.push(pe);
+        }
+    }
+
+    for l2 in &valid.l2vnis {
+        let o = owner("L2VNI", &l2.name);
+        let bridge = names::pe_bridge(l2.vni);
+        let mut br = Link::new(&bridge, Side::Router, LinkKind::Bridge, o.clone());
+        br.master = l2.vrf.clone();
+        if !l2.gateways.is_empty() {
+            br.addresses = l2.gateways.clone();
+            br.mac = Some(MacAddr::anycast_gateway(l2.vni));
+        }
+        net.links.push(br);
+        net.links.push(vxlan(l2.vni, l2.vtep, l2.port, &bridge, &o));
+        let (mut host, mut pe) = veth_pair(l2.vni, &o);
+        pe.master = Some(bridge.clone());
+        match &l2.host_bridge {
+            HostBridge::None => {}
+            HostBridge::Managed => {
+                let hb = Link::new(names::host_bridge(l2.vni), Side::Host, LinkKind::Bridge, o.clone());
+                host.master = Some(hb.name.clone());
+                net.links.push(hb);
+            }
+            HostBridge::External(name) => host.master = Some(name.clone()),
+        }
+        net.links.push(host);
+        net.links.push(pe);
+    }
+
+    if let Some(p) = &valid.passthrough {
+        let o = owner("L3Passthrough", &p.name);
+        let mut host = Link::new(
+            names::PASSTHROUGH_HOST,
+            Side::Host,
+            LinkKind::Veth { peer: names::PASSTHROUGH_ROUTER.to_string(), peer_side: Side::Router },
+            o.clone(),
+        );
+        host.addresses = p.ips.pairs().map(|p| p.host).collect();
+        let mut pe = Link::new(
+            names::PASSTHROUGH_ROUTER,
+            Side::Router,
+            LinkKind::Veth { peer: names::PASSTHROUGH_HOST.to_string(), peer_side: Side::Host },
+            o,
+        );
+        pe.addresses = p.ips.pairs().map(|p| p.router).collect();
+        net.links.push(host);
+        net.links.push(pe);
+    }
+    net
+}

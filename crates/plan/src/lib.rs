@@ -1,0 +1,175 @@
+//! Per-node planning: from the API resources to everything a node should run.
+//!
+//! [`plan_node`] is a pure function (no I/O): it selects the resources that apply to a node,
+//! validates every cross-resource rule, derives the per-node addresses and produces a
+//! [`NodePlan`] with the FRR configuration, the desired kernel state and a per-resource outcome.
+//! The same function serves host mode, the Kubernetes controller, the CLI and the webhooks.
+//!
+//! Invariants:
+//! * one invalid resource never blocks the others; every dropped resource has an outcome
+//!   (`ValidationFailed` for its own fault, `DependencyFailed` when something it needs failed);
+//! * an invalid Underlay means "change nothing on this node": the plan has neither an FRR
+//!   configuration nor a kernel state, only the outcome;
+//! * iteration orders are fixed (resources sorted by name), so the same input always gives the
+//!   same plan, byte for byte.
+
+pub mod ipam;
+pub mod select;
+
+mod build_frr;
+mod build_kernel;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use api::load::{Loaded, Rejected};
+use api::{FailedResource, FailureReason, L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, Underlay};
+use serde::Serialize;
+
+pub use validate::{Valid, ValidL2Vni, ValidL3Vni, ValidPassthrough, ValidUnderlay};
+
+/// The node being planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// Node name.
+    pub name: String,
+    /// Node index (from the nodemarker annotation or `node-config.yaml`).
+    pub index: u32,
+    /// Node labels, matched against `nodeSelector`s.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Knobs that are not part of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// FRR log level.
+    pub frr_log_level: frr::LogLevel,
+    /// `bgp listen limit` rendered when a neighbor uses a listen range.
+    pub bgp_listen_limit: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { frr_log_level: frr::LogLevel::Informational, bgp_listen_limit: 65535 }
+    }
+}
+
+/// All resources known (before node selection).
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    /// Underlays.
+    pub underlays: Vec<Underlay>,
+    /// L3VNIs.
+    pub l3vnis: Vec<L3VNI>,
+    /// L2VNIs.
+    pub l2vnis: Vec<L2VNI>,
+    /// L3Passthroughs.
+    pub passthroughs: Vec<L3Passthrough>,
+    /// RawFRRConfigs.
+    pub raw_configs: Vec<RawFRRConfig>,
+    /// Resources that already failed a single-object rule.
+    pub rejected: Vec<Rejected>,
+}
+
+impl From<&Loaded> for Resources {
+    fn from(l: &Loaded) -> Self {
+        Resources {
+            underlays: l.underlays.iter().map(|s| s.resource.clone()).collect(),
+            l3vnis: l.l3vnis.iter().map(|s| s.resource.clone()).collect(),
+            l2vnis: l.l2vnis.iter().map(|s| s.resource.clone()).collect(),
+            passthroughs: l.passthroughs.iter().map(|s| s.resource.clone()).collect(),
+            raw_configs: l.raw_configs.iter().map(|s| s.resource.clone()).collect(),
+            rejected: l.rejected.clone(),
+        }
+    }
+}
+
+/// A resource that made it into the plan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Applied {
+    /// Kind.
+    pub kind: ResourceKind,
+    /// Name.
+    pub name: String,
+}
+
+/// The overall verdict for the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Everything selected for the node is valid.
+    ConfigurationSuccessful,
+    /// Some resources failed; the others are applied.
+    ConfigurationFailed,
+    /// The Underlay failed: nothing is changed on the node.
+    UnderlayFailed,
+}
+
+/// Everything a node should run, and why some resources are left out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePlan {
+    /// The node.
+    pub node: Node,
+    /// Overall verdict.
+    pub verdict: Verdict,
+    /// FRR configuration; `None` means "leave FRR as it is" (Underlay failed).
+    pub frr: Option<frr::Config>,
+    /// Desired kernel state; `None` means "leave the kernel as it is" (Underlay failed).
+    pub kernel: Option<dataplane::HostNetwork>,
+    /// Resources that are left out, with the reason.
+    pub failed_resources: Vec<FailedResource>,
+    /// Resources that are part of the plan.
+    pub applied: Vec<Applied>,
+}
+
+impl NodePlan {
+    /// Human summary of the verdict (the message of the node's conditions).
+    pub fn summary(&self) -> &'static str {
+        match self.verdict {
+            Verdict::ConfigurationSuccessful => "All configuration applied successfully",
+            Verdict::ConfigurationFailed => "Some resources failed validation, see failedResources for details",
+            Verdict::UnderlayFailed => "Underlay failed validation, existing configuration left as-is",
+        }
+    }
+}
+
+/// Collected outcomes.
+#[derive(Debug, Default)]
+pub(crate) struct Outcomes {
+    pub failed: Vec<FailedResource>,
+}
+
+impl Outcomes {
+    pub fn fail(&mut self, kind: ResourceKind, name: &str, reason: FailureReason, message: impl Into<String>) {
+        self.failed.push(FailedResource::new(kind, name, reason, message));
+    }
+}
+
+/// Plans one node.
+pub fn plan_node(resources: &Resources, node: &Node, options: &Options) -> NodePlan {
+    let mut outcomes = Outcomes::default();
+    let valid = validate::validate(resources, node, &mut outcomes);
+    let failed_resources = outcomes.failed;
+    let Some(valid) = valid else {
+        return NodePlan {
+            node: node.clone(),
+            verdict: Verdict::UnderlayFailed,
+            frr: None,
+            kernel: None,
+            failed_resources,
+            applied: Vec::new(),
+        };
+    };
+    let frr = build_frr::build(&valid, options);
+    let kernel = build_kernel::build(&valid);
+    let verdict =
+        if failed_resources.is_empty() { Verdict::ConfigurationSuccessful } else { Verdict::ConfigurationFailed };
+    NodePlan {
+        node: node.clone(),
+        verdict,
+        frr: Some(frr),
+        kernel: Some(kernel),
+        failed_resources,
+        applied: valid.applied(),
+    }
+}

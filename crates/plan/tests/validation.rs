@@ -1,0 +1,610 @@
+//! Every validation rule, each with an accepted and a rejected case and the exact outcome.
+//! Inputs go through the real loader (schema + CEL) and the planner, as users' files do.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use api::{FailureReason, ResourceKind};
+
+const H: &str = "apiVersion: network.openperouter.io/v1alpha1";
+
+fn underlay_with(neighbors: &str, extra: &str) -> String {
+    format!(
+        "{H}\nkind: Underlay\nmetadata: {{name: underlay}}\nspec:\n  asn: 64514\n  tunnelEndpoint: {{cidrs: [100.65.0.0/24]}}\n  interfaces: [{{type: NetworkDevice, networkDevice: {{interfaceName: eth0}}}}]\n{extra}  neighbors:\n{neighbors}"
+    )
+}
+
+fn underlay() -> String {
+    underlay_with("  - {asn: 64512, address: 192.168.11.2}\n", "")
+}
+
+fn l3vni(name: &str, vrf: &str, vni: u32, cidr: &str, extra: &str) -> String {
+    format!(
+        "{H}\nkind: L3VNI\nmetadata: {{name: {name}}}\nspec:\n  vrf: {vrf}\n  vni: {vni}\n  hostSession: {{asn: 64514, hostASN: 64515, localCIDR: {{ipv4: {cidr}}}}}\n{extra}"
+    )
+}
+
+fn l2vni(name: &str, vni: u32, domain: Option<&str>, extra: &str) -> String {
+    let rd = domain.map(|d| format!("  routingDomain: {{type: L3VNI, l3vni: {{name: {d}}}}}\n")).unwrap_or_default();
+    format!("{H}\nkind: L2VNI\nmetadata: {{name: {name}}}\nspec:\n  vni: {vni}\n{rd}{extra}")
+}
+
+fn passthrough(name: &str, cidr: &str, extra: &str) -> String {
+    format!(
+        "{H}\nkind: L3Passthrough\nmetadata: {{name: {name}}}\nspec:\n  hostSession: {{asn: 64514, hostASN: 64515, localCIDR: {{ipv4: {cidr}}}}}\n{extra}"
+    )
+}
+
+fn docs(parts: &[String]) -> String {
+    parts.join("\n---\n")
+}
+
+fn run(yaml: &str, index: u32, labels: &[(&str, &str)]) -> plan::NodePlan {
+    let mut loaded = api::load::Loaded::default();
+    api::load::load_str(yaml, Path::new("case.yaml"), &mut loaded).unwrap_or_else(|e| panic!("load: {e}\n{yaml}"));
+    let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let node = plan::Node { name: "worker".into(), index, labels };
+    plan::plan_node(&plan::Resources::from(&loaded), &node, &plan::Options::default())
+}
+
+fn accepted(yaml: &str) {
+    let plan = run(yaml, 0, &[]);
+    let failed: Vec<String> = plan.failed_resources.iter().map(ToString::to_string).collect();
+    assert!(failed.is_empty(), "expected no failures, got:\n{}\n--- input ---\n{yaml}", failed.join("\n"));
+    assert!(plan.frr.is_some() && plan.kernel.is_some());
+}
+
+fn rejected(yaml: &str, kind: ResourceKind, name: &str, reason: FailureReason, needle: &str) -> plan::NodePlan {
+    let plan = run(yaml, 0, &[]);
+    let hit = plan.failed_resources.iter().find(|f| f.kind == kind && f.name == name);
+    let Some(hit) = hit else {
+        panic!("expected {kind}/{name} to fail, got {:?}\n--- input ---\n{yaml}", plan.failed_resources);
+    };
+    assert_eq!(hit.reason, reason, "{hit}");
+    assert!(hit.message.contains(needle), "message {:?} lacks {needle:?}", hit.message);
+    plan
+}
+
+fn underlay_rejected(yaml: &str, needle: &str) {
+    let plan = rejected(yaml, ResourceKind::Underlay, "underlay", FailureReason::ValidationFailed, needle);
+    assert_eq!(plan.verdict, plan::Verdict::UnderlayFailed);
+    assert!(plan.frr.is_none() && plan.kernel.is_none(), "an invalid Underlay must change nothing");
+}
+
+// ------------------------------------------------------------------ Underlay
+
+#[test]
+fn one_underlay_per_node() {
+    let second = underlay().replace("name: underlay", "name: other");
+    let plan = run(&docs(&[underlay(), second.clone()]), 0, &[]);
+    assert_eq!(plan.verdict, plan::Verdict::UnderlayFailed);
+    assert_eq!(plan.failed_resources.len(), 2);
+    assert!(plan.failed_resources[0].message.contains("more than one underlay per node"));
+    // Scoped by node selector: the second one selects another rack, so no conflict here.
+    let scoped = second.replace("spec:\n", "spec:\n  nodeSelector: {matchLabels: {rack: r9}}\n");
+    accepted(&docs(&[underlay(), scoped]));
+}
+
+#[test]
+fn underlay_asn_range() {
+    underlay_rejected(&underlay().replace("asn: 64514", "asn: 0"), "spec.asn: must be at least 1");
+}
+
+#[test]
+fn underlay_needs_a_neighbor() {
+    underlay_rejected(&underlay_with("    []\n", ""), "spec.neighbors: must have at least 1");
+}
+
+#[test]
+fn duplicate_neighbor_address() {
+    underlay_rejected(
+        &underlay_with("  - {asn: 64512, address: 192.168.11.2}\n  - {asn: 64513, address: 192.168.11.2}\n", ""),
+        "duplicate neighbor address",
+    );
+    accepted(&underlay_with("  - {asn: 64512, address: 192.168.11.2}\n  - {asn: 64513, address: 192.168.11.3}\n", ""));
+}
+
+#[test]
+fn duplicate_neighbor_interface() {
+    underlay_rejected(
+        &underlay_with("  - {asn: 64512, interface: eth0}\n  - {asn: 64513, interface: eth0}\n", ""),
+        "only one peer is allowed per interface",
+    );
+    accepted(&underlay_with("  - {asn: 64512, interface: eth0}\n  - {asn: 64513, interface: eth1}\n", ""));
+}
+
+#[test]
+fn listen_ranges_must_not_overlap() {
+    underlay_rejected(
+        &underlay_with(
+            "  - {type: Internal, listenRange: 10.0.0.0/16}\n  - {type: Internal, listenRange: 10.0.5.0/24}\n",
+            "",
+        ),
+        "overlaps with listenRange",
+    );
+    accepted(&underlay_with(
+        "  - {type: Internal, listenRange: 10.0.0.0/24}\n  - {type: Internal, listenRange: 10.0.1.0/24}\n",
+        "",
+    ));
+}
+
+#[test]
+fn listen_range_must_be_a_cidr_and_not_link_local() {
+    underlay_rejected(
+        &underlay_with("  - {type: Internal, listenRange: nonsense}\n", ""),
+        "listenRange must be a CIDR",
+    );
+    underlay_rejected(
+        &underlay_with("  - {type: Internal, listenRange: \"fe80::/64\"}\n", ""),
+        "must not be an IPv6 link-local range",
+    );
+}
+
+#[test]
+fn duplicate_interfaces() {
+    let yaml = underlay().replace(
+        "interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}]",
+        "interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}, {type: NetworkDevice, networkDevice: {interfaceName: eth0}}]",
+    );
+    underlay_rejected(&yaml, "duplicate interface \"eth0\"");
+}
+
+#[test]
+fn interface_name_pattern() {
+    underlay_rejected(&underlay().replace("interfaceName: eth0", "interfaceName: 9eth"), "does not match the pattern");
+}
+
+#[test]
+fn interface_union_must_match_type() {
+    let yaml = underlay().replace("{type: NetworkDevice, networkDevice", "{type: CNIDevice, networkDevice");
+    underlay_rejected(&yaml, "type/config mismatch");
+}
+
+#[test]
+fn cni_devices_are_not_supported_yet() {
+    let yaml = underlay().replace(
+        "{type: NetworkDevice, networkDevice: {interfaceName: eth0}}",
+        "{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {cniVersion: 1.0.0, name: m, plugins: [{type: macvlan}]}}}",
+    );
+    underlay_rejected(&yaml, "CNIDevice underlay interfaces are not supported yet");
+}
+
+#[test]
+fn mixing_interface_types() {
+    let yaml = underlay().replace(
+        "interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}]",
+        "interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}, {type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {}}}]",
+    );
+    underlay_rejected(&yaml, "mixing NetworkDevice and CNIDevice is not supported");
+}
+
+#[test]
+fn tunnel_endpoint_cidrs() {
+    underlay_rejected(
+        &underlay().replace("[100.65.0.0/24]", "[not-a-cidr]"),
+        "every tunnel endpoint entry must be a CIDR",
+    );
+    underlay_rejected(&underlay().replace("[100.65.0.0/24]", "[100.65.0.0/24, 100.66.0.0/24]"), "at most one IPv4");
+    underlay_rejected(&underlay().replace("[100.65.0.0/24]", "[]"), "must have at least 1");
+    accepted(&underlay().replace("[100.65.0.0/24]", "[100.65.0.0/24, \"fd00:65::/64\"]"));
+}
+
+#[test]
+fn node_index_must_fit_the_pools() {
+    let yaml = underlay().replace("[100.65.0.0/24]", "[100.65.0.0/30]");
+    let plan = run(&yaml, 7, &[]);
+    assert_eq!(plan.verdict, plan::Verdict::UnderlayFailed);
+    assert!(plan.failed_resources[0].message.contains("node index 7 does not fit"), "{:?}", plan.failed_resources);
+}
+
+#[test]
+fn router_id_cidr_must_be_ipv4() {
+    underlay_rejected(
+        &underlay_with("  - {asn: 64512, address: 192.168.11.2}\n", "  routerIDCIDR: \"fd00::/64\"\n"),
+        "routerIDCIDR",
+    );
+}
+
+#[test]
+fn srv6_needs_isis_and_isis_is_not_supported_yet() {
+    underlay_rejected(
+        &underlay_with("  - {asn: 64512, address: 192.168.11.2}\n", "  srv6: {locator: {}}\n"),
+        "SRv6 can only be configured if isis is set",
+    );
+    underlay_rejected(
+        &underlay_with("  - {asn: 64512, address: 192.168.11.2}\n", "  isis: {baseNet: x}\n"),
+        "not supported yet",
+    );
+}
+
+#[test]
+fn cluster_id_outside_router_id_cidr() {
+    underlay_rejected(
+        &underlay_with(
+            "  - {asn: 64512, address: 192.168.11.2}\n",
+            "  routerIDCIDR: 10.0.0.0/24\n  routeReflector: {clusterID: 10.0.0.5}\n",
+        ),
+        "clusterID must be outside the routerIDCIDR range",
+    );
+    accepted(&underlay_with(
+        "  - {asn: 64512, address: 192.168.11.2}\n",
+        "  routerIDCIDR: 10.0.0.0/24\n  routeReflector: {clusterID: 10.1.0.5}\n",
+    ));
+}
+
+// ------------------------------------------------------------------ Neighbor CEL rules
+
+fn neighbor_rejected(neighbor: &str, needle: &str) {
+    underlay_rejected(&underlay_with(&format!("  - {neighbor}\n"), ""), needle);
+}
+
+#[test]
+fn neighbor_rules() {
+    neighbor_rejected("{address: 192.168.11.2}", "either ASN or Type must be set");
+    neighbor_rejected("{asn: 1, type: External, address: 192.168.11.2}", "ASN and Type cannot be set together");
+    neighbor_rejected("{asn: 1, address: 192.168.11.2, holdTimeSeconds: 9}", "must be set together");
+    neighbor_rejected(
+        "{asn: 1, address: 192.168.11.2, holdTimeSeconds: 2, keepaliveTimeSeconds: 1}",
+        "0 or at least 3",
+    );
+    neighbor_rejected(
+        "{asn: 1, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 10}",
+        "must not exceed",
+    );
+    neighbor_rejected("{asn: 1}", "one of address, interface or listenRange");
+    neighbor_rejected(
+        "{asn: 1, address: 192.168.11.2, interface: eth0}",
+        "address and interface cannot be set together",
+    );
+    neighbor_rejected(
+        "{asn: 1, interface: eth0, addressFamilies: [{type: ipv4vpn}]}",
+        "interface (unnumbered) neighbor",
+    );
+    neighbor_rejected(
+        "{asn: 1, address: 192.168.11.2, addressFamilies: [{type: ipv6vpn}]}",
+        "require an IPv6 neighbor address",
+    );
+    neighbor_rejected("{type: Internal, address: 192.168.11.2, listenRange: 10.0.0.0/24}", "listenRange and address");
+    neighbor_rejected("{type: Internal, interface: eth0, listenRange: 10.0.0.0/24}", "listenRange and interface");
+    neighbor_rejected(
+        "{asn: 1, address: 192.168.11.2, addressFamilies: [{type: evpn, properties: [{type: routeReflectorClient}]}]}",
+        "requires type Internal",
+    );
+    neighbor_rejected(
+        "{asn: 1, address: \"2001:db8::1\", addressFamilies: [{type: evpn}, {type: ipv6vpn}]}",
+        "mutually exclusive",
+    );
+    neighbor_rejected("{asn: 1, address: 300.1.1.1}", "address must be an IP address");
+    neighbor_rejected("{asn: 1, address: 192.168.11.2, port: 20000}", "must be at most 16384");
+    neighbor_rejected("{asn: 1, address: 192.168.11.2, password: \"with space\"}", "does not match the pattern");
+    neighbor_rejected("{asn: 1, address: 192.168.11.2, bfd: {receiveInterval: 5}}", "must be at least 10");
+    neighbor_rejected(
+        "{asn: 1, address: 192.168.11.2, properties: [{type: ebgpMultiHop, ebgpMultiHop: {ttl: 0}}]}",
+        "must be at least 1",
+    );
+    accepted(&underlay_with(
+        "  - {type: Internal, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3, bfd: {sessionMode: Passive}, addressFamilies: [{type: evpn, properties: [{type: routeReflectorClient}]}]}\n",
+        "",
+    ));
+}
+
+// ------------------------------------------------------------------ L3VNI
+
+#[test]
+fn l3vni_vrf_name() {
+    let yaml = docs(&[underlay(), l3vni("red", "0red", 100, "192.169.10.0/24", "")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "spec.vrf");
+    let yaml = docs(&[underlay(), l3vni("red", "averyveryverylongname", 100, "192.169.10.0/24", "")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "at most 15 characters");
+    accepted(&docs(&[underlay(), l3vni("red", "red_1-x", 100, "192.169.10.0/24", "")]));
+}
+
+#[test]
+fn l3vni_vni_range() {
+    let yaml = docs(&[underlay(), l3vni("red", "red", 16777216, "192.169.10.0/24", "")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "spec.vni: must be at most");
+}
+
+#[test]
+fn l3vni_route_targets() {
+    let yaml = docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", "  importRTs: [\"999.1.2.3:5\"]\n")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "not a valid IPv4 address");
+    let yaml =
+        docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", "  exportRTs: [\"4200000000:70000\"]\n")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "at most 65535");
+    accepted(&docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", "  exportRTs: [\"64514:100\"]\n")]));
+}
+
+#[test]
+fn l3vni_host_asn_differs() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", "").replace("hostASN: 64515", "hostASN: 64514"),
+    ]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "hostASN must be different from asn");
+}
+
+#[test]
+fn l3vni_host_session_needs_exactly_one_peer_kind() {
+    let yaml = docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", "").replace("hostASN: 64515, ", "")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "either hostASN or hostType");
+}
+
+#[test]
+fn duplicate_l3vni_vni() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni("blue", "blue", 100, "192.169.11.0/24", ""),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+    ]);
+    let plan = rejected(
+        &yaml,
+        ResourceKind::L3VNI,
+        "red",
+        FailureReason::ValidationFailed,
+        "duplicate vni 100: already used by L3VNI/blue",
+    );
+    assert_eq!(plan.applied.iter().filter(|a| a.kind == ResourceKind::L3VNI).count(), 1, "blue keeps it");
+}
+
+#[test]
+fn duplicate_l3vni_vrf() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni("blue", "red", 200, "192.169.11.0/24", ""),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+    ]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "more than one L3VNI detected in VRF");
+}
+
+#[test]
+fn l3vni_needs_underlay_with_tunnel_endpoint() {
+    let yaml = l3vni("red", "red", 100, "192.169.10.0/24", "");
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::DependencyFailed, "no Underlay selects node");
+    let no_te = underlay().replace("  tunnelEndpoint: {cidrs: [100.65.0.0/24]}\n", "");
+    let yaml = docs(&[no_te, l3vni("red", "red", 100, "192.169.10.0/24", "")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::DependencyFailed, "has no tunnelEndpoint");
+}
+
+#[test]
+fn l3vni_underlay_address_family_must_exist() {
+    let yaml = docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", "  underlayAddressFamily: IPv6\n")]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "no IPv6 tunnel endpoint CIDR");
+}
+
+#[test]
+fn host_session_pools_must_not_overlap() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni("blue", "blue", 200, "192.169.0.0/16", ""),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+    ]);
+    rejected(
+        &yaml,
+        ResourceKind::L3VNI,
+        "red",
+        FailureReason::ValidationFailed,
+        "overlaps with 192.169.0.0/16 of L3VNI/blue",
+    );
+    let yaml =
+        docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", ""), passthrough("pt", "192.169.10.0/25", "")]);
+    rejected(&yaml, ResourceKind::L3Passthrough, "pt", FailureReason::ValidationFailed, "overlaps");
+    accepted(&docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        passthrough("pt", "192.169.20.0/24", ""),
+    ]));
+}
+
+#[test]
+fn host_session_pool_must_fit_node_index() {
+    let yaml = docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/30", "")]);
+    let plan = run(&yaml, 1, &[]);
+    let f = &plan.failed_resources[0];
+    assert_eq!((f.kind, f.reason), (ResourceKind::L3VNI, FailureReason::ValidationFailed));
+    assert!(f.message.contains("node index 1 does not fit"), "{f}");
+}
+
+// ------------------------------------------------------------------ L2VNI
+
+#[test]
+fn l2vni_missing_or_invalid_l3vni_is_a_dependency_failure() {
+    let yaml = docs(&[underlay(), l2vni("l2", 110, Some("green"), "")]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::DependencyFailed, "L3VNI/green does not exist");
+    let bad = l3vni("red", "red", 100, "192.169.10.0/24", "  importRTs: [\"x\"]\n");
+    let yaml = docs(&[underlay(), bad, l2vni("l2", 110, Some("red"), "")]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::DependencyFailed, "is invalid or not selected");
+    accepted(&docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", ""), l2vni("l2", 110, Some("red"), "")]));
+}
+
+#[test]
+fn l2vni_duplicate_vni() {
+    let yaml = docs(&[underlay(), l3vni("red", "red", 100, "192.169.10.0/24", ""), l2vni("l2", 100, None, "")]);
+    rejected(
+        &yaml,
+        ResourceKind::L2VNI,
+        "l2",
+        FailureReason::ValidationFailed,
+        "duplicate vni 100: already used by L3VNI/red",
+    );
+    let yaml = docs(&[underlay(), l2vni("a", 300, None, ""), l2vni("b", 300, None, "")]);
+    rejected(&yaml, ResourceKind::L2VNI, "b", FailureReason::ValidationFailed, "already used by L2VNI/a");
+}
+
+#[test]
+fn l2vni_gateway_ips() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        l2vni("l2", 110, Some("red"), "  gatewayIPs: [10.1.0.1/24, 10.2.0.1/24]\n"),
+    ]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "one IPv4 plus one IPv6");
+    let yaml = docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        l2vni("l2", 110, Some("red"), "  gatewayIPs: [banana]\n"),
+    ]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "not a CIDR");
+    let yaml = docs(&[underlay(), l2vni("l2", 110, None, "  gatewayIPs: [10.1.0.1/24]\n")]);
+    rejected(
+        &yaml,
+        ResourceKind::L2VNI,
+        "l2",
+        FailureReason::ValidationFailed,
+        "gatewayIPs cannot be set without routingDomain",
+    );
+    accepted(&docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        l2vni("l2", 110, Some("red"), "  gatewayIPs: [10.1.0.1/24, \"2001:db8:1::1/64\"]\n"),
+    ]));
+}
+
+#[test]
+fn subnets_inside_a_vrf_must_not_overlap() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        l2vni("l2", 110, Some("red"), "  gatewayIPs: [192.169.10.200/24]\n"),
+    ]);
+    let plan =
+        rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "subnet overlap in VRF \"red\"");
+    assert!(plan.failed_resources.iter().any(|f| f.kind == ResourceKind::L3VNI && f.name == "red"));
+    let yaml = docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        l2vni("a", 110, Some("red"), "  gatewayIPs: [10.1.0.1/16]\n"),
+        l2vni("b", 111, Some("red"), "  gatewayIPs: [10.1.2.1/24]\n"),
+    ]);
+    rejected(&yaml, ResourceKind::L2VNI, "b", FailureReason::ValidationFailed, "subnet overlap");
+}
+
+#[test]
+fn several_l2vnis_in_one_vrf_and_same_subnets_in_different_vrfs_are_fine() {
+    // Upstream #222: several L2VNIs in one VRF were rejected.
+    accepted(&docs(&[
+        underlay(),
+        l3vni("red", "red", 100, "192.169.10.0/24", ""),
+        l3vni("blue", "blue", 200, "192.169.11.0/24", ""),
+        l2vni("a", 110, Some("red"), "  gatewayIPs: [10.1.0.1/24]\n"),
+        l2vni("b", 111, Some("red"), "  gatewayIPs: [10.2.0.1/24]\n"),
+        l2vni("c", 210, Some("blue"), "  gatewayIPs: [10.1.0.1/24]\n"),
+    ]));
+}
+
+#[test]
+fn l2vni_host_master() {
+    let yaml = docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: Managed}}\n"),
+    ]);
+    rejected(
+        &yaml,
+        ResourceKind::L2VNI,
+        "l2",
+        FailureReason::ValidationFailed,
+        "OVSBridge host masters are not supported yet",
+    );
+    let yaml = docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: External}}\n"),
+    ]);
+    rejected(
+        &yaml,
+        ResourceKind::L2VNI,
+        "l2",
+        FailureReason::ValidationFailed,
+        "name is required for an External bridge",
+    );
+    let yaml = docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed, name: br0}}\n"),
+    ]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "not allowed for a Managed one");
+    let yaml = docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  hostMaster: {type: LinuxBridge, ovsBridge: {lifecycle: Managed}}\n"),
+    ]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "type/config mismatch");
+    accepted(&docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: External, name: br0}}\n"),
+    ]));
+}
+
+#[test]
+fn l2vni_routing_domain_union() {
+    let yaml = docs(&[
+        underlay(),
+        format!("{H}\nkind: L2VNI\nmetadata: {{name: l2}}\nspec:\n  vni: 110\n  routingDomain: {{type: L3VNI}}\n"),
+    ]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "requires the l3vni field");
+}
+
+// ------------------------------------------------------------------ Passthrough, raw, L3VPN
+
+#[test]
+fn one_passthrough_per_node() {
+    let yaml = docs(&[underlay(), passthrough("a", "192.169.20.0/24", ""), passthrough("b", "192.169.21.0/24", "")]);
+    let plan = rejected(
+        &yaml,
+        ResourceKind::L3Passthrough,
+        "a",
+        FailureReason::ValidationFailed,
+        "more than one l3passthrough per node",
+    );
+    assert!(plan.failed_resources.iter().any(|f| f.name == "b"));
+    // Upstream #223: resources that never meet on a node do not conflict.
+    let b = passthrough("b", "192.169.20.0/24", "  nodeSelector: {matchLabels: {edge: \"true\"}}\n");
+    accepted(&docs(&[underlay(), passthrough("a", "192.169.20.0/24", ""), b]));
+}
+
+#[test]
+fn passthrough_needs_an_underlay() {
+    rejected(
+        &passthrough("pt", "192.169.20.0/24", ""),
+        ResourceKind::L3Passthrough,
+        "pt",
+        FailureReason::DependencyFailed,
+        "no Underlay",
+    );
+}
+
+#[test]
+fn raw_config_must_not_be_empty() {
+    let yaml =
+        docs(&[underlay(), format!("{H}\nkind: RawFRRConfig\nmetadata: {{name: raw}}\nspec: {{rawConfig: \"\"}}\n")]);
+    rejected(&yaml, ResourceKind::RawFRRConfig, "raw", FailureReason::ValidationFailed, "at least 1 characters");
+}
+
+#[test]
+fn l3vpn_is_reported_as_not_supported() {
+    let yaml = docs(&[
+        underlay(),
+        format!("{H}\nkind: L3VPN\nmetadata: {{name: vpn}}\nspec: {{vrf: red, rdAssignedNumber: 100}}\n"),
+    ]);
+    let plan = rejected(&yaml, ResourceKind::L3VPN, "vpn", FailureReason::ValidationFailed, "not supported yet");
+    assert!(plan.frr.is_some(), "the rest of the node is still planned");
+}
+
+#[test]
+fn invalid_node_selector_is_reported() {
+    let yaml = docs(&[
+        underlay(),
+        l3vni(
+            "red",
+            "red",
+            100,
+            "192.169.10.0/24",
+            "  nodeSelector: {matchExpressions: [{key: zone, operator: Near}]}\n",
+        ),
+    ]);
+    rejected(&yaml, ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, "unknown operator");
+}
+
+#[test]
+fn messages_are_capped_at_500_characters() {
+    let long = "x".repeat(2000);
+    let f = api::FailedResource::new(ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, long);
+    assert_eq!(f.message.chars().count(), 500);
+}

@@ -1,0 +1,208 @@
+//! `openperouter`: the command-line entry point. It parses arguments and prints; the logic lives
+//! in the library crates.
+
+mod output;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_HELP: &str = "\
+Exit status:
+  0  success (for validate: every resource is valid on the node)
+  1  some resources are invalid on the node (validate, plan), or nothing can be rendered
+     because the Underlay is invalid (render)
+  2  the input cannot be read: missing file, malformed YAML, unknown kind or field, wrong type";
+
+/// A Provider Edge router for Kubernetes nodes and Linux hosts: EVPN/VXLAN towards the fabric,
+/// a veth and a BGP session (or a layer-2 segment) towards the host.
+#[derive(Parser, Debug)]
+#[command(name = "openperouter", version, after_help = EXIT_HELP)]
+struct Cli {
+    /// Log level of this program (its logs go to stderr).
+    #[arg(long, global = true, default_value = "warn", value_parser = ["error", "warn", "info", "debug", "trace"])]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the FRR configuration a node would run.
+    #[command(after_help = EXIT_HELP)]
+    Render(NodeArgs),
+    /// Show everything a node would build: kernel objects per namespace, the FRR configuration
+    /// and the per-resource outcome.
+    #[command(after_help = EXIT_HELP)]
+    Plan {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Check that every resource is valid for a node.
+    #[command(after_help = EXIT_HELP)]
+    Validate(NodeArgs),
+    /// Print the CustomResourceDefinitions of every kind.
+    Crds,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// Tables for humans.
+    Text,
+    /// Machine-readable JSON.
+    Json,
+}
+
+/// Inputs and node identity shared by render, plan and validate.
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// Manifests, static `openpe_*.yaml` files, `node-config.yaml`, or directories of them.
+    #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
+    files: Vec<PathBuf>,
+    /// Node index (default: from node-config.yaml, else 0).
+    #[arg(long)]
+    node_index: Option<u32>,
+    /// Node name (default: from node-config.yaml, else the host name).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Node labels matched against nodeSelectors, as k=v,k=v (kubernetes.io/hostname is set to
+    /// the node name unless given).
+    #[arg(long, value_delimiter = ',')]
+    node_labels: Vec<String>,
+}
+
+/// An error that maps to an exit status.
+enum Failure {
+    /// Input could not be read (exit 2).
+    Input(anyhow::Error),
+    /// Anything else (exit 1).
+    Other(anyhow::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure::Input(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Crds => {
+            let yaml = api::crds::to_yaml().map_err(|e| Failure::Other(anyhow!("rendering CRDs: {e}")))?;
+            print!("{yaml}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render(args) => {
+            let (plan, _) = plan_from(&args)?;
+            match &plan.frr {
+                Some(config) => {
+                    print!("{}", config.render());
+                    for f in &plan.failed_resources {
+                        tracing::warn!("{f}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    for f in &plan.failed_resources {
+                        eprintln!("{f}");
+                    }
+                    Err(Failure::Other(anyhow!(
+                        "nothing to render for node {:?}: the Underlay is invalid, so the node would keep its current configuration",
+                        plan.node.name
+                    )))
+                }
+            }
+        }
+        Command::Plan { node, output } => {
+            let (plan, _) = plan_from(&node)?;
+            match output {
+                OutputFormat::Text => print!("{}", output::plan_text(&plan)),
+                OutputFormat::Json => {
+                    let json = output::plan_json(&plan).map_err(|e| Failure::Other(e.into()))?;
+                    println!("{json}");
+                }
+            }
+            Ok(if plan.failed_resources.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Validate(args) => {
+            let (plan, count) = plan_from(&args)?;
+            if plan.failed_resources.is_empty() {
+                println!(
+                    "OK: {count} resource(s) read, {} apply to node {:?} (index {}), all valid",
+                    plan.applied.len(),
+                    plan.node.name,
+                    plan.node.index
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for f in &plan.failed_resources {
+                    println!("{f}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Loads the inputs and plans the node they describe.
+fn plan_from(args: &NodeArgs) -> Result<(plan::NodePlan, usize), Failure> {
+    let loaded = api::load::load_paths(&args.files).map_err(|e| Failure::Input(e.into()))?;
+    let node = node_from(args, &loaded).map_err(Failure::Input)?;
+    tracing::info!(node = %node.name, index = node.index, resources = loaded.resource_count(), "planning");
+    let resources = plan::Resources::from(&loaded);
+    Ok((plan::plan_node(&resources, &node, &plan::Options::default()), loaded.resource_count()))
+}
+
+fn node_from(args: &NodeArgs, loaded: &api::load::Loaded) -> Result<plan::Node> {
+    let node_config = loaded.node_config.as_ref();
+    let index = match args.node_index {
+        Some(i) => i,
+        None => match node_config {
+            Some((c, path)) => match (c.node_index.index, &c.node_index.interface_name) {
+                (_, Some(iface)) => bail!(
+                    "{}: nodeIndex.interfaceName ({iface}) derives the index from a live interface; pass --node-index here",
+                    path.display()
+                ),
+                (Some(i), None) => i,
+                (None, None) => 0,
+            },
+            None => 0,
+        },
+    };
+    let name =
+        args.node_name.clone().or_else(|| node_config.and_then(|(c, _)| c.node_name.clone())).unwrap_or_else(hostname);
+    let mut labels = BTreeMap::new();
+    for pair in &args.node_labels {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = pair.split_once('=').with_context(|| format!("--node-labels: {pair:?} is not key=value"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    labels.entry("kubernetes.io/hostname".to_string()).or_insert_with(|| name.clone());
+    Ok(plan::Node { name, index, labels })
+}

@@ -1,12 +1,41 @@
-//! Typed FRR configuration model and its canonical renderer.
+//! FRR: the typed configuration model and its canonical renderer, running
+//! FRR in a network namespace, applying configurations safely, and reading
+//! FRR's state back.
 //!
 //! - [`Config`] and friends: plain data describing an FRR 8.4 configuration
 //!   (BGP/EVPN, L3VNI VRFs, BFD profiles, route-maps). FRR-centric: the
 //!   planner decides the semantics, this crate only prints.
 //! - [`Config::render`] / [`Config::render_redacted`]: the canonical text.
 //! - [`normalize_running_config`]: turns vtysh's `show running-config` into
-//!   the form `render()` produces.
+//!   the form `render()` produces; [`same_blocks`] compares two texts
+//!   ignoring the order of top-level blocks.
 //! - [`check_syntax`] / [`Config::check_syntax`]: `vtysh -C` dry run.
+//! - [`instance`]: an FRR instance (zebra, bgpd, staticd, bfdd under
+//!   watchfrr) in a network namespace with private or pathspace
+//!   directories: start/stop many at once, status, restart detection.
+//! - [`vtysh`]: [`Vtysh`], how to reach an instance.
+//! - [`reload`]: `frr-reload.py --test`/`--reload` ([`FrrReload`]), the
+//!   parsed [`Delta`], and [`Applier`], which applies one configuration at a
+//!   time, keeps the previous one on failure and returns an [`ApplyReport`].
+//! - [`reloader`]: the reloader sidecar (HTTP on a unix socket + health on
+//!   TCP) and its client.
+//! - [`state`]: typed readers over `show … json` (BGP neighbors, EVPN VNIs,
+//!   EVPN routes, BFD peers).
+//! - [`testing`]: throwaway namespaces and instances for tests and the lab.
+//!
+//! # The hostname
+//!
+//! FRR 8.4 prints, in `show running-config`, the hostname of the UTS
+//! namespace vtysh runs in and, when different, the daemons' one too; a
+//! `hostname` command loaded through vtysh changes neither. A config file
+//! whose hostname differs (or that has none) therefore never gets an empty
+//! `frr-reload.py` delta. The planner leaves [`Config::hostname`] empty and
+//! [`Applier::apply`] fills in the hostname FRR prints (read from the
+//! running config just before rendering). Instances that need a hostname of
+//! their own (the lab runs several "nodes" on one machine) get a private UTS
+//! namespace ([`InstanceSpec::hostname`]); the crate then runs vtysh and
+//! frr-reload.py inside it (`nsenter --uts`). In Kubernetes the router pod
+//! and the reloader share the node's UTS namespace (host network).
 //!
 //! # Canonical form
 //!
@@ -91,11 +120,22 @@
 //! - `vrf red` and `router bgp X vrf red` are accepted without a kernel VRF
 //!   device. zebra prints a `vrf` block only when it has content (`vni`).
 
+mod exec;
+pub mod instance;
 mod model;
 mod normalize;
+pub mod reload;
+pub mod reloader;
 pub mod render;
+pub mod state;
 mod syntax;
+pub mod testing;
+pub mod vtysh;
 
+pub use exec::ExecError;
+pub use instance::{Instance, InstanceError, InstanceSpec, NetnsRef};
 pub use model::*;
-pub use normalize::normalize_running_config;
+pub use normalize::{normalize_running_config, same_blocks, top_level_blocks};
+pub use reload::{Applier, ApplyError, ApplyOptions, ApplyReport, Delta, DeltaLine, FrrReload};
 pub use syntax::{SyntaxError, VTYSH, check_syntax, check_syntax_with, vtysh_available};
+pub use vtysh::{Vtysh, VtyshError};

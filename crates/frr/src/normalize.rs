@@ -44,6 +44,42 @@ pub fn normalize_running_config(show_running_config: &str, drop_hostname: bool) 
     out
 }
 
+/// Splits a configuration text (rendered, or normalised running config)
+/// into its top-level blocks: the text between two unindented `!` lines,
+/// each with its lines in order. Daemons configured incrementally print
+/// some blocks in creation order rather than in the canonical order
+/// (`router bgp … vrf …` instances, route-maps): comparing the sorted
+/// blocks of two texts ignores exactly that, and `frr-reload.py` does not
+/// care about it either.
+pub fn top_level_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line == "!" {
+            if !current.is_empty() {
+                blocks.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.is_empty() {
+        blocks.push(current);
+    }
+    blocks
+}
+
+/// Whether two configuration texts have the same top-level blocks, in any
+/// order (see [`top_level_blocks`]).
+pub fn same_blocks(a: &str, b: &str) -> bool {
+    let mut a = top_level_blocks(a);
+    let mut b = top_level_blocks(b);
+    a.sort();
+    b.sort();
+    a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +98,15 @@ mod tests {
     fn drops_hostname_on_request() {
         let text = normalize_running_config(SHOW_RUN, true);
         assert!(text.starts_with("log stdout informational\n!\n"), "{text}");
+    }
+
+    #[test]
+    fn blocks_compare_in_any_order() {
+        let a = "hostname x\n!\nrouter bgp 1 vrf b\n !\n address-family ipv4 unicast\n exit-address-family\nexit\n!\nrouter bgp 1 vrf a\nexit\n!\n";
+        let b = "hostname x\n!\nrouter bgp 1 vrf a\nexit\n!\nrouter bgp 1 vrf b\n !\n address-family ipv4 unicast\n exit-address-family\nexit\n!\n";
+        assert_eq!(top_level_blocks(a).len(), 3);
+        assert!(same_blocks(a, b));
+        assert!(!same_blocks(a, &b.replace("vrf a", "vrf c")));
     }
 
     #[test]

@@ -1,0 +1,1067 @@
+//! Running an FRR instance (zebra, bgpd, staticd, bfdd under watchfrr) in a
+//! network namespace, with its own run and config directories, so that many
+//! instances coexist on one machine (host mode runs one, the lab many).
+//!
+//! # How an instance runs
+//!
+//! [`Instance::start`] writes a small control script into the run directory
+//! and starts `watchfrr -d` inside the network namespace (`nsenter --net`),
+//! optionally in a fresh UTS namespace with the instance's own hostname
+//! (`unshare --uts`). watchfrr finds every daemon down and runs the script's
+//! `restart all`: zebra first (FRR's `-d` returns once the daemon is ready,
+//! so zebra's API socket exists), then the other daemons in parallel, then
+//! `vtysh -b`, which loads `frr.conf` from the config directory when there is
+//! one (the last applied configuration). watchfrr's `-d` returns once every
+//! daemon answers on its vty socket; `start` then waits for the script to
+//! finish. Later, watchfrr restarts a crashed daemon through the same script
+//! (`restart bgpd`), which reloads `frr.conf` into it; the daemon's pid file
+//! changes, which [`Instance::generation`] and [`RestartWatcher`] detect.
+//!
+//! Why watchfrr and not our own supervisor: it is FRR's own, field-proven
+//! supervisor (it is what the packaged service and the router pod run), it
+//! survives restarts of our agent, it is what `show daemons` must list for
+//! the reloader's health check, and it handles FRR's phased zebra restart.
+//! Daemons get every path explicitly (`-i`, `-z`, `--vty_socket`,
+//! `--bfdctl`, `-f /dev/null`), so nothing is read from or written to the
+//! packaged `/etc/frr` and `/var/run/frr`. FRR drops privileges to `frr`,
+//! so the run directory is created owned by `frr`.
+//!
+//! [`stop_all`] stops many instances at once: SIGTERM to every watchfrr (so
+//! that nothing gets restarted), then SIGTERM to every daemon of every
+//! instance at the same time (a graceful stop takes 1.5-2 s per daemon), then
+//! SIGKILL to whatever is left after the deadline. Every pid is checked
+//! against `/proc/PID/cmdline` (program and run directory) before it is
+//! signalled, so a stale pid file never hits an unrelated process. The run
+//! directory's runtime files are removed, and the directory too when empty.
+//!
+//! Lifecycle calls are blocking (they spawn with `std::process` and poll with
+//! short sleeps, so that they also work in `Drop` guards); from async code
+//! call them in `spawn_blocking`. [`Instance`] is cheap to clone.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::reload::FrrReload;
+use crate::vtysh::Vtysh;
+
+/// The daemons OpenPERouter runs (watchfrr comes on top).
+pub const DEFAULT_DAEMONS: &[&str] = &["zebra", "bgpd", "staticd", "bfdd"];
+/// Where Debian installs the FRR daemons.
+pub const FRR_SBIN_DIR: &str = "/usr/lib/frr";
+/// Debian's run directory (pathspace instances live below it).
+pub const FRR_RUN_DIR: &str = "/var/run/frr";
+/// Debian's config directory (pathspace instances live below it).
+pub const FRR_CONFIG_DIR: &str = "/etc/frr";
+
+const CTL_SCRIPT: &str = "frr-ctl.sh";
+const BOOTED_MARKER: &str = "frr-ctl.booted";
+const POLL: Duration = Duration::from_millis(20);
+
+/// The network namespace an instance runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetnsRef {
+    /// The namespace of the calling process.
+    Current,
+    /// A named namespace, `/run/netns/NAME` (as made by `ip netns add`).
+    Name(String),
+    /// Any namespace file, e.g. `/proc/PID/ns/net`.
+    Path(PathBuf),
+}
+
+impl NetnsRef {
+    /// The namespace file to enter, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            NetnsRef::Current => None,
+            NetnsRef::Name(name) => Some(Path::new("/run/netns").join(name)),
+            NetnsRef::Path(path) => Some(path.clone()),
+        }
+    }
+}
+
+/// Everything that defines an FRR instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    /// A name for messages; also watchfrr's `-N` (Debian pathspace).
+    pub name: String,
+    /// Where the daemons run.
+    pub netns: NetnsRef,
+    /// Pid files, vty sockets, zebra's API socket, logs, the control script.
+    pub run_dir: PathBuf,
+    /// `vtysh.conf` and `frr.conf` (the applied configuration).
+    pub config_dir: PathBuf,
+    /// Pass `-N NAME` to the daemons too (Debian's pathspace layout, so
+    /// that `vtysh -N NAME` and `frrinit.sh … NAME` find the instance).
+    pub pathspace: Option<String>,
+    /// The daemons, zebra first. watchfrr is always added.
+    pub daemons: Vec<String>,
+    /// Run in a fresh UTS namespace with this hostname (FRR 8.4 prints the
+    /// hostname of its UTS namespace in `show running-config`). vtysh and
+    /// frr-reload.py are then run in that namespace too ([`Instance::vtysh`]).
+    pub hostname: Option<String>,
+    /// Where the daemons and watchfrr are (`/usr/lib/frr`).
+    pub sbin_dir: PathBuf,
+    /// The vtysh binary (`/usr/bin/vtysh`).
+    pub vtysh_program: PathBuf,
+    /// The user and group FRR drops privileges to; they own the run dir.
+    pub user: String,
+    pub group: String,
+    /// Extra options per daemon (e.g. zebra's `-s 90000000` netlink buffer).
+    pub daemon_args: BTreeMap<String, Vec<String>>,
+    /// How long [`Instance::start`] waits for every daemon to answer.
+    pub start_timeout: Duration,
+    /// How long [`stop_all`] waits for a graceful exit before SIGKILL.
+    pub stop_timeout: Duration,
+    /// Keep the daemons' log files when stopping (otherwise the run
+    /// directory is removed entirely when it only holds our files).
+    pub keep_logs: bool,
+}
+
+impl InstanceSpec {
+    /// An instance with private directories: runtime files in `run_dir`,
+    /// configuration in `config_dir` (they may be the same directory).
+    pub fn private(
+        name: impl Into<String>,
+        netns: NetnsRef,
+        run_dir: impl Into<PathBuf>,
+        config_dir: impl Into<PathBuf>,
+    ) -> Self {
+        let mut daemon_args = BTreeMap::new();
+        daemon_args.insert("zebra".to_string(), vec!["-s".to_string(), "90000000".to_string()]);
+        InstanceSpec {
+            name: name.into(),
+            netns,
+            run_dir: run_dir.into(),
+            config_dir: config_dir.into(),
+            pathspace: None,
+            daemons: DEFAULT_DAEMONS.iter().map(|d| d.to_string()).collect(),
+            hostname: None,
+            sbin_dir: PathBuf::from(FRR_SBIN_DIR),
+            vtysh_program: PathBuf::from("/usr/bin/vtysh"),
+            user: "frr".to_string(),
+            group: "frr".to_string(),
+            daemon_args,
+            start_timeout: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(10),
+            keep_logs: false,
+        }
+    }
+
+    /// Debian's pathspace layout for instance `name`: `/var/run/frr/NAME`
+    /// and `/etc/frr/NAME`, daemons started with `-N NAME`.
+    pub fn pathspace(name: impl Into<String>, netns: NetnsRef) -> Self {
+        let name = name.into();
+        let mut spec = InstanceSpec::private(
+            name.clone(),
+            netns,
+            Path::new(FRR_RUN_DIR).join(&name),
+            Path::new(FRR_CONFIG_DIR).join(&name),
+        );
+        spec.pathspace = Some(name);
+        spec
+    }
+
+    /// The daemons watched by watchfrr, zebra first.
+    fn ordered_daemons(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.daemons.iter().filter(|d| *d == "zebra").cloned().collect();
+        out.extend(self.daemons.iter().filter(|d| *d != "zebra" && *d != "watchfrr").cloned());
+        out.dedup();
+        out
+    }
+}
+
+/// Why an instance could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// A file or directory operation failed.
+    #[error("FRR instance {instance}: {what} {}: {source}", path.display())]
+    Io {
+        instance: String,
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The spec cannot work (missing binary, bad path, unknown user…).
+    #[error("FRR instance {instance}: {reason}")]
+    Invalid { instance: String, reason: String },
+    /// watchfrr (or a daemon) of this instance is already running.
+    #[error("FRR instance {instance} is already running (pid {pid}); stop it first")]
+    AlreadyRunning { instance: String, pid: u32 },
+    /// The daemons did not come up; whatever started was stopped again.
+    #[error("FRR instance {instance} did not start: {reason}\n{logs}")]
+    StartFailed { instance: String, reason: String, logs: String },
+    /// Some processes survived SIGKILL.
+    #[error("FRR instance {instance}: processes {pids:?} survived SIGKILL")]
+    StopFailed { instance: String, pids: Vec<u32> },
+}
+
+/// The state of one daemon, from its pid file and `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonState {
+    /// The pid file names a live process of this daemon and instance.
+    Running { pid: u32 },
+    /// No pid file.
+    Stopped,
+    /// The pid file names a process that is gone (or is something else).
+    Stale { pid: u32 },
+}
+
+/// [`Instance::status`]: watchfrr and every daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// `(name, state)`, watchfrr first.
+    pub daemons: Vec<(String, DaemonState)>,
+}
+
+impl InstanceStatus {
+    /// Every daemon (watchfrr included) is running.
+    pub fn all_running(&self) -> bool {
+        self.daemons.iter().all(|(_, s)| matches!(s, DaemonState::Running { .. }))
+    }
+
+    /// No daemon is running.
+    pub fn all_stopped(&self) -> bool {
+        !self.daemons.iter().any(|(_, s)| matches!(s, DaemonState::Running { .. }))
+    }
+
+    /// The state of one daemon.
+    pub fn state(&self, daemon: &str) -> Option<DaemonState> {
+        self.daemons.iter().find(|(d, _)| d == daemon).map(|(_, s)| *s)
+    }
+}
+
+/// Identity of one process incarnation: a restarted daemon gets a new
+/// pid file (new inode) and a new process (new pid or start time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Incarnation {
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start_ticks: u64,
+    /// Inode of the pid file.
+    pub pid_file_inode: u64,
+}
+
+/// Which process incarnation runs each daemon; compare two generations to
+/// detect a restart ([`Generation::restarted_since`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Generation {
+    /// Daemon name → incarnation (`None`: not running).
+    pub daemons: BTreeMap<String, Option<Incarnation>>,
+}
+
+impl Generation {
+    /// The daemons whose incarnation differs from `earlier` (restarted,
+    /// stopped or started).
+    pub fn restarted_since(&self, earlier: &Generation) -> Vec<String> {
+        let mut names: Vec<&String> = self.daemons.keys().chain(earlier.daemons.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter(|n| self.daemons.get(*n).copied().flatten() != earlier.daemons.get(*n).copied().flatten())
+            .cloned()
+            .collect()
+    }
+
+    /// Every daemon has a live process.
+    pub fn complete(&self) -> bool {
+        self.daemons.values().all(Option::is_some)
+    }
+}
+
+/// One FRR instance (see the module documentation). The state lives on
+/// disk (pid files), so clones and other processes see the same instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    spec: InstanceSpec,
+}
+
+impl Instance {
+    pub fn new(spec: InstanceSpec) -> Self {
+        Instance { spec }
+    }
+
+    pub fn spec(&self) -> &InstanceSpec {
+        &self.spec
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// `frr.conf` in the config directory: what `vtysh -b` loads at start
+    /// and what the applier writes.
+    pub fn config_path(&self) -> PathBuf {
+        self.spec.config_dir.join("frr.conf")
+    }
+
+    fn pid_file(&self, daemon: &str) -> PathBuf {
+        self.spec.run_dir.join(format!("{daemon}.pid"))
+    }
+
+    /// watchfrr then the daemons.
+    fn all_daemons(&self) -> Vec<String> {
+        let mut all = vec!["watchfrr".to_string()];
+        all.extend(self.spec.ordered_daemons());
+        all
+    }
+
+    /// vtysh for this instance (inside its UTS namespace when it has its
+    /// own hostname, so that the hostname vtysh prints is the daemons').
+    pub fn vtysh(&self) -> Vtysh {
+        Vtysh {
+            program: self.spec.vtysh_program.clone(),
+            vty_socket: Some(self.spec.run_dir.clone()),
+            config_dir: Some(self.spec.config_dir.clone()),
+            pathspace: None,
+            wrapper: self.uts_wrapper(),
+            ..Vtysh::default()
+        }
+    }
+
+    /// An frr-reload.py driver for this instance.
+    pub fn frr_reload(&self) -> FrrReload {
+        let mut reload = FrrReload::for_dirs(&self.spec.run_dir, &self.spec.config_dir);
+        reload.wrapper = self.uts_wrapper();
+        if let Some(bindir) = self.spec.vtysh_program.parent() {
+            reload.bindir = bindir.to_path_buf();
+        }
+        reload
+    }
+
+    /// `nsenter --uts=/proc/PID/ns/uts --` for instances with their own
+    /// hostname (PID: any live process of the instance).
+    fn uts_wrapper(&self) -> Vec<OsString> {
+        if self.spec.hostname.is_none() {
+            return Vec::new();
+        }
+        let live = self.all_daemons().iter().find_map(|d| match self.daemon_state(d) {
+            DaemonState::Running { pid } => Some(pid),
+            _ => None,
+        });
+        match live {
+            Some(pid) => vec!["nsenter".into(), format!("--uts=/proc/{pid}/ns/uts").into(), "--".into()],
+            None => Vec::new(),
+        }
+    }
+
+    /// The state of every daemon, watchfrr first.
+    pub fn status(&self) -> InstanceStatus {
+        InstanceStatus { daemons: self.all_daemons().into_iter().map(|d| (d.clone(), self.daemon_state(&d))).collect() }
+    }
+
+    fn daemon_state(&self, daemon: &str) -> DaemonState {
+        match self.incarnation(daemon) {
+            Some(inc) => DaemonState::Running { pid: inc.pid },
+            None => match read_pid(&self.pid_file(daemon)) {
+                Some(pid) => DaemonState::Stale { pid },
+                None => DaemonState::Stopped,
+            },
+        }
+    }
+
+    /// The live process behind a daemon's pid file, checked against
+    /// `/proc/PID/cmdline`.
+    fn incarnation(&self, daemon: &str) -> Option<Incarnation> {
+        let pid_file = self.pid_file(daemon);
+        let inode = std::fs::metadata(&pid_file).ok()?.ino();
+        let pid = read_pid(&pid_file)?;
+        if !process_matches(pid, daemon, &self.spec.run_dir) {
+            return None;
+        }
+        Some(Incarnation { pid, start_ticks: process_start_ticks(pid)?, pid_file_inode: inode })
+    }
+
+    /// Which incarnation runs each daemon (watchfrr excluded: it is not
+    /// restarted and a restart of it changes nothing in FRR's state).
+    pub fn generation(&self) -> Generation {
+        Generation {
+            daemons: self.spec.ordered_daemons().into_iter().map(|d| (d.clone(), self.incarnation(&d))).collect(),
+        }
+    }
+
+    /// A watcher that reports restarts of this instance's daemons.
+    pub fn watch_restarts(&self, poll: Duration) -> RestartWatcher {
+        RestartWatcher { instance: self.clone(), last: self.generation(), poll }
+    }
+
+    /// Starts the instance; see [`start_all`].
+    pub fn start(&self) -> Result<Generation, InstanceError> {
+        start_all(&[self]).pop().unwrap_or_else(|| Err(self.invalid("start_all returned no result")))
+    }
+
+    /// Stops the instance; see [`stop_all`].
+    pub fn stop(&self) -> Result<(), InstanceError> {
+        stop_all(&[self]).pop().unwrap_or(Ok(()))
+    }
+
+    /// The last lines of the instance's logs (watchfrr, control script,
+    /// daemons), for error messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let mut out = String::new();
+        let mut names = vec!["frr-ctl".to_string()];
+        names.extend(self.all_daemons());
+        for name in names {
+            let path = self.spec.run_dir.join(format!("{name}.log"));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let all: Vec<&str> = text.lines().collect();
+                let _ = writeln!(out, "--- {}", path.display());
+                for line in &all[all.len().saturating_sub(lines)..] {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        out
+    }
+
+    fn invalid(&self, reason: impl Into<String>) -> InstanceError {
+        InstanceError::Invalid { instance: self.spec.name.clone(), reason: reason.into() }
+    }
+
+    fn io(&self, what: &'static str, path: &Path, source: io::Error) -> InstanceError {
+        InstanceError::Io { instance: self.spec.name.clone(), what, path: path.to_path_buf(), source }
+    }
+
+    /// Checks the spec, creates the directories and writes the control
+    /// script; returns watchfrr's command line.
+    fn prepare(&self) -> Result<Vec<OsString>, InstanceError> {
+        let spec = &self.spec;
+        if let Some(problem) = missing_prerequisite(spec) {
+            return Err(self.invalid(problem));
+        }
+        if !spec.daemons.iter().any(|d| d == "zebra") {
+            return Err(self.invalid("the daemon list must contain zebra"));
+        }
+        for daemon in &spec.daemons {
+            if daemon.is_empty() || !daemon.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(self.invalid(format!("bad daemon name {daemon:?}")));
+            }
+        }
+        // watchfrr substitutes the daemon name with printf and splits its
+        // commands on spaces: the run directory must contain neither.
+        let run = spec.run_dir.to_str().ok_or_else(|| self.invalid("the run directory is not UTF-8"))?;
+        if run.contains(['%', ' ', '\'', '"', '\\']) || !spec.run_dir.is_absolute() {
+            return Err(
+                self.invalid(format!("the run directory {run:?} must be absolute, without spaces, quotes or %"))
+            );
+        }
+        if !spec.config_dir.is_absolute() {
+            return Err(self.invalid("the config directory must be an absolute path"));
+        }
+        if let Some(netns) = spec.netns.path()
+            && !netns.exists()
+        {
+            return Err(self.invalid(format!("network namespace {} does not exist", netns.display())));
+        }
+        if let DaemonState::Running { pid } = self.daemon_state("watchfrr") {
+            return Err(InstanceError::AlreadyRunning { instance: spec.name.clone(), pid });
+        }
+        // Daemons of an earlier run that lost their watchfrr would clash
+        // with the new ones (same sockets).
+        if let Some(pid) = self.stray_processes().first() {
+            return Err(InstanceError::AlreadyRunning { instance: spec.name.clone(), pid: *pid });
+        }
+        let (uid, gid) = lookup_ids(&spec.user, &spec.group).map_err(|r| self.invalid(r))?;
+
+        for dir in [&spec.run_dir, &spec.config_dir] {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|e| self.io("cannot create", dir, e))?;
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| self.io("cannot chown", dir, e))?;
+            }
+        }
+        // The daemons (user frr) create their pid files and sockets here.
+        std::os::unix::fs::chown(&spec.run_dir, Some(uid), Some(gid))
+            .map_err(|e| self.io("cannot chown", &spec.run_dir, e))?;
+        let vtysh_conf = spec.config_dir.join("vtysh.conf");
+        if !vtysh_conf.exists() {
+            std::fs::write(&vtysh_conf, "service integrated-vtysh-config\n")
+                .map_err(|e| self.io("cannot write", &vtysh_conf, e))?;
+        }
+        // Leftovers of a previous run that was not stopped cleanly.
+        for daemon in self.all_daemons() {
+            let _ = std::fs::remove_file(self.pid_file(&daemon));
+        }
+        let _ = std::fs::remove_file(spec.run_dir.join(BOOTED_MARKER));
+        let script = spec.run_dir.join(CTL_SCRIPT);
+        std::fs::write(&script, self.control_script()).map_err(|e| self.io("cannot write", &script, e))?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| self.io("cannot chmod", &script, e))?;
+        Ok(self.launch_argv(&script))
+    }
+
+    /// The shell script watchfrr calls as `SCRIPT start|stop|restart DAEMON|all`.
+    fn control_script(&self) -> String {
+        let spec = &self.spec;
+        let run = shell_quote(&spec.run_dir.to_string_lossy());
+        let conf = shell_quote(&spec.config_dir.to_string_lossy());
+        let vtysh = shell_quote(&spec.vtysh_program.to_string_lossy());
+        let daemons = spec.ordered_daemons();
+        let others: Vec<&str> = daemons.iter().map(String::as_str).filter(|d| *d != "zebra").collect();
+        let mut s = String::new();
+        let _ = writeln!(s, "#!/bin/sh");
+        let _ = writeln!(s, "# FRR instance {:?}: start/stop/restart commands for watchfrr.", spec.name);
+        let _ = writeln!(s, "# Usage: $0 start|stop|restart DAEMON|all. Generated; do not edit.");
+        let _ = writeln!(s, "RUN={run}");
+        let _ = writeln!(s, "CONF={conf}");
+        let _ = writeln!(s, "OTHERS='{}'", others.join(" "));
+        let _ = writeln!(s, "exec >>\"$RUN/frr-ctl.log\" 2>&1");
+        let _ = writeln!(s, "echo \"$(date '+%F %T') $*\"");
+        let _ = writeln!(s, "start_one() {{");
+        let _ = writeln!(s, "  case \"$1\" in");
+        for daemon in &daemons {
+            let mut words = vec![spec.sbin_dir.join(daemon).to_string_lossy().into_owned(), "-d".to_string()];
+            if let Some(ns) = &spec.pathspace {
+                words.extend(["-N".to_string(), ns.clone()]);
+            }
+            let path = |name: String| spec.run_dir.join(name).to_string_lossy().into_owned();
+            words.extend([
+                "-i".to_string(),
+                path(format!("{daemon}.pid")),
+                "-z".to_string(),
+                path("zserv.api".to_string()),
+                "--vty_socket".to_string(),
+                spec.run_dir.to_string_lossy().into_owned(),
+                "-P".to_string(),
+                "0".to_string(),
+                "-f".to_string(),
+                "/dev/null".to_string(),
+                "--log".to_string(),
+                format!("file:{}", path(format!("{daemon}.log"))),
+            ]);
+            if daemon == "bfdd" {
+                words.extend(["--bfdctl".to_string(), path("bfdd.sock".to_string())]);
+            }
+            words.extend(spec.daemon_args.get(daemon).cloned().unwrap_or_default());
+            let line: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+            let _ = writeln!(s, "  {daemon}) {} ;;", line.join(" "));
+        }
+        let _ = writeln!(s, "  *) echo \"unknown daemon $1\"; return 1 ;;");
+        let _ = writeln!(s, "  esac");
+        let _ = writeln!(s, "}}");
+        s.push_str(
+            r#"stop_one() {
+  [ -r "$RUN/$1.pid" ] || return 0
+  pid=$(cat "$RUN/$1.pid")
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || return 0
+  n=0
+  while kill -0 "$pid" 2>/dev/null; do
+    n=$((n + 1))
+    if [ "$n" -gt 200 ]; then kill -KILL "$pid" 2>/dev/null; break; fi
+    sleep 0.05
+  done
+  rm -f "$RUN/$1.pid"
+}
+boot() {
+  [ -s "$CONF/frr.conf" ] || return 0
+"#,
+        );
+        let _ = writeln!(s, "  {vtysh} --vty_socket \"$RUN\" --config_dir \"$CONF\" -b \"$@\"");
+        s.push_str(
+            r#"}
+case "$1:$2" in
+start:all|restart:all)
+  for d in $OTHERS; do stop_one "$d" & done; wait
+  stop_one zebra
+  start_one zebra || exit 1
+  for d in $OTHERS; do start_one "$d" & done; wait
+  boot
+  touch "$RUN/frr-ctl.booted" ;;
+stop:all)
+  for d in $OTHERS; do stop_one "$d" & done; wait
+  stop_one zebra ;;
+start:*) start_one "$2" && boot -d "$2" ;;
+restart:*) stop_one "$2"; start_one "$2" && boot -d "$2" ;;
+stop:*) stop_one "$2" ;;
+*) echo "usage: $0 start|stop|restart DAEMON|all"; exit 2 ;;
+esac
+"#,
+        );
+        s
+    }
+
+    fn launch_argv(&self, script: &Path) -> Vec<OsString> {
+        let spec = &self.spec;
+        let mut argv: Vec<OsString> = Vec::new();
+        if let Some(netns) = spec.netns.path() {
+            argv.push("nsenter".into());
+            argv.push(format!("--net={}", netns.display()).into());
+            argv.push("--".into());
+        }
+        if let Some(hostname) = &spec.hostname {
+            argv.extend(["unshare", "--uts", "--", "sh", "-c", r#"hostname "$0" && exec "$@""#].map(OsString::from));
+            argv.push(hostname.into());
+        }
+        let script = script.to_string_lossy();
+        let run = spec.run_dir.to_string_lossy().into_owned();
+        argv.push(spec.sbin_dir.join("watchfrr").into());
+        argv.push("-d".into());
+        // -N keeps watchfrr's "watchfrr.started" marker out of the shared
+        // /var/run/frr (it goes to /var/run/frr/NAME, when that exists).
+        argv.push("-N".into());
+        argv.push(spec.pathspace.clone().unwrap_or_else(|| spec.name.clone()).into());
+        for (flag, value) in [
+            ("--vty_socket", run.clone()),
+            ("-S", run.clone()),
+            ("-p", format!("{run}/watchfrr.pid")),
+            ("--log", format!("file:{run}/watchfrr.log")),
+            // The start script may take as long as start() waits (zebra can
+            // block on the kernel's rtnl lock on a busy machine).
+            ("-T", spec.start_timeout.as_secs().max(20).to_string()),
+            ("-s", format!("{script} start %s")),
+            ("-r", format!("{script} restart %s")),
+            ("-k", format!("{script} stop %s")),
+        ] {
+            argv.push(flag.into());
+            argv.push(value.into());
+        }
+        argv.extend(spec.ordered_daemons().into_iter().map(OsString::from));
+        argv
+    }
+
+    /// Processes of this instance found in /proc rather than through pid
+    /// files: daemons or watchfrr whose arguments name the run directory,
+    /// and the control script.
+    fn stray_processes(&self) -> Vec<u32> {
+        let script = self.spec.run_dir.join(CTL_SCRIPT).to_string_lossy().into_owned();
+        let names = self.all_daemons();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+            .filter(|pid| *pid != std::process::id())
+            .filter(|pid| {
+                names.iter().any(|d| process_matches(*pid, d, &self.spec.run_dir))
+                    || std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|raw| raw.split(|b| *b == 0).any(|a| a == script.as_bytes()))
+            })
+            .collect()
+    }
+
+    /// Removes the runtime files of a stopped instance, and the run
+    /// directory when nothing else is left in it.
+    fn clean_run_dir(&self) {
+        let run = &self.spec.run_dir;
+        let mut names = vec![
+            CTL_SCRIPT.to_string(),
+            BOOTED_MARKER.to_string(),
+            "zserv.api".to_string(),
+            "bfdd.sock".to_string(),
+            "watchfrr.started".to_string(),
+        ];
+        for daemon in self.all_daemons() {
+            names.push(format!("{daemon}.pid"));
+            names.push(format!("{daemon}.vty"));
+            if !self.spec.keep_logs {
+                names.push(format!("{daemon}.log"));
+            }
+        }
+        if !self.spec.keep_logs {
+            names.push("frr-ctl.log".to_string());
+        }
+        for name in names {
+            let _ = std::fs::remove_file(run.join(name));
+        }
+        // frr-reload.py leaves nothing (it removes its reload-*.txt files);
+        // a crashed one may: those are ours too.
+        if let Ok(entries) = std::fs::read_dir(run) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("reload-") && name.ends_with(".txt") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        if run != &self.spec.config_dir {
+            let _ = std::fs::remove_dir(run);
+        }
+    }
+}
+
+/// Polls an instance's pid files and reports daemon restarts, so that an
+/// agent can re-apply its configuration (a daemon restarted by watchfrr
+/// reloads `frr.conf`, but the agent may want to check or re-apply).
+#[derive(Debug)]
+pub struct RestartWatcher {
+    instance: Instance,
+    last: Generation,
+    poll: Duration,
+}
+
+/// A restart seen by [`RestartWatcher::changed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restart {
+    /// The daemons whose process changed.
+    pub daemons: Vec<String>,
+    /// The new generation (some daemons may still be down).
+    pub generation: Generation,
+}
+
+impl RestartWatcher {
+    /// The generation last reported (or seen at creation).
+    pub fn current(&self) -> &Generation {
+        &self.last
+    }
+
+    /// Waits until some daemon's incarnation differs from the last one
+    /// reported. Daemons that went away are reported too (as the new
+    /// generation's `None`).
+    pub async fn changed(&mut self) -> Restart {
+        loop {
+            tokio::time::sleep(self.poll).await;
+            let now = self.instance.generation();
+            let daemons = now.restarted_since(&self.last);
+            if !daemons.is_empty() {
+                self.last = now.clone();
+                return Restart { daemons, generation: now };
+            }
+        }
+    }
+}
+
+/// Starts several instances in parallel: every watchfrr is launched, then
+/// each is waited for (see the module documentation). An instance that does
+/// not come up within its `start_timeout` is stopped again and reported with
+/// its logs. Results are in the order of `instances`.
+pub fn start_all(instances: &[&Instance]) -> Vec<Result<Generation, InstanceError>> {
+    let mut launched = Vec::new();
+    for inst in instances {
+        let child = inst.prepare().and_then(|argv| {
+            let (program, args) = argv.split_first().ok_or_else(|| inst.invalid("empty watchfrr command line"))?;
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| inst.invalid(format!("cannot run {}: {e}", program.to_string_lossy())))
+        });
+        launched.push((inst, child, Instant::now()));
+    }
+    let mut results = Vec::new();
+    for (inst, child, started) in launched {
+        let result = match child {
+            // Not launched (e.g. already running): nothing to clean up.
+            Err(e) => Err(e),
+            Ok(child) => {
+                let result = wait_started(inst, child, started);
+                if result.is_err() {
+                    // Leave nothing half-started behind.
+                    let _ = inst.stop();
+                }
+                result
+            }
+        };
+        results.push(result);
+    }
+    results
+}
+
+fn wait_started(
+    inst: &Instance,
+    mut child: std::process::Child,
+    started: Instant,
+) -> Result<Generation, InstanceError> {
+    let deadline = started + inst.spec.start_timeout;
+    let fail = |reason: String| InstanceError::StartFailed {
+        instance: inst.spec.name.clone(),
+        reason,
+        logs: inst.log_tail(15),
+    };
+    // watchfrr -d returns once every daemon answers on its vty socket.
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(Some(status)) => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                return Err(fail(format!("watchfrr exited with {status}: {}", stderr.trim())));
+            }
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("not every daemon answered within {:?}", inst.spec.start_timeout)));
+            }
+            Ok(None) => sleep(POLL),
+            Err(e) => return Err(fail(format!("cannot wait for watchfrr: {e}"))),
+        }
+    }
+    // Then the control script loads frr.conf (vtysh -b) and says so.
+    let marker = inst.spec.run_dir.join(BOOTED_MARKER);
+    while !marker.exists() {
+        if Instant::now() > deadline {
+            return Err(fail("the start script did not finish loading frr.conf".to_string()));
+        }
+        sleep(POLL);
+    }
+    let generation = inst.generation();
+    let status = inst.status();
+    if !status.all_running() || !generation.complete() {
+        return Err(fail(format!("not every daemon is running: {:?}", status.daemons)));
+    }
+    tracing::info!(instance = %inst.spec.name, elapsed = ?started.elapsed(), "FRR instance started");
+    Ok(generation)
+}
+
+/// Stops several instances at once (see the module documentation). Results
+/// are in the order of `instances`; stopping an instance that is not
+/// running is not an error (its leftovers are cleaned).
+pub fn stop_all(instances: &[&Instance]) -> Vec<Result<(), InstanceError>> {
+    // Phase 1: watchfrr, so that it restarts nothing.
+    let watchfrrs: Vec<(usize, u32)> = instances
+        .iter()
+        .enumerate()
+        .filter_map(|(i, inst)| inst.incarnation("watchfrr").map(|inc| (i, inc.pid)))
+        .collect();
+    signal_and_wait(&watchfrrs, Duration::from_secs(5));
+    // Phase 2: every daemon of every instance at once, found by pid file
+    // and by scanning /proc (a daemon stuck before writing its pid file, the
+    // control script), always matched on the instance's run directory.
+    let mut daemons: Vec<(usize, u32)> = instances
+        .iter()
+        .enumerate()
+        .flat_map(|(i, inst)| {
+            inst.spec.ordered_daemons().into_iter().filter_map(move |d| inst.incarnation(&d).map(|inc| (i, inc.pid)))
+        })
+        .collect();
+    for (i, inst) in instances.iter().enumerate() {
+        for pid in inst.stray_processes() {
+            if !daemons.contains(&(i, pid)) {
+                daemons.push((i, pid));
+            }
+        }
+    }
+    let timeout = instances.iter().map(|i| i.spec.stop_timeout).max().unwrap_or(Duration::from_secs(10));
+    let survivors = signal_and_wait(&daemons, timeout);
+    instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let left: Vec<u32> = survivors.iter().filter(|(j, _)| *j == i).map(|(_, pid)| *pid).collect();
+            if left.is_empty() {
+                inst.clean_run_dir();
+                tracing::info!(instance = %inst.spec.name, "FRR instance stopped");
+                Ok(())
+            } else {
+                Err(InstanceError::StopFailed { instance: inst.spec.name.clone(), pids: left })
+            }
+        })
+        .collect()
+}
+
+/// SIGTERM to every pid, wait up to `timeout`, SIGKILL the rest and wait a
+/// little more; returns the processes still alive.
+fn signal_and_wait(pids: &[(usize, u32)], timeout: Duration) -> Vec<(usize, u32)> {
+    use rustix::process::{Pid, Signal, kill_process};
+    let send = |pid: u32, sig: Signal| {
+        if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+            let _ = kill_process(p, sig);
+        }
+    };
+    for (_, pid) in pids {
+        send(*pid, Signal::TERM);
+    }
+    let alive = |list: &[(usize, u32)]| -> Vec<(usize, u32)> {
+        list.iter()
+            .copied()
+            .filter(|(_, pid)| Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(*pid))
+            .collect()
+    };
+    let deadline = Instant::now() + timeout;
+    let mut left = alive(pids);
+    while !left.is_empty() && Instant::now() < deadline {
+        sleep(POLL);
+        left = alive(&left);
+    }
+    if left.is_empty() {
+        return left;
+    }
+    for (_, pid) in &left {
+        send(*pid, Signal::KILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !left.is_empty() && Instant::now() < deadline {
+        sleep(POLL);
+        left = alive(&left);
+    }
+    left
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` runs `daemon` (by program name) of the instance whose run
+/// directory is `run_dir` (the directory appears in its arguments).
+fn process_matches(pid: u32, daemon: &str, run_dir: &Path) -> bool {
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let args: Vec<String> = raw.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let Some(program) = args.first() else { return false };
+    let program_ok = Path::new(program).file_name().is_some_and(|n| n == daemon);
+    let run = run_dir.to_string_lossy();
+    let inside = format!("{}/", run.trim_end_matches('/'));
+    program_ok && args.iter().any(|a| a.as_str() == run || a.contains(&inside)) && !is_zombie(pid)
+}
+
+/// Fields after the command name of `/proc/PID/stat`.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+fn is_zombie(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s == "Z"))
+}
+
+fn process_start_ticks(pid: u32) -> Option<u64> {
+    // Field 22 of /proc/PID/stat; fields after ")" start at field 3.
+    stat_fields(pid)?.get(22 - 3)?.parse().ok()
+}
+
+/// uid and gid of a user and group, from /etc/passwd and /etc/group.
+fn lookup_ids(user: &str, group: &str) -> Result<(u32, u32), String> {
+    let find = |file: &str, name: &str| -> Result<u32, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+        text.lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&name))
+            .and_then(|f| f.get(2).and_then(|id| id.parse().ok()))
+            .ok_or_else(|| format!("{name} not found in {file} (is FRR installed?)"))
+    };
+    Ok((find("/etc/passwd", user)?, find("/etc/group", group)?))
+}
+
+/// Why an instance with this spec cannot run on this machine, if it cannot:
+/// not root, or a binary is missing.
+pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not running as root (FRR daemons and namespaces need it)".to_string());
+    }
+    let mut needed: Vec<PathBuf> = spec.ordered_daemons().iter().map(|d| spec.sbin_dir.join(d)).collect();
+    needed.push(spec.sbin_dir.join("watchfrr"));
+    needed.push(spec.vtysh_program.clone());
+    for path in needed {
+        if !is_executable(&path) {
+            return Some(format!("{} is missing (apt-get install frr)", path.display()));
+        }
+    }
+    let mut tools = vec!["sh"];
+    if spec.netns.path().is_some() || spec.hostname.is_some() {
+        tools.push("nsenter");
+    }
+    if spec.hostname.is_some() {
+        tools.push("unshare");
+        tools.push("hostname");
+    }
+    for tool in tools {
+        if find_in_path(tool).is_none() {
+            return Some(format!("{tool} not found in PATH"));
+        }
+    }
+    None
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+pub(crate) fn find_in_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
+}
+
+/// Quotes a word for sh.
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:=+,@".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> InstanceSpec {
+        InstanceSpec::private("t1", NetnsRef::Name("ns1".into()), "/run/t1", "/etc/t1")
+    }
+
+    #[test]
+    fn launch_line_enters_namespaces_and_passes_private_paths() {
+        let mut spec = spec();
+        spec.hostname = Some("leaf-1".into());
+        let inst = Instance::new(spec);
+        let argv: Vec<String> = inst
+            .launch_argv(Path::new("/run/t1/frr-ctl.sh"))
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = argv.join(" ");
+        assert!(line.starts_with("nsenter --net=/run/netns/ns1 -- unshare --uts -- sh -c"), "{line}");
+        assert!(line.contains("leaf-1 /usr/lib/frr/watchfrr -d -N t1 --vty_socket /run/t1 -S /run/t1"), "{line}");
+        assert!(line.contains("-s /run/t1/frr-ctl.sh start %s -r /run/t1/frr-ctl.sh restart %s"), "{line}");
+        assert!(line.ends_with("zebra bgpd staticd bfdd"), "{line}");
+    }
+
+    #[test]
+    fn control_script_starts_zebra_first_and_the_rest_in_parallel() {
+        let script = Instance::new(spec()).control_script();
+        assert!(
+            script.contains("  zebra) /usr/lib/frr/zebra -d -i /run/t1/zebra.pid -z /run/t1/zserv.api"),
+            "{script}"
+        );
+        assert!(script.contains("--bfdctl /run/t1/bfdd.sock"), "{script}");
+        assert!(script.contains("-f /dev/null --log file:/run/t1/zebra.log -s 90000000 ;;"), "{script}");
+        assert!(script.contains("OTHERS='bgpd staticd bfdd'"), "{script}");
+        let start = script.find("start_one zebra || exit 1").unwrap();
+        let parallel = script.find("for d in $OTHERS; do start_one \"$d\" & done; wait").unwrap();
+        assert!(start < parallel);
+    }
+
+    #[test]
+    fn pathspace_layout_matches_debian() {
+        let spec = InstanceSpec::pathspace("perouter", NetnsRef::Name("perouter".into()));
+        assert_eq!(spec.run_dir, Path::new("/var/run/frr/perouter"));
+        assert_eq!(spec.config_dir, Path::new("/etc/frr/perouter"));
+        let script = Instance::new(spec).control_script();
+        assert!(script.contains("/usr/lib/frr/bgpd -d -N perouter -i /var/run/frr/perouter/bgpd.pid"), "{script}");
+    }
+
+    #[test]
+    fn generations_report_changed_daemons() {
+        let inc = |pid| Some(Incarnation { pid, start_ticks: 1, pid_file_inode: 2 });
+        let a = Generation { daemons: [("zebra".to_string(), inc(1)), ("bgpd".to_string(), inc(2))].into() };
+        let mut b = a.clone();
+        assert!(b.restarted_since(&a).is_empty());
+        b.daemons.insert("bgpd".to_string(), inc(3));
+        assert_eq!(b.restarted_since(&a), ["bgpd"]);
+        b.daemons.insert("zebra".to_string(), None);
+        assert_eq!(b.restarted_since(&a), ["bgpd", "zebra"]);
+        assert!(!b.complete());
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/a/b-c.d"), "/a/b-c.d");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn unknown_pid_is_not_a_daemon() {
+        assert!(!process_matches(u32::MAX, "zebra", Path::new("/run/x")));
+        // This test process is not zebra.
+        assert!(!process_matches(std::process::id(), "zebra", Path::new("/")));
+    }
+}

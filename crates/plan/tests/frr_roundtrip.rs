@@ -1,0 +1,261 @@
+//! FRR round trip for every golden scenario: the planner's FRR config is
+//! loaded into a real FRR (zebra, bgpd, staticd, bfdd under watchfrr, in a
+//! throwaway network namespace), then `frr-reload.py --test` against the same
+//! file must report an empty delta, and `show running-config` must hold the
+//! same blocks as the rendering.
+//!
+//! `every_scenario_round_trips_through_real_frr`: a few instances run in
+//! parallel, each takes a share of the scenarios; for each scenario its
+//! instance is restarted with the rendered file as `frr.conf` (watchfrr's
+//! start script loads it with `vtysh -b`, as at a production boot). The
+//! planner leaves the hostname out; it is set to the instance's (each runs
+//! in its own UTS namespace named after a node), as the applier does.
+//!
+//! Reusing one instance for many scenarios (applying each over the previous
+//! one with frr-reload.py) is not a sound round trip with FRR 8.4, because
+//! some transitions fail for reasons that have nothing to do with the
+//! scenario itself: once `vrf red / vni 100` was removed from a VRF that has
+//! no kernel device (this host kernel has no VRFs), zebra still holds the
+//! VNI, and adding `vrf red / vni 100` back fails ("% Configuration failed.
+//! … VNI 100 is already configured as L3-VNI"). Removing BFD needs two
+//! reloads (the applier's verification does the second). The ignored
+//! `transitions_between_scenarios` (run it with `--ignored --nocapture`)
+//! walks such transitions and prints what happens.
+//!
+//! Needs root and FRR; skipped loudly otherwise.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use frr::testing::{Fleet, skip_loudly, skip_reason};
+use frr::{Applier, Instance};
+
+const INSTANCES: usize = 3;
+
+/// Scenarios FRR 8.4 cannot round-trip, with the reason. Empty: every
+/// scenario with a configuration round-trips.
+const KNOWN_LIMITATIONS: &[(&str, &str)] = &[];
+
+fn scenarios() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenario dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The plan of a scenario, as in `golden.rs` (node `worker-N`, label rack=r1).
+fn plan_for(path: &Path) -> plan::NodePlan {
+    let text = std::fs::read_to_string(path).expect("read scenario");
+    let index = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# node: "))
+        .map(|n| n.trim().parse::<u32>().expect("node index"))
+        .unwrap_or(0);
+    let mut loaded = api::load::Loaded::default();
+    api::load::load_str(&text, path, &mut loaded).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let labels = BTreeMap::from([("rack".to_string(), "r1".to_string())]);
+    let node = plan::Node { name: format!("worker-{index}"), index, labels };
+    plan::plan_node(&plan::Resources::from(&loaded), &node, &plan::Options::default())
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_stem().expect("stem").to_string_lossy().into_owned()
+}
+
+/// Applies one scenario and checks the round trip.
+async fn round_trip(applier: &Applier, inst: &Instance, name: &str, config: &frr::Config) -> Result<String, String> {
+    let report = applier.apply(config).await.map_err(|e| format!("{name}: apply failed: {e}"))?;
+    let delta = applier.delta_of_file().await.map_err(|e| format!("{name}: --test failed: {e}"))?;
+    if !delta.is_empty() {
+        return Err(format!("{name}: frr-reload.py --test on the applied file is not empty:\n{delta}"));
+    }
+    let expected = applier.render(config).await.map_err(|e| format!("{name}: {e}"))?;
+    let running = frr::normalize_running_config(
+        &inst.vtysh().show_running_config().await.map_err(|e| format!("{name}: {e}"))?,
+        false,
+    );
+    if !frr::same_blocks(&running, &expected) {
+        return Err(format!("{name}: running config differs:\n--- rendered\n{expected}--- running\n{running}"));
+    }
+    Ok(format!("+{} -{} in {:?}", report.added.len(), report.removed.len(), report.duration))
+}
+
+/// Restarts the instance with `text` as its boot configuration.
+async fn fresh_boot(inst: &Instance, text: &str) -> Result<(), String> {
+    let inst = inst.clone();
+    let text = text.to_string();
+    tokio::task::spawn_blocking(move || {
+        inst.stop().map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&inst.spec().config_dir).map_err(|e| e.to_string())?;
+        std::fs::write(inst.config_path(), text).map_err(|e| e.to_string())?;
+        inst.start().map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Boots `config` on a restarted instance and checks the round trip.
+async fn boot_round_trip(inst: &Instance, name: &str, config: &frr::Config) -> Result<String, String> {
+    let mut config = config.clone();
+    config.hostname = inst.spec().hostname.clone();
+    let started = Instant::now();
+    fresh_boot(inst, &config.render()).await.map_err(|e| format!("{name}: FRR did not boot with it: {e}"))?;
+    let applier = Applier::for_instance(inst);
+    let delta = applier.delta_of_file().await.map_err(|e| format!("{name}: --test failed: {e}"))?;
+    if !delta.is_empty() {
+        return Err(format!("{name}: frr-reload.py --test on the booted file is not empty:\n{delta}"));
+    }
+    let running = frr::normalize_running_config(
+        &inst.vtysh().show_running_config().await.map_err(|e| format!("{name}: {e}"))?,
+        false,
+    );
+    if !frr::same_blocks(&running, &config.render()) {
+        return Err(format!(
+            "{name}: running config differs:\n--- rendered\n{}--- running\n{running}",
+            config.render()
+        ));
+    }
+    Ok(format!("{} lines, {:?}", config.render().lines().count(), started.elapsed()))
+}
+
+fn planned() -> (Vec<(String, frr::Config)>, Vec<String>) {
+    let mut work = Vec::new();
+    let mut without_config = Vec::new();
+    for path in scenarios() {
+        match plan_for(&path).frr {
+            Some(config) => work.push((name_of(&path), config)),
+            None => without_config.push(name_of(&path)),
+        }
+    }
+    assert!(work.len() >= 30, "only {} scenarios have a configuration", work.len());
+    (work, without_config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_round_trips_through_real_frr() {
+    if let Some(reason) = skip_reason() {
+        skip_loudly("FRR round trip of the golden scenarios", &reason);
+        return;
+    }
+    let started = Instant::now();
+    let (work, without_config) = planned();
+    let mut fleet = Fleet::new();
+    let instances: Vec<Instance> =
+        (0..INSTANCES).map(|i| fleet.add_instance("frrrt", Some(&format!("worker-rt{i}"))).unwrap()).collect();
+    // The scenarios want forwarding on (they render no `no ip forwarding`):
+    // the agent sets it in the router namespace (frr-reload would too, with
+    // `ip forwarding`, but a boot does not).
+    for ns in fleet.namespaces() {
+        frr::testing::enable_forwarding(ns).unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (i, inst) in instances.into_iter().enumerate() {
+        let share: Vec<(String, frr::Config)> = work.iter().skip(i).step_by(INSTANCES).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for (name, config) in share {
+                let outcome = boot_round_trip(&inst, &name, &config).await;
+                results.push((name, outcome));
+            }
+            results
+        }));
+    }
+    let mut failures = Vec::new();
+    let mut passed = Vec::new();
+    for task in tasks {
+        for (name, outcome) in task.await.expect("scenario task") {
+            let known = KNOWN_LIMITATIONS.iter().find(|(n, _)| *n == name);
+            match (outcome, known) {
+                (Ok(summary), None) => passed.push(format!("{name}: {summary}")),
+                (Ok(_), Some(_)) => failures.push(format!("{name}: listed as a limitation but round-trips now")),
+                (Err(e), None) => failures.push(e),
+                (Err(_), Some((_, why))) => eprintln!("{name}: known FRR 8.4 limitation: {why}"),
+            }
+        }
+    }
+    drop(fleet);
+    passed.sort();
+    eprintln!("round trip: {} scenarios in {:?}", passed.len(), started.elapsed());
+    for line in &passed {
+        eprintln!("  {line}");
+    }
+    eprintln!("  without an FRR config (invalid Underlay): {without_config:?}");
+    assert!(failures.is_empty(), "{} scenario(s) do not round-trip:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert_eq!(passed.len() + KNOWN_LIMITATIONS.len(), work.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "diagnostic: frr-reload.py transitions between unrelated scenarios (slow, some never converge in FRR 8.4)"]
+async fn transitions_between_scenarios() {
+    if let Some(reason) = skip_reason() {
+        skip_loudly("FRR round trip of the golden scenarios", &reason);
+        return;
+    }
+    let started = Instant::now();
+    let (work, without_config) = planned();
+    let mut fleet = Fleet::new();
+    let instances: Vec<Instance> =
+        (0..INSTANCES).map(|i| fleet.add_instance("frrrt", Some(&format!("worker-rt{i}"))).unwrap()).collect();
+    fleet.start_all().unwrap();
+    let fleet = Arc::new(std::sync::Mutex::new(fleet));
+
+    let mut tasks = Vec::new();
+    for (i, inst) in instances.into_iter().enumerate() {
+        let share: Vec<(String, frr::Config)> = work.iter().skip(i).step_by(INSTANCES).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            let applier = Applier::for_instance(&inst);
+            for (name, config) in share {
+                let mut outcome = round_trip(&applier, &inst, &name, &config).await;
+                if let Err(first) = outcome.clone() {
+                    // Over the previous scenario it failed: boot a fresh
+                    // instance with this scenario's config (watchfrr's start
+                    // script loads frr.conf, as in production) and check the
+                    // delta there; only that verdict counts.
+                    let text = applier.render(&config).await.unwrap_or_else(|_| config.render());
+                    outcome = fresh_boot(&inst, &text).await.map(|()| String::new());
+                    if outcome.is_ok() {
+                        outcome = match applier.delta_of_file().await {
+                            Ok(delta) if delta.is_empty() => {
+                                Ok(format!("round-trips on a fresh instance; over the previous scenario: {first}"))
+                            }
+                            Ok(delta) => Err(format!("{name}: not empty on a fresh instance either:\n{delta}")),
+                            Err(e) => Err(format!("{name}: --test failed on a fresh instance: {e}")),
+                        };
+                    }
+                }
+                results.push((name, outcome));
+            }
+            results
+        }));
+    }
+    let mut failures = Vec::new();
+    let mut passed = Vec::new();
+    for task in tasks {
+        for (name, outcome) in task.await.expect("scenario task") {
+            let known = KNOWN_LIMITATIONS.iter().find(|(n, _)| *n == name);
+            match (outcome, known) {
+                (Ok(summary), None) => passed.push(format!("{name}: {summary}")),
+                (Ok(_), Some(_)) => failures.push(format!("{name}: listed as a limitation but round-trips now")),
+                (Err(e), None) => failures.push(e),
+                (Err(_), Some((_, why))) => eprintln!("{name}: known FRR 8.4 limitation: {why}"),
+            }
+        }
+    }
+    drop(fleet);
+    passed.sort();
+    eprintln!("round trip: {} scenarios in {:?}", passed.len(), started.elapsed());
+    for line in &passed {
+        eprintln!("  {line}");
+    }
+    eprintln!("  without an FRR config (invalid Underlay): {without_config:?}");
+    assert!(failures.is_empty(), "{} scenario(s) do not round-trip:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert_eq!(passed.len() + KNOWN_LIMITATIONS.len(), work.len());
+}

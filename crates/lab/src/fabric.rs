@@ -1,0 +1,446 @@
+//! The fabric lab's topology as plain data: namespaces, links, addresses, kernel objects and the
+//! FRR configuration of every routing namespace. Pure: building it touches nothing; the builder
+//! turns it into kernel objects and FRR instances.
+//!
+//! Plan (mirrors the upstream e2e fabric, one namespace per box, every name prefixed so two labs
+//! can coexist):
+//!
+//! ```text
+//!                 spine (AS 64612)
+//!               /        |         \
+//!   leafA (64520)   leafB (64520)   tor (64512) ── switch bridge ── node0, node1, … (underlay NICs)
+//!   VTEP 100.64.0.1 VTEP 100.64.0.2                                  each node: host ns + empty router ns
+//!   hosts: red/blue/default   hosts: red/blue                         host BGP speaker AS 64515
+//! ```
+//!
+//! | link | A side | B side |
+//! |---|---|---|
+//! | spine–leafA | spine `eth1` 192.168.1.0/31 | leafA `eth1` 192.168.1.1/31 |
+//! | spine–leafB | spine `eth2` 192.168.1.2/31 | leafB `eth1` 192.168.1.3/31 |
+//! | spine–tor | spine `eth3` 192.168.1.4/31 | tor `eth1` 192.168.1.5/31 |
+//! | leafA–hostA-red | `ethred` 192.168.20.1/24, 2001:db8:20::1/64 (VRF red) | `eth1` .2 |
+//! | leafA–hostA-blue | `ethblue` 192.168.21.1/24, 2001:db8:21::1/64 (VRF blue) | `eth1` .2 |
+//! | leafA–hostA-default | `ethdefault` 192.168.22.1/24 | `eth1` .2 |
+//! | leafB–hostB-red | `ethred` 192.169.20.1/24, 2001:db8:169:20::1/64 (VRF red) | `eth1` .2 |
+//! | leafB–hostB-blue | `ethblue` 192.169.21.1/24, 2001:db8:169:21::1/64 (VRF blue) | `eth1` .2 |
+//! | tor–switch | tor `toswitch` 192.168.11.2/24 | switch port `p-tor` |
+//! | node i–switch | node `toswitch` 192.168.11.(3+i)/24 | switch port `p-node<i>` |
+//!
+//! The leaves carry VRF red (L3VNI 100, table 1100) and blue (L3VNI 200, table 1101) with bridges
+//! `br100`/`br200` and VXLANs `vni100`/`vni200`, and redistribute their connected networks. The
+//! ToR peers with every node's underlay address (AS 64514, the PE) and relays EVPN. Each node's
+//! host speaker peers with the PE's host-session addresses (L3VNI red `192.169.10.1`, blue
+//! `192.169.11.1`, passthrough `192.169.30.1`) and announces its pod prefix `10.244.<i>.0/24`.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// AS numbers of the lab.
+pub mod asn {
+    /// Spine.
+    pub const SPINE: u32 = 64612;
+    /// Both leaves.
+    pub const LEAF: u32 = 64520;
+    /// The ToR the nodes hang off.
+    pub const TOR: u32 = 64512;
+    /// The PE routers on the nodes.
+    pub const PE: u32 = 64514;
+    /// The host speakers on the nodes.
+    pub const HOST: u32 = 64515;
+}
+
+/// What a namespace is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The spine router.
+    Spine,
+    /// An EVPN leaf with external hosts.
+    Leaf,
+    /// The nodes' top-of-rack router.
+    Tor,
+    /// The layer-2 switch (a bridge).
+    Switch,
+    /// An external host behind a leaf.
+    ExternalHost,
+    /// A node's host namespace (the "Kubernetes node").
+    NodeHost,
+    /// A node's router namespace, left empty for the PE.
+    NodeRouter,
+}
+
+/// A VRF in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vrf {
+    /// Name.
+    pub name: String,
+    /// Routing table.
+    pub table: u32,
+}
+
+/// A bridge in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    /// Name.
+    pub name: String,
+    /// Master VRF.
+    pub vrf: Option<String>,
+    /// Fixed MAC (leaves use fixed router MACs).
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A VXLAN device enslaved to a bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vxlan {
+    /// Name.
+    pub name: String,
+    /// VNI.
+    pub vni: u32,
+    /// Local VTEP.
+    pub local: IpAddr,
+    /// Bridge it belongs to.
+    pub bridge: String,
+}
+
+/// One namespace with the objects that live only inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Full name (with the lab prefix).
+    pub name: String,
+    /// Short name used in tables (`spine`, `leafA`, `node0`, …).
+    pub short: String,
+    /// Role.
+    pub role: Role,
+    /// Addresses on `lo`.
+    pub loopback: Vec<IpNet>,
+    /// VRFs.
+    pub vrfs: Vec<Vrf>,
+    /// Bridges.
+    pub bridges: Vec<Bridge>,
+    /// VXLANs.
+    pub vxlans: Vec<Vxlan>,
+    /// Default gateways (external hosts).
+    pub gateways: Vec<IpAddr>,
+    /// Whether IP forwarding is on.
+    pub forwarding: bool,
+    /// FRR configuration, when the namespace runs FRR.
+    pub frr: Option<String>,
+}
+
+/// One end of a veth pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    /// Namespace (full name).
+    pub ns: String,
+    /// Interface name.
+    pub ifname: String,
+    /// Addresses.
+    pub addresses: Vec<IpNet>,
+    /// Master device (VRF or bridge) in the same namespace.
+    pub master: Option<String>,
+}
+
+/// A veth pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veth {
+    /// First end.
+    pub a: End,
+    /// Second end.
+    pub b: End,
+}
+
+/// The whole lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The prefix of every name.
+    pub prefix: String,
+    /// Namespaces, in creation order.
+    pub namespaces: Vec<Namespace>,
+    /// Veth pairs.
+    pub veths: Vec<Veth>,
+}
+
+/// Settings of a lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSpec {
+    /// Prefix of every namespace and run directory.
+    pub prefix: String,
+    /// Number of nodes.
+    pub nodes: u32,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec { prefix: "opr".into(), nodes: 2 }
+    }
+}
+
+fn net(s: &str) -> IpNet {
+    // Only called with literals and formatted addresses of this module.
+    s.parse().unwrap_or_else(|_| panic!("lab address {s:?} is not a CIDR"))
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap_or_else(|_| panic!("lab address {s:?} is not an IP"))
+}
+
+/// The node's underlay address on the switch.
+pub fn node_underlay_ip(index: u32) -> String {
+    format!("192.168.11.{}", 3 + index)
+}
+
+/// The PE namespace name of node `index` in a lab.
+pub fn node_router_ns(prefix: &str, index: u32) -> String {
+    format!("{prefix}-node{index}-pe")
+}
+
+/// The host namespace name of node `index` in a lab.
+pub fn node_host_ns(prefix: &str, index: u32) -> String {
+    format!("{prefix}-node{index}")
+}
+
+impl Topology {
+    /// Builds the topology for `spec`.
+    pub fn new(spec: &LabSpec) -> Topology {
+        let p = &spec.prefix;
+        let ns = |short: &str, role: Role| Namespace {
+            name: format!("{p}-{short}"),
+            short: short.to_string(),
+            role,
+            loopback: Vec::new(),
+            vrfs: Vec::new(),
+            bridges: Vec::new(),
+            vxlans: Vec::new(),
+            gateways: Vec::new(),
+            forwarding: matches!(role, Role::Spine | Role::Leaf | Role::Tor | Role::NodeHost),
+            frr: None,
+        };
+        let end = |short: &str, ifname: &str, addrs: &[&str], master: Option<&str>| End {
+            ns: format!("{p}-{short}"),
+            ifname: ifname.to_string(),
+            addresses: addrs.iter().map(|a| net(a)).collect(),
+            master: master.map(str::to_string),
+        };
+        let mut namespaces = Vec::new();
+        let mut veths = Vec::new();
+
+        let mut spine = ns("spine", Role::Spine);
+        spine.frr = Some(spine_config(spec));
+        namespaces.push(spine);
+
+        for (leaf, vtep, spine_ip, own_ip) in [
+            ("leafA", "100.64.0.1", "192.168.1.0", "192.168.1.1"),
+            ("leafB", "100.64.0.2", "192.168.1.2", "192.168.1.3"),
+        ] {
+            let mut l = ns(leaf, Role::Leaf);
+            l.loopback = vec![net(&format!("{vtep}/32"))];
+            l.vrfs = vec![Vrf { name: "red".into(), table: 1100 }, Vrf { name: "blue".into(), table: 1101 }];
+            let mac_tail = if leaf == "leafA" { 0x65 } else { 0x75 };
+            l.bridges = vec![
+                Bridge { name: "br100".into(), vrf: Some("red".into()), mac: Some([0xaa, 0xbb, 0xcc, 0, 0, mac_tail]) },
+                Bridge {
+                    name: "br200".into(),
+                    vrf: Some("blue".into()),
+                    mac: Some([0xaa, 0xbb, 0xcc, 0, 0, mac_tail + 1]),
+                },
+            ];
+            l.vxlans = vec![
+                Vxlan { name: "vni100".into(), vni: 100, local: ip(vtep), bridge: "br100".into() },
+                Vxlan { name: "vni200".into(), vni: 200, local: ip(vtep), bridge: "br200".into() },
+            ];
+            l.frr = Some(leaf_config(leaf, spine_ip, vtep));
+            namespaces.push(l);
+            let spine_if = if leaf == "leafA" { "eth1" } else { "eth2" };
+            veths.push(Veth {
+                a: end("spine", spine_if, &[&format!("{spine_ip}/31")], None),
+                b: end(leaf, "eth1", &[&format!("{own_ip}/31")], None),
+            });
+        }
+
+        let hosts: [(&str, &str, &str, &str, Option<&str>, &str); 5] = [
+            ("hostA-red", "leafA", "ethred", "192.168.20", Some("red"), "2001:db8:20"),
+            ("hostA-blue", "leafA", "ethblue", "192.168.21", Some("blue"), "2001:db8:21"),
+            ("hostA-default", "leafA", "ethdefault", "192.168.22", None, "2001:db8:22"),
+            ("hostB-red", "leafB", "ethred", "192.169.20", Some("red"), "2001:db8:169:20"),
+            ("hostB-blue", "leafB", "ethblue", "192.169.21", Some("blue"), "2001:db8:169:21"),
+        ];
+        for (host, leaf, ifname, v4, vrf, v6) in hosts {
+            let mut h = ns(host, Role::ExternalHost);
+            h.gateways = vec![ip(&format!("{v4}.1")), ip(&format!("{v6}::1"))];
+            namespaces.push(h);
+            veths.push(Veth {
+                a: end(leaf, ifname, &[&format!("{v4}.1/24"), &format!("{v6}::1/64")], vrf),
+                b: end(host, "eth1", &[&format!("{v4}.2/24"), &format!("{v6}::2/64")], None),
+            });
+        }
+
+        let mut tor = ns("tor", Role::Tor);
+        tor.frr = Some(tor_config(spec));
+        namespaces.push(tor);
+        veths.push(Veth {
+            a: end("spine", "eth3", &["192.168.1.4/31"], None),
+            b: end("tor", "eth1", &["192.168.1.5/31"], None),
+        });
+
+        let mut switch = ns("switch", Role::Switch);
+        switch.bridges = vec![Bridge { name: "br0".into(), vrf: None, mac: None }];
+        namespaces.push(switch);
+        veths.push(Veth {
+            a: end("tor", "toswitch", &["192.168.11.2/24"], None),
+            b: end("switch", "p-tor", &[], Some("br0")),
+        });
+
+        for i in 0..spec.nodes {
+            let short = format!("node{i}");
+            let mut host = ns(&short, Role::NodeHost);
+            host.frr = Some(host_speaker_config(i));
+            namespaces.push(host);
+            namespaces.push(ns(&format!("node{i}-pe"), Role::NodeRouter));
+            veths.push(Veth {
+                a: end(&short, "toswitch", &[&format!("{}/24", node_underlay_ip(i))], None),
+                b: end("switch", &format!("p-node{i}"), &[], Some("br0")),
+            });
+        }
+        Topology { prefix: p.clone(), namespaces, veths }
+    }
+
+    /// A namespace by short name.
+    pub fn namespace(&self, short: &str) -> Option<&Namespace> {
+        self.namespaces.iter().find(|n| n.short == short)
+    }
+}
+
+const BGP_DEFAULTS: &str = " no bgp ebgp-requires-policy\n no bgp network import-check\n no bgp default ipv4-unicast\n";
+
+fn spine_config(spec: &LabSpec) -> String {
+    let peers = [("192.168.1.1", asn::LEAF), ("192.168.1.3", asn::LEAF), ("192.168.1.5", asn::TOR)];
+    let _ = spec;
+    let mut c = format!(
+        "hostname spine\nip nht resolve-via-default\nrouter bgp {}\n{BGP_DEFAULTS} timers bgp 3 9\n",
+        asn::SPINE
+    );
+    for (p, a) in peers {
+        let _ = writeln!(
+            c,
+            " neighbor {p} remote-as {a}\n neighbor {p} advertisement-interval 0\n neighbor {p} timers connect 5"
+        );
+    }
+    for af in ["ipv4 unicast", "l2vpn evpn"] {
+        let _ = writeln!(c, " address-family {af}");
+        for (p, _) in peers {
+            let _ = writeln!(c, "  neighbor {p} activate");
+        }
+        let _ = writeln!(c, " exit-address-family");
+    }
+    c.push_str("exit\n");
+    c
+}
+
+fn leaf_config(name: &str, spine_ip: &str, vtep: &str) -> String {
+    let mut c = format!(
+        "hostname {name}\nip nht resolve-via-default\nvrf red\n vni 100\nexit-vrf\nvrf blue\n vni 200\nexit-vrf\n\
+         router bgp {leaf}\n{BGP_DEFAULTS} timers bgp 3 9\n neighbor {spine_ip} remote-as {spine}\n neighbor {spine_ip} timers connect 5\n\
+         address-family ipv4 unicast\n  neighbor {spine_ip} activate\n  network {vtep}/32\n  redistribute connected\n exit-address-family\n\
+         address-family l2vpn evpn\n  neighbor {spine_ip} activate\n  advertise-all-vni\n  advertise-svi-ip\n exit-address-family\nexit\n",
+        leaf = asn::LEAF,
+        spine = asn::SPINE,
+    );
+    for vrf in ["red", "blue"] {
+        let _ = write!(
+            c,
+            "router bgp {leaf} vrf {vrf}\n{BGP_DEFAULTS} address-family ipv4 unicast\n  redistribute connected\n exit-address-family\n\
+             address-family ipv6 unicast\n  redistribute connected\n exit-address-family\n\
+             address-family l2vpn evpn\n  advertise ipv4 unicast\n  advertise ipv6 unicast\n exit-address-family\nexit\n",
+            leaf = asn::LEAF
+        );
+    }
+    c
+}
+
+fn tor_config(spec: &LabSpec) -> String {
+    let mut c = format!(
+        "hostname tor\nip nht resolve-via-default\nrouter bgp {}\n{BGP_DEFAULTS} timers bgp 3 9\n neighbor 192.168.1.4 remote-as {}\n neighbor 192.168.1.4 timers connect 5\n",
+        asn::TOR,
+        asn::SPINE
+    );
+    let nodes: Vec<String> = (0..spec.nodes).map(node_underlay_ip).collect();
+    for n in &nodes {
+        let _ = writeln!(c, " neighbor {n} remote-as {}\n neighbor {n} timers connect 5", asn::PE);
+    }
+    for af in ["ipv4 unicast", "l2vpn evpn"] {
+        let _ = writeln!(c, " address-family {af}\n  neighbor 192.168.1.4 activate");
+        for n in &nodes {
+            let _ = writeln!(c, "  neighbor {n} activate");
+        }
+        let _ = writeln!(c, " exit-address-family");
+    }
+    c.push_str("exit\n");
+    c
+}
+
+/// The PE-side addresses each host speaker peers with (L3VNI red, L3VNI blue, passthrough).
+pub const PE_HOST_SESSION_IPS: [&str; 3] = ["192.169.10.1", "192.169.11.1", "192.169.30.1"];
+
+/// The pod prefix node `index`'s host speaker announces.
+pub fn pod_prefix(index: u32) -> String {
+    format!("10.244.{index}.0/24")
+}
+
+fn host_speaker_config(index: u32) -> String {
+    let mut c = format!("hostname node{index}\nrouter bgp {}\n{BGP_DEFAULTS}", asn::HOST);
+    for p in PE_HOST_SESSION_IPS {
+        let _ = writeln!(c, " neighbor {p} remote-as {}\n neighbor {p} timers connect 1", asn::PE);
+    }
+    let _ = writeln!(c, " address-family ipv4 unicast\n  network {}", pod_prefix(index));
+    for p in PE_HOST_SESSION_IPS {
+        let _ = writeln!(c, "  neighbor {p} activate");
+    }
+    c.push_str(" exit-address-family\nexit\n");
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_prefixed_and_unique() {
+        let t = Topology::new(&LabSpec { prefix: "x1".into(), nodes: 3 });
+        let mut names: Vec<&str> = t.namespaces.iter().map(|n| n.name.as_str()).collect();
+        assert!(names.iter().all(|n| n.starts_with("x1-")));
+        let before = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(before, names.len());
+        assert!(t.namespace("node2-pe").is_some_and(|n| n.role == Role::NodeRouter && n.frr.is_none()));
+        for v in &t.veths {
+            assert!(v.a.ifname.len() <= 15 && v.b.ifname.len() <= 15);
+        }
+    }
+
+    #[test]
+    fn tor_peers_with_every_node() {
+        let t = Topology::new(&LabSpec { prefix: "x".into(), nodes: 3 });
+        let tor = t.namespace("tor").and_then(|n| n.frr.clone()).unwrap_or_default();
+        for i in 0..3 {
+            assert!(tor.contains(&format!("neighbor 192.168.11.{} remote-as 64514", 3 + i)), "{tor}");
+        }
+    }
+
+    #[test]
+    fn fabric_configs_pass_frr_syntax_check() {
+        if !frr::vtysh_available() {
+            eprintln!("!!! SKIPPED: vtysh is not installed (apt-get install frr) !!!");
+            return;
+        }
+        let t = Topology::new(&LabSpec::default());
+        for n in &t.namespaces {
+            if let Some(conf) = &n.frr {
+                if let Err(e) = frr::check_syntax(conf) {
+                    panic!("{}: {e}\n{conf}", n.short);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+#!/bin/sh
+# /init of the lab VM (PID 1 in the initramfs; busybox only). Written by crates/lab/src/vm/init.sh.
+#
+# It mounts the host's root read-only over 9p with a throw-away tmpfs overlay on top, makes the
+# kit's kernel modules loadable, runs one command chrooted into that root and powers the VM off.
+# The host names the directory of this run's files on the kernel command line (opr.run=DIR). That
+# directory holds `config` (shell assignments, sourced below) and `cmd.sh` (the command, run by the
+# host's own /bin/sh inside the chroot).
+#
+# The command's stdout and stderr go to two virtio-serial ports (opr.stdout, opr.stderr). When it
+# exits, "<NONCE><status>;" is written to both ports: the host stops forwarding at the nonce and
+# takes the status from there. PID 1 never chroots, so kernel module auto-loading keeps running
+# /sbin/modprobe from the initramfs, a wrapper that runs the host's modprobe inside the new root.
+
+R=/newroot
+debug=0
+run=
+
+say() { echo "opr-vm: $*"; }
+step() { if [ "$debug" = 1 ]; then echo "opr-vm: [$(cut -d' ' -f1 /proc/uptime)] $*"; fi; }
+halt() {
+    sync
+    echo o >/proc/sysrq-trigger
+    while :; do sleep 60; done # PID 1 must not exit (that panics the kernel)
+}
+die() {
+    say "error: $*"
+    halt
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+    opr.run=*) run=${w#opr.run=} ;;
+    opr.debug) debug=1 ;;
+    esac
+done
+step "initramfs running"
+[ -n "$run" ] || die "no opr.run= on the kernel command line"
+
+. /etc/opr-vm/modules || die "missing /etc/opr-vm/modules"
+for m in $MODULES; do
+    insmod "/lib/modules/$m.ko" || die "cannot load module $m"
+done
+step "modules loaded"
+
+mkdir -p /mnt/host /mnt/rw "$R"
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /mnt/host ||
+    die "cannot mount the host root over 9p"
+cfg="/mnt/host$run/config"
+[ -r "$cfg" ] || die "missing $cfg"
+# Sets NONCE, KVER, KIT_MODULES (host path of the kit's module tree), MODDIR (host's real
+# lib/modules directory) and RW (host directory shared read-write, or empty).
+. "$cfg"
+
+mount -t tmpfs -o mode=0755 overlay-rw /mnt/rw || die "cannot mount the overlay's tmpfs"
+mkdir /mnt/rw/upper /mnt/rw/work
+mount -t overlay -o lowerdir=/mnt/host,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work overlay "$R" ||
+    die "cannot mount the overlay root"
+mount -t proc proc "$R/proc" || die "cannot mount /proc"
+mount -t sysfs sysfs "$R/sys" || die "cannot mount /sys"
+mount -t devtmpfs devtmpfs "$R/dev" || die "cannot mount /dev"
+mkdir -p "$R/dev/pts" "$R/dev/shm"
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts "$R/dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs "$R/dev/shm"
+mount -t tmpfs -o mode=0755 tmpfs "$R/run" || die "cannot mount /run"
+mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup" 2>/dev/null
+mkdir -p "$R$MODDIR/$KVER" && mount --bind "/mnt/host$KIT_MODULES" "$R$MODDIR/$KVER" ||
+    die "cannot bind-mount the kit's modules on $MODDIR/$KVER"
+if [ -n "$RW" ]; then
+    mkdir -p "$R$RW" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 oprrw "$R$RW" ||
+        die "cannot mount the read-write share on $RW"
+fi
+mkdir -p "$R/run/opr-vm" && cp "/mnt/host$run/cmd.sh" "$R/run/opr-vm/cmd.sh" || die "cannot copy cmd.sh"
+ip link set lo up
+hostname opr-vm
+step "root ready"
+
+out=
+err=
+n=0
+while :; do
+    for p in /sys/class/virtio-ports/*; do
+        [ -r "$p/name" ] || continue
+        name=
+        read -r name <"$p/name"
+        case "$name" in
+        opr.stdout) out="/dev/${p##*/}" ;;
+        opr.stderr) err="/dev/${p##*/}" ;;
+        esac
+    done
+    if [ -n "$out" ] && [ -n "$err" ] && [ -c "$out" ] && [ -c "$err" ]; then break; fi
+    n=$((n + 1))
+    [ "$n" -lt 1000 ] || die "the output ports opr.stdout/opr.stderr did not appear"
+    usleep 10000
+done
+
+say "command started"
+/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root USER=root LOGNAME=root \
+    SHELL=/bin/sh LANG=C.UTF-8 /bin/chroot "$R" /bin/sh /run/opr-vm/cmd.sh </dev/null >"$out" 2>"$err"
+rc=$?
+step "command exited with status $rc"
+printf '%s%d;' "$NONCE" "$rc" >"$err"
+printf '%s%d;' "$NONCE" "$rc" >"$out"
+halt

@@ -72,6 +72,7 @@ impl ClusterState {
                 .cloned()
                 .collect(),
             rejected: Vec::new(),
+            incumbents: Default::default(),
         }
     }
 

@@ -20,7 +20,7 @@ mod build_frr;
 mod build_kernel;
 mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use api::load::{Loaded, Rejected};
 use api::{FailedResource, FailureReason, L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, Underlay};
@@ -69,6 +69,11 @@ pub struct Resources {
     pub raw_configs: Vec<RawFRRConfig>,
     /// Resources that already failed a single-object rule.
     pub rejected: Vec<Rejected>,
+    /// Resources the node applied last time. When two resources conflict (same VNI, same VRF,
+    /// overlapping pools), the one already applied keeps what it has and the newcomer fails,
+    /// so adding a bad resource never takes traffic away from a working one. Otherwise the
+    /// first by name wins.
+    pub incumbents: BTreeSet<(ResourceKind, String)>,
 }
 
 impl From<&Loaded> for Resources {
@@ -80,6 +85,7 @@ impl From<&Loaded> for Resources {
             passthroughs: l.passthroughs.iter().map(|s| s.resource.clone()).collect(),
             raw_configs: l.raw_configs.iter().map(|s| s.resource.clone()).collect(),
             rejected: l.rejected.clone(),
+            incumbents: BTreeSet::new(),
         }
     }
 }

@@ -162,12 +162,14 @@ fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) ->
     meta.name.clone().unwrap_or_default()
 }
 
-/// Selects the resources of one kind for the node, reporting invalid selectors, sorted by name.
+/// Selects the resources of one kind for the node, reporting invalid selectors; incumbents
+/// first, then by name.
 fn selected<'a, T>(
     items: &'a [T],
     kind: ResourceKind,
     node: &Node,
     outcomes: &mut Outcomes,
+    incumbents: &BTreeSet<(ResourceKind, String)>,
     parts: impl Fn(&T) -> (String, Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>),
 ) -> Vec<&'a T> {
     let mut out: Vec<(String, &T)> = Vec::new();
@@ -179,7 +181,7 @@ fn selected<'a, T>(
             Err(message) => outcomes.fail(kind, &name, FailureReason::ValidationFailed, message),
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|(name, _)| (!incumbents.contains(&(kind, name.clone())), name.clone()));
     out.into_iter().map(|(_, t)| t).collect()
 }
 
@@ -191,21 +193,24 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
         }
     }
 
-    let underlays = selected(&resources.underlays, ResourceKind::Underlay, node, outcomes, |u| {
+    let underlays =
+        selected(&resources.underlays, ResourceKind::Underlay, node, outcomes, &resources.incumbents, |u| {
+            (name_of(&u.metadata), u.spec.node_selector.as_ref())
+        });
+    let l3vnis = selected(&resources.l3vnis, ResourceKind::L3VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
-    let l3vnis = selected(&resources.l3vnis, ResourceKind::L3VNI, node, outcomes, |u| {
+    let l2vnis = selected(&resources.l2vnis, ResourceKind::L2VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
-    let l2vnis = selected(&resources.l2vnis, ResourceKind::L2VNI, node, outcomes, |u| {
-        (name_of(&u.metadata), u.spec.node_selector.as_ref())
-    });
-    let passthroughs = selected(&resources.passthroughs, ResourceKind::L3Passthrough, node, outcomes, |u| {
-        (name_of(&u.metadata), u.spec.node_selector.as_ref())
-    });
-    let raws = selected(&resources.raw_configs, ResourceKind::RawFRRConfig, node, outcomes, |u| {
-        (name_of(&u.metadata), u.spec.node_selector.as_ref())
-    });
+    let passthroughs =
+        selected(&resources.passthroughs, ResourceKind::L3Passthrough, node, outcomes, &resources.incumbents, |u| {
+            (name_of(&u.metadata), u.spec.node_selector.as_ref())
+        });
+    let raws =
+        selected(&resources.raw_configs, ResourceKind::RawFRRConfig, node, outcomes, &resources.incumbents, |u| {
+            (name_of(&u.metadata), u.spec.node_selector.as_ref())
+        });
     let underlay_rejected = outcomes.failed.iter().any(|f| f.kind == ResourceKind::Underlay);
 
     // --- Underlay: any failure leaves the node untouched.
@@ -310,6 +315,9 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
         );
     }
     valid.l2vnis = keep;
+    // Incumbents went first so they win conflicts; the plan itself is listed by name.
+    valid.l3vnis.sort_by(|a, b| a.name.cmp(&b.name));
+    valid.l2vnis.sort_by(|a, b| a.name.cmp(&b.name));
     Some(valid)
 }
 

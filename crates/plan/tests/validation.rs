@@ -608,3 +608,20 @@ fn messages_are_capped_at_500_characters() {
     let f = api::FailedResource::new(ResourceKind::L3VNI, "red", FailureReason::ValidationFailed, long);
     assert_eq!(f.message.chars().count(), 500);
 }
+
+#[test]
+fn incumbents_keep_their_resources_on_conflict() {
+    // "aaa" sorts first and would normally win the VNI; "zzz" was applied before, so it keeps it.
+    let yaml = docs(&[underlay(), l2vni("zzz", 300, None, ""), l2vni("aaa", 300, None, "")]);
+    let mut loaded = api::load::Loaded::default();
+    api::load::load_str(&yaml, Path::new("case.yaml"), &mut loaded).expect("load");
+    let mut resources = plan::Resources::from(&loaded);
+    let node = plan::Node { name: "worker".into(), index: 0, labels: BTreeMap::new() };
+    let fresh = plan::plan_node(&resources, &node, &plan::Options::default());
+    assert_eq!(fresh.failed_resources[0].name, "zzz");
+    resources.incumbents.insert((ResourceKind::L2VNI, "zzz".into()));
+    let sticky = plan::plan_node(&resources, &node, &plan::Options::default());
+    assert_eq!(sticky.failed_resources.len(), 1);
+    assert_eq!(sticky.failed_resources[0].name, "aaa");
+    assert!(sticky.failed_resources[0].message.contains("already used by L2VNI/zzz"));
+}

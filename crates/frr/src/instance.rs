@@ -615,6 +615,12 @@ esac
             // The start script may take as long as start() waits (zebra can
             // block on the kernel's rtnl lock on a busy machine).
             ("-T", spec.start_timeout.as_secs().max(20).to_string()),
+            // A crashed daemon is restarted within seconds (watchfrr's defaults wait 60 s and
+            // double up to 600 s): the kernel keeps forwarding meanwhile, but sessions and
+            // routes only come back with the daemon.
+            ("-i", "2".to_string()),
+            ("--min-restart-interval", "1".to_string()),
+            ("--max-restart-interval", "10".to_string()),
             ("-s", format!("{script} start %s")),
             ("-r", format!("{script} restart %s")),
             ("-k", format!("{script} stop %s")),

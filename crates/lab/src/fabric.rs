@@ -28,9 +28,21 @@
 //!
 //! The leaves carry VRF red (L3VNI 100, table 1100) and blue (L3VNI 200, table 1101) with bridges
 //! `br100`/`br200` and VXLANs `vni100`/`vni200`, and redistribute their connected networks. The
-//! ToR peers with every node's underlay address (AS 64514, the PE) and relays EVPN. Each node's
+//! ToR peers with every node's underlay address (AS 64514, the PE) and relays EVPN; it also
+//! announces its connected networks (the spine link and the nodes' switch subnet), so that the
+//! fabric routes back to the nodes' underlay (the leaves' VTEPs answer pings from the ToR). Each node's
 //! host speaker peers with the PE's host-session addresses (L3VNI red `192.169.10.1`, blue
 //! `192.169.11.1`, passthrough `192.169.30.1`) and announces its pod prefix `10.244.<i>.0/24`.
+//!
+//! Without VRFs ([`LabSpec::vrf`] false, for kernels that lack them): the leaves have no VRFs, no
+//! L3VNI bridges and no VXLANs, and their red/blue host links are plain default-VRF interfaces
+//! (their subnets are then routed in the underlay); the FRR configs have no tenant VRFs. Every
+//! fabric BGP session and every host's gateway work the same.
+//!
+//! Every namespace gets `net.ipv6.conf.{all,default}.accept_dad=0` (addresses usable at once);
+//! routers get IPv4 and IPv6 forwarding; leaves get `net.ipv6.conf.all.keep_addr_on_down=1` so
+//! that IPv6 addresses survive enslaving to a VRF. External hosts get IPv4 and IPv6 default
+//! routes towards their leaf.
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -168,11 +180,13 @@ pub struct LabSpec {
     pub prefix: String,
     /// Number of nodes.
     pub nodes: u32,
+    /// Whether the leaves carry the tenant VRFs red and blue (needs a kernel with VRF support).
+    pub vrf: bool,
 }
 
 impl Default for LabSpec {
     fn default() -> Self {
-        LabSpec { prefix: "opr".into(), nodes: 2 }
+        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true }
     }
 }
 
@@ -235,21 +249,27 @@ impl Topology {
         ] {
             let mut l = ns(leaf, Role::Leaf);
             l.loopback = vec![net(&format!("{vtep}/32"))];
-            l.vrfs = vec![Vrf { name: "red".into(), table: 1100 }, Vrf { name: "blue".into(), table: 1101 }];
             let mac_tail = if leaf == "leafA" { 0x65 } else { 0x75 };
-            l.bridges = vec![
-                Bridge { name: "br100".into(), vrf: Some("red".into()), mac: Some([0xaa, 0xbb, 0xcc, 0, 0, mac_tail]) },
-                Bridge {
-                    name: "br200".into(),
-                    vrf: Some("blue".into()),
-                    mac: Some([0xaa, 0xbb, 0xcc, 0, 0, mac_tail + 1]),
-                },
-            ];
-            l.vxlans = vec![
-                Vxlan { name: "vni100".into(), vni: 100, local: ip(vtep), bridge: "br100".into() },
-                Vxlan { name: "vni200".into(), vni: 200, local: ip(vtep), bridge: "br200".into() },
-            ];
-            l.frr = Some(leaf_config(leaf, spine_ip, vtep));
+            if spec.vrf {
+                l.vrfs = vec![Vrf { name: "red".into(), table: 1100 }, Vrf { name: "blue".into(), table: 1101 }];
+                l.bridges = vec![
+                    Bridge {
+                        name: "br100".into(),
+                        vrf: Some("red".into()),
+                        mac: Some([0xaa, 0xbb, 0xcc, 0, 0, mac_tail]),
+                    },
+                    Bridge {
+                        name: "br200".into(),
+                        vrf: Some("blue".into()),
+                        mac: Some([0xaa, 0xbb, 0xcc, 0, 0, mac_tail + 1]),
+                    },
+                ];
+                l.vxlans = vec![
+                    Vxlan { name: "vni100".into(), vni: 100, local: ip(vtep), bridge: "br100".into() },
+                    Vxlan { name: "vni200".into(), vni: 200, local: ip(vtep), bridge: "br200".into() },
+                ];
+            }
+            l.frr = Some(leaf_config(leaf, spine_ip, vtep, spec.vrf));
             namespaces.push(l);
             let spine_if = if leaf == "leafA" { "eth1" } else { "eth2" };
             veths.push(Veth {
@@ -258,7 +278,8 @@ impl Topology {
             });
         }
 
-        let hosts: [(&str, &str, &str, &str, Option<&str>, &str); 5] = [
+        // (host, leaf, leaf interface, IPv4 /24 prefix, tenant VRF, IPv6 /64 prefix)
+        let hosts: [HostLink; 5] = [
             ("hostA-red", "leafA", "ethred", "192.168.20", Some("red"), "2001:db8:20"),
             ("hostA-blue", "leafA", "ethblue", "192.168.21", Some("blue"), "2001:db8:21"),
             ("hostA-default", "leafA", "ethdefault", "192.168.22", None, "2001:db8:22"),
@@ -270,7 +291,7 @@ impl Topology {
             h.gateways = vec![ip(&format!("{v4}.1")), ip(&format!("{v6}::1"))];
             namespaces.push(h);
             veths.push(Veth {
-                a: end(leaf, ifname, &[&format!("{v4}.1/24"), &format!("{v6}::1/64")], vrf),
+                a: end(leaf, ifname, &[&format!("{v4}.1/24"), &format!("{v6}::1/64")], vrf.filter(|_| spec.vrf)),
                 b: end(host, "eth1", &[&format!("{v4}.2/24"), &format!("{v6}::2/64")], None),
             });
         }
@@ -311,6 +332,9 @@ impl Topology {
     }
 }
 
+/// An external host's link: host, leaf, leaf interface, IPv4 /24, tenant VRF, IPv6 /64.
+type HostLink = (&'static str, &'static str, &'static str, &'static str, Option<&'static str>, &'static str);
+
 const BGP_DEFAULTS: &str = " no bgp ebgp-requires-policy\n no bgp network import-check\n no bgp default ipv4-unicast\n";
 
 fn spine_config(spec: &LabSpec) -> String {
@@ -337,16 +361,18 @@ fn spine_config(spec: &LabSpec) -> String {
     c
 }
 
-fn leaf_config(name: &str, spine_ip: &str, vtep: &str) -> String {
+fn leaf_config(name: &str, spine_ip: &str, vtep: &str, vrf: bool) -> String {
+    let vrfs = if vrf { "vrf red\n vni 100\nexit-vrf\nvrf blue\n vni 200\nexit-vrf\n" } else { "" };
     let mut c = format!(
-        "hostname {name}\nip nht resolve-via-default\nvrf red\n vni 100\nexit-vrf\nvrf blue\n vni 200\nexit-vrf\n\
+        "hostname {name}\nip nht resolve-via-default\n{vrfs}\
          router bgp {leaf}\n{BGP_DEFAULTS} timers bgp 3 9\n neighbor {spine_ip} remote-as {spine}\n neighbor {spine_ip} timers connect 5\n\
          address-family ipv4 unicast\n  neighbor {spine_ip} activate\n  network {vtep}/32\n  redistribute connected\n exit-address-family\n\
          address-family l2vpn evpn\n  neighbor {spine_ip} activate\n  advertise-all-vni\n  advertise-svi-ip\n exit-address-family\nexit\n",
         leaf = asn::LEAF,
         spine = asn::SPINE,
     );
-    for vrf in ["red", "blue"] {
+    let tenants: &[&str] = if vrf { &["red", "blue"] } else { &[] };
+    for vrf in tenants {
         let _ = write!(
             c,
             "router bgp {leaf} vrf {vrf}\n{BGP_DEFAULTS} address-family ipv4 unicast\n  redistribute connected\n exit-address-family\n\
@@ -373,6 +399,9 @@ fn tor_config(spec: &LabSpec) -> String {
         for n in &nodes {
             let _ = writeln!(c, "  neighbor {n} activate");
         }
+        if af == "ipv4 unicast" {
+            c.push_str("  redistribute connected\n");
+        }
         let _ = writeln!(c, " exit-address-family");
     }
     c.push_str("exit\n");
@@ -381,6 +410,13 @@ fn tor_config(spec: &LabSpec) -> String {
 
 /// The PE-side addresses each host speaker peers with (L3VNI red, L3VNI blue, passthrough).
 pub const PE_HOST_SESSION_IPS: [&str; 3] = ["192.169.10.1", "192.169.11.1", "192.169.30.1"];
+
+/// Whether a BGP peer address is one of the nodes' PE routers (the ToR's sessions towards the
+/// nodes' underlay addresses, the host speakers' sessions towards the PE's host-side addresses):
+/// those sessions stay down until a PE runs in the node's router namespace.
+pub fn is_pe_peer(peer: &str, nodes: u32) -> bool {
+    PE_HOST_SESSION_IPS.contains(&peer) || (0..nodes).any(|i| node_underlay_ip(i) == peer)
+}
 
 /// The pod prefix node `index`'s host speaker announces.
 pub fn pod_prefix(index: u32) -> String {
@@ -406,7 +442,7 @@ mod tests {
 
     #[test]
     fn names_are_prefixed_and_unique() {
-        let t = Topology::new(&LabSpec { prefix: "x1".into(), nodes: 3 });
+        let t = Topology::new(&LabSpec { prefix: "x1".into(), nodes: 3, vrf: true });
         let mut names: Vec<&str> = t.namespaces.iter().map(|n| n.name.as_str()).collect();
         assert!(names.iter().all(|n| n.starts_with("x1-")));
         let before = names.len();
@@ -421,7 +457,7 @@ mod tests {
 
     #[test]
     fn tor_peers_with_every_node() {
-        let t = Topology::new(&LabSpec { prefix: "x".into(), nodes: 3 });
+        let t = Topology::new(&LabSpec { prefix: "x".into(), nodes: 3, vrf: true });
         let tor = t.namespace("tor").and_then(|n| n.frr.clone()).unwrap_or_default();
         for i in 0..3 {
             assert!(tor.contains(&format!("neighbor 192.168.11.{} remote-as 64514", 3 + i)), "{tor}");
@@ -434,13 +470,29 @@ mod tests {
             eprintln!("!!! SKIPPED: vtysh is not installed (apt-get install frr) !!!");
             return;
         }
-        let t = Topology::new(&LabSpec::default());
-        for n in &t.namespaces {
-            if let Some(conf) = &n.frr {
-                if let Err(e) = frr::check_syntax(conf) {
+        for vrf in [true, false] {
+            let t = Topology::new(&LabSpec { vrf, ..LabSpec::default() });
+            for n in &t.namespaces {
+                if let Some(conf) = &n.frr
+                    && let Err(e) = frr::check_syntax(conf)
+                {
                     panic!("{}: {e}\n{conf}", n.short);
                 }
             }
         }
+    }
+
+    #[test]
+    fn without_vrf_the_leaves_have_no_tenant_objects() {
+        let t = Topology::new(&LabSpec { vrf: false, ..LabSpec::default() });
+        for leaf in ["leafA", "leafB"] {
+            let l = t.namespace(leaf).cloned().unwrap();
+            assert!(l.vrfs.is_empty() && l.bridges.is_empty() && l.vxlans.is_empty());
+            assert!(!l.frr.unwrap().contains("vrf red"));
+        }
+        assert!(t.veths.iter().all(|v| v.a.master.is_none() || v.a.ns.ends_with("switch")));
+        assert!(t.veths.iter().all(|v| v.b.master.is_none() || v.b.ns.ends_with("switch")));
+        assert!(is_pe_peer("192.168.11.4", 2) && !is_pe_peer("192.168.11.5", 2) && is_pe_peer("192.169.30.1", 2));
+        assert!(!is_pe_peer("192.168.1.1", 2));
     }
 }

@@ -2,7 +2,15 @@
 //!
 //! * [`vm`]: runs a command as root inside a VM booting a stock Debian kernel under qemu, for
 //!   everything this machine's kernel lacks (VRF, dummy and 802.1Q devices);
-//! * [`fabric`]: the fabric lab's topology and router configurations, as plain data.
+//! * [`fabric`]: the fabric lab's topology and router configurations, as plain data;
+//! * [`netns`]: named network namespaces without forking, work inside them on dedicated threads;
+//! * [`build`]: the topology turned into kernel objects with netlink;
+//! * [`control`]: the lab's life cycle, [`up`], [`status`] and [`down`].
 
+pub mod build;
+pub mod control;
 pub mod fabric;
+pub mod netns;
 pub mod vm;
+
+pub use control::{DEFAULT_RUN_ROOT, Lab, LabError, LabOptions, LabStatus, down, status, up};

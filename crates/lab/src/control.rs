@@ -1,0 +1,666 @@
+//! The fabric lab's life cycle: [`up`] builds the [`Topology`] (namespaces and links with
+//! netlink, one FRR instance per routing namespace, started in parallel) and waits for every
+//! fabric BGP session; [`status`] reads it back; [`down`] removes everything it made.
+//!
+//! # What a lab owns
+//!
+//! * the namespaces of its topology (`<prefix>-spine`, `<prefix>-leafA`, …, `<prefix>-node<i>`,
+//!   `<prefix>-node<i>-pe`), with every link and address inside them;
+//! * its run directory `<run root>/<prefix>` ([`DEFAULT_RUN_ROOT`] is `/run/openperouter-lab`:
+//!   a tmpfs, gone at reboot like the namespaces; inside the VM it is the guest's own `/run`),
+//!   holding `lab.conf` (the lab's settings, written before anything is built) and one directory
+//!   per FRR instance (`<short>/run`: pid files, sockets, logs; `<short>/etc`: `frr.conf`);
+//! * the FRR processes started from those directories (found by pid file and by a `/proc` scan
+//!   for command lines naming the run directory).
+//!
+//! [`down`] removes exactly those, whatever state `up` left them in, and is idempotent. Nothing
+//! else on the machine is touched.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use frr::instance::{DaemonState, Instance, InstanceSpec, NetnsRef, start_all, stop_all};
+use frr::state::BgpNeighbor;
+
+use crate::build::{self, BuildError};
+use crate::fabric::{LabSpec, Role, Topology, is_pe_peer};
+use crate::netns;
+
+/// Where lab run directories live by default.
+pub const DEFAULT_RUN_ROOT: &str = "/run/openperouter-lab";
+const CONF_FILE: &str = "lab.conf";
+/// The daemons of a lab router (watchfrr on top; the ToR adds bfdd): each daemon costs about
+/// 0.5 s to start under the VM's TCG emulation, and the fabric needs no static routes.
+const LAB_DAEMONS: &[&str] = &["zebra", "bgpd"];
+
+/// What `up`, `status` and `down` work on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabOptions {
+    /// Prefix, node count, VRFs.
+    pub spec: LabSpec,
+    /// Parent of the lab's run directory.
+    pub run_root: PathBuf,
+    /// How long [`up`] waits for every fabric session to be Established.
+    pub wait_timeout: Duration,
+    /// Make [`up`] fail once FRR runs (tests its cleanup).
+    #[doc(hidden)]
+    pub fail_after_start: bool,
+}
+
+impl LabOptions {
+    /// Options for a lab with default run root and timeout.
+    pub fn new(spec: LabSpec) -> Self {
+        LabOptions {
+            spec,
+            run_root: PathBuf::from(DEFAULT_RUN_ROOT),
+            wait_timeout: Duration::from_secs(90),
+            fail_after_start: false,
+        }
+    }
+
+    /// The lab's run directory.
+    pub fn dir(&self) -> PathBuf {
+        self.run_root.join(&self.spec.prefix)
+    }
+}
+
+/// Why a lab operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("lab name {0:?} is invalid: use 1 to 12 ASCII letters and digits, starting with a letter")]
+    BadName(String),
+    #[error("a lab named {name} already exists ({what}); remove it with `openperouter lab down --name {name}`")]
+    Exists { name: String, what: String },
+    #[error("no lab named {0} (no {1})")]
+    NotFound(String, String),
+    #[error(
+        "this kernel ({release}) cannot create VRF devices, which the leaves' tenant VRFs need.\n  \
+         Run the lab in a VM with a stock kernel: openperouter lab up --vm\n  \
+         or without tenant VRFs on this kernel:   openperouter lab up --no-vrf"
+    )]
+    NoVrf { release: String },
+    #[error("{0}")]
+    Prerequisite(String),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Frr(#[from] frr::instance::InstanceError),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fabric sessions not Established after {waited:?}:\n{pending}")]
+    NotEstablished { waited: Duration, pending: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("failure injected after FRR started (LabOptions::fail_after_start)")]
+    Injected,
+    #[error("cleanup left things behind: {0}")]
+    Leftovers(String),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LabError {
+    let path = path.to_path_buf();
+    move |source| LabError::Io { what, path, source }
+}
+
+/// Checks a lab name (it prefixes namespace names, so it stays short and plain).
+pub fn check_name(name: &str) -> Result<(), LabError> {
+    let ok = !name.is_empty()
+        && name.len() <= 12
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic());
+    if ok { Ok(()) } else { Err(LabError::BadName(name.to_string())) }
+}
+
+/// A lab that [`up`] built (or that [`Lab::open`] found).
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// The options it was built with (node count and VRFs from its `lab.conf`).
+    pub options: LabOptions,
+    /// Its topology.
+    pub topology: Topology,
+}
+
+impl Lab {
+    fn from_options(options: LabOptions) -> Lab {
+        Lab { topology: Topology::new(&options.spec), options }
+    }
+
+    /// The lab named `prefix` under `run_root`, from its `lab.conf`.
+    pub fn open(prefix: &str, run_root: &Path) -> Result<Lab, LabError> {
+        check_name(prefix)?;
+        let dir = run_root.join(prefix);
+        let conf = dir.join(CONF_FILE);
+        let text = std::fs::read_to_string(&conf)
+            .map_err(|_| LabError::NotFound(prefix.to_string(), conf.display().to_string()))?;
+        let mut spec = LabSpec { prefix: prefix.to_string(), ..LabSpec::default() };
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("nodes", n)) => spec.nodes = n.trim().parse().unwrap_or(spec.nodes),
+                Some(("vrf", v)) => spec.vrf = v.trim() == "yes",
+                _ => {}
+            }
+        }
+        let mut options = LabOptions::new(spec);
+        options.run_root = run_root.to_path_buf();
+        Ok(Lab::from_options(options))
+    }
+
+    /// The FRR instance of a routing namespace, by short name (`spine`, `leafA`, `tor`, `node0`).
+    pub fn instance(&self, short: &str) -> Option<Instance> {
+        let ns = self.topology.namespace(short)?;
+        ns.frr.as_ref()?;
+        let dir = self.options.dir().join(short);
+        let mut spec =
+            InstanceSpec::private(ns.name.clone(), NetnsRef::Name(ns.name.clone()), dir.join("run"), dir.join("etc"));
+        spec.hostname = Some(short.to_string());
+        spec.daemons = LAB_DAEMONS.iter().map(|d| d.to_string()).collect();
+        if ns.role == Role::Tor {
+            // BFD towards the PEs is a fabric feature worth testing; nothing else needs bfdd.
+            spec.daemons.push("bfdd".to_string());
+        }
+        Some(Instance::new(spec))
+    }
+
+    /// Every FRR instance, `(short name, instance)`, in topology order.
+    pub fn instances(&self) -> Vec<(String, Instance)> {
+        self.topology.namespaces.iter().filter_map(|n| Some((n.short.clone(), self.instance(&n.short)?))).collect()
+    }
+
+    /// The full namespace name of a short name.
+    pub fn ns(&self, short: &str) -> String {
+        format!("{}-{short}", self.options.spec.prefix)
+    }
+}
+
+/// Why the lab cannot run on this machine, if it cannot (root, FRR, tools).
+pub fn missing_prerequisite() -> Option<String> {
+    let probe = InstanceSpec::private("probe", NetnsRef::Name("probe".into()), "/run/probe", "/run/probe");
+    frr::instance::missing_prerequisite(&InstanceSpec { netns: NetnsRef::Current, ..probe })
+}
+
+/// Whether this kernel can create VRF devices.
+pub async fn kernel_has_vrf() -> Result<bool, LabError> {
+    Ok(build::kernel_has_vrf(&tokio::runtime::Handle::current()).await?)
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// Builds the lab, starts its FRR instances and waits until every fabric BGP session is
+/// Established (see the module documentation). `progress` gets one line per step. On any failure
+/// everything made so far is removed ([`down`]) before the error is returned. Call it on a
+/// multi-threaded tokio runtime.
+pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -> Result<Lab, LabError> {
+    check_name(&options.spec.prefix)?;
+    if let Some(problem) = missing_prerequisite() {
+        return Err(LabError::Prerequisite(problem));
+    }
+    let lab = Lab::from_options(options.clone());
+    let dir = options.dir();
+    if dir.exists() {
+        return Err(LabError::Exists { name: options.spec.prefix.clone(), what: dir.display().to_string() });
+    }
+    if let Some(ns) = lab.topology.namespaces.iter().find(|n| netns::exists(&n.name)) {
+        return Err(LabError::Exists { name: options.spec.prefix.clone(), what: format!("namespace {}", ns.name) });
+    }
+    if options.spec.vrf && !kernel_has_vrf().await? {
+        return Err(LabError::NoVrf { release: kernel_release() });
+    }
+    std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+    let conf = format!(
+        "# openperouter lab {}\nnodes {}\nvrf {}\n",
+        options.spec.prefix,
+        options.spec.nodes,
+        if options.spec.vrf { "yes" } else { "no" }
+    );
+    let conf_path = dir.join(CONF_FILE);
+    let result = match std::fs::write(&conf_path, conf).map_err(io("cannot write", &conf_path)) {
+        Ok(()) => bring_up(&lab, progress).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(lab),
+        Err(e) => {
+            progress(&format!("failed ({e}); removing what was built"));
+            let lab_for_down = lab.clone();
+            let cleanup = tokio::task::spawn_blocking(move || down_lab(&lab_for_down)).await;
+            match cleanup {
+                Ok(Ok(_)) => {}
+                Ok(Err(d)) => progress(&format!("cleanup: {d}")),
+                Err(j) => progress(&format!("cleanup panicked: {j}")),
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn bring_up(lab: &Lab, progress: &mut (dyn FnMut(&str) + Send)) -> Result<(), LabError> {
+    let start = Instant::now();
+    let rt = tokio::runtime::Handle::current();
+    let topology = &lab.topology;
+    let handles = build::create_namespaces(topology, &rt, &|_| {}).await?;
+    progress(&format!("{} namespaces created ({:.2} s)", topology.namespaces.len(), start.elapsed().as_secs_f64()));
+    build::build_objects(topology, &handles).await?;
+    drop(handles);
+    progress(&format!(
+        "{} veth pairs, {} VRFs, {} bridges, {} VXLANs built ({:.2} s)",
+        topology.veths.len(),
+        topology.namespaces.iter().map(|n| n.vrfs.len()).sum::<usize>(),
+        topology.namespaces.iter().map(|n| n.bridges.len()).sum::<usize>(),
+        topology.namespaces.iter().map(|n| n.vxlans.len()).sum::<usize>(),
+        start.elapsed().as_secs_f64()
+    ));
+    let instances = lab.instances();
+    for (short, inst) in &instances {
+        let conf = lab.topology.namespace(short).and_then(|n| n.frr.clone()).unwrap_or_default();
+        let etc = &inst.spec().config_dir;
+        std::fs::create_dir_all(etc).map_err(io("cannot create", etc))?;
+        let path = inst.config_path();
+        std::fs::write(&path, conf).map_err(io("cannot write", &path))?;
+    }
+    let to_start: Vec<Instance> = instances.iter().map(|(_, i)| i.clone()).collect();
+    let results = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&Instance> = to_start.iter().collect();
+        start_all(&refs)
+    })
+    .await
+    .map_err(|e| BuildError::Join(e.to_string()))?;
+    for r in results {
+        r?;
+    }
+    progress(&format!("{} FRR instances started ({:.2} s)", instances.len(), start.elapsed().as_secs_f64()));
+    if lab.options.fail_after_start {
+        return Err(LabError::Injected);
+    }
+    let waited = wait_established(lab, lab.options.wait_timeout).await?;
+    progress(&format!(
+        "every fabric BGP session Established ({:.2} s; waited {:.2} s for BGP)",
+        start.elapsed().as_secs_f64(),
+        waited.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// One BGP session as seen from a lab namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Short name of the namespace.
+    pub ns: String,
+    /// The neighbor as FRR reports it.
+    pub neighbor: BgpNeighbor,
+    /// A session towards a node's PE router: expected down until a PE runs there.
+    pub towards_pe: bool,
+}
+
+impl Session {
+    /// Down and not excused by a missing PE.
+    pub fn unhealthy(&self) -> bool {
+        !self.neighbor.is_established() && !self.towards_pe
+    }
+}
+
+/// Every BGP session of every FRR instance of the lab (an instance that does not answer is
+/// reported in the error list).
+pub async fn sessions(lab: &Lab) -> (Vec<Session>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let nodes = lab.options.spec.nodes;
+    let queries = lab.instances().into_iter().map(|(short, inst)| async move {
+        let vtysh = inst.vtysh().with_timeout(Duration::from_secs(10));
+        (short, frr::state::bgp_neighbors(&vtysh).await)
+    });
+    for (short, result) in futures_util::future::join_all(queries).await {
+        match result {
+            Ok(neighbors) => out.extend(neighbors.into_iter().map(|n| Session {
+                towards_pe: is_pe_peer(&n.peer, nodes),
+                ns: short.clone(),
+                neighbor: n,
+            })),
+            Err(e) => errors.push(format!("{short}: {e}")),
+        }
+    }
+    (out, errors)
+}
+
+/// Waits until every fabric session (not towards a PE) is Established; returns the time waited.
+pub async fn wait_established(lab: &Lab, timeout: Duration) -> Result<Duration, LabError> {
+    let start = Instant::now();
+    // spine: 3 peers; leaves: 1 each; tor: 1 towards the spine.
+    let expected = 6;
+    loop {
+        let (sessions, errors) = sessions(lab).await;
+        let fabric: Vec<&Session> = sessions.iter().filter(|s| !s.towards_pe).collect();
+        let up = fabric.iter().filter(|s| s.neighbor.is_established()).count();
+        if errors.is_empty() && fabric.len() >= expected && up == fabric.len() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            let mut pending: Vec<String> = fabric
+                .iter()
+                .filter(|s| !s.neighbor.is_established())
+                .map(|s| format!("  {} → {}: {}", s.ns, s.neighbor.peer, s.neighbor.state))
+                .collect();
+            pending.extend(errors.into_iter().map(|e| format!("  {e}")));
+            return Err(LabError::NotEstablished { waited: start.elapsed(), pending: pending.join("\n") });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One namespace in [`LabStatus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceStatus {
+    pub name: String,
+    pub short: String,
+    pub role: Role,
+    pub exists: bool,
+    /// `(daemon, state)` of its FRR instance, watchfrr first; empty when it runs no FRR.
+    pub daemons: Vec<(String, DaemonState)>,
+}
+
+/// What [`status`] found.
+#[derive(Debug, Clone)]
+pub struct LabStatus {
+    pub lab: Lab,
+    pub namespaces: Vec<NamespaceStatus>,
+    pub sessions: Vec<Session>,
+    /// Instances that did not answer.
+    pub errors: Vec<String>,
+}
+
+impl LabStatus {
+    /// What is wrong; empty when healthy.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for ns in &self.namespaces {
+            if !ns.exists {
+                out.push(format!("namespace {} is missing", ns.name));
+            }
+            for (d, s) in &ns.daemons {
+                if !matches!(s, DaemonState::Running { .. }) {
+                    out.push(format!("{}: {d} is not running", ns.short));
+                }
+            }
+        }
+        for s in self.sessions.iter().filter(|s| s.unhealthy()) {
+            out.push(format!("{}: BGP session with {} is {}", s.ns, s.neighbor.peer, s.neighbor.state));
+        }
+        out.extend(self.errors.iter().cloned());
+        out
+    }
+
+    /// Nothing is wrong.
+    pub fn healthy(&self) -> bool {
+        self.problems().is_empty()
+    }
+}
+
+/// Reads the state of the lab: namespaces, FRR daemons, BGP sessions.
+pub async fn status(lab: &Lab) -> LabStatus {
+    let instances: BTreeMap<String, Instance> = lab.instances().into_iter().collect();
+    let namespaces = lab
+        .topology
+        .namespaces
+        .iter()
+        .map(|n| NamespaceStatus {
+            name: n.name.clone(),
+            short: n.short.clone(),
+            role: n.role,
+            exists: netns::exists(&n.name),
+            daemons: instances.get(&n.short).map(|i| i.status().daemons).unwrap_or_default(),
+        })
+        .collect();
+    let (sessions, errors) = sessions(lab).await;
+    LabStatus { lab: lab.clone(), namespaces, sessions, errors }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Spine => "spine",
+        Role::Leaf => "leaf",
+        Role::Tor => "tor",
+        Role::Switch => "switch (bridge)",
+        Role::ExternalHost => "external host",
+        Role::NodeHost => "node host",
+        Role::NodeRouter => "node router (PE)",
+    }
+}
+
+fn uptime(d: Option<Duration>) -> String {
+    let Some(d) = d else { return "-".into() };
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+}
+
+impl fmt::Display for LabStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spec = &self.lab.options.spec;
+        writeln!(
+            f,
+            "lab {}: {} nodes, tenant VRFs {}, run directory {}",
+            spec.prefix,
+            spec.nodes,
+            if spec.vrf { "red/blue" } else { "off (--no-vrf)" },
+            self.lab.options.dir().display()
+        )?;
+        writeln!(f)?;
+        writeln!(f, "{:<22} {:<18} FRR", "NAMESPACE", "ROLE")?;
+        for ns in &self.namespaces {
+            let frr = if !ns.exists {
+                "MISSING NAMESPACE".to_string()
+            } else if ns.daemons.is_empty() {
+                match ns.role {
+                    Role::NodeRouter => "- (empty, reserved for the PE)".to_string(),
+                    _ => "-".to_string(),
+                }
+            } else if ns.daemons.iter().all(|(_, s)| matches!(s, DaemonState::Running { .. })) {
+                format!("running ({})", ns.daemons.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join(" "))
+            } else {
+                let mut s = String::new();
+                for (d, st) in &ns.daemons {
+                    let word = match st {
+                        DaemonState::Running { .. } => "up",
+                        DaemonState::Stopped => "STOPPED",
+                        DaemonState::Stale { .. } => "DEAD",
+                    };
+                    let _ = write!(s, "{d}:{word} ");
+                }
+                s.trim_end().to_string()
+            };
+            writeln!(f, "{:<22} {:<18} {frr}", ns.name, role_name(ns.role))?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<8} {:<8} {:<15} {:<7} {:<12} {:<9} {:<17} NOTE",
+            "ROUTER", "VRF", "PEER", "AS", "STATE", "UPTIME", "PFX RCVD v4/evpn"
+        )?;
+        for s in &self.sessions {
+            let n = &s.neighbor;
+            let count =
+                |af: &str| n.af(af).and_then(|a| a.prefixes_received).map_or("-".to_string(), |c| c.to_string());
+            let pfx = format!("{}/{}", count("ipv4Unicast"), count("l2VpnEvpn"));
+            let note = if n.is_established() {
+                ""
+            } else if s.towards_pe {
+                "waiting for PE"
+            } else {
+                "DOWN"
+            };
+            let state = if n.is_established() { "Established" } else { n.state.as_str() };
+            writeln!(
+                f,
+                "{:<8} {:<8} {:<15} {:<7} {:<12} {:<9} {:<17} {note}",
+                s.ns,
+                n.vrf,
+                n.peer,
+                n.remote_as.map_or("-".to_string(), |a| a.to_string()),
+                state,
+                uptime(n.uptime.filter(|_| n.is_established())),
+                pfx
+            )?;
+        }
+        writeln!(f)?;
+        let fabric = self.sessions.iter().filter(|s| !s.towards_pe).count();
+        let fabric_up = self.sessions.iter().filter(|s| !s.towards_pe && s.neighbor.is_established()).count();
+        let waiting = self.sessions.iter().filter(|s| s.towards_pe && !s.neighbor.is_established()).count();
+        let problems = self.problems();
+        if problems.is_empty() {
+            writeln!(f, "HEALTHY: {fabric_up}/{fabric} fabric sessions Established, {waiting} waiting for a PE")
+        } else {
+            writeln!(f, "UNHEALTHY: {fabric_up}/{fabric} fabric sessions Established")?;
+            for p in problems {
+                writeln!(f, "  - {p}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What [`down`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownReport {
+    pub namespaces: Vec<String>,
+    pub instances: usize,
+    pub stray_processes: Vec<u32>,
+    pub run_dir: Option<PathBuf>,
+}
+
+impl DownReport {
+    /// Whether there was anything to remove.
+    pub fn removed_anything(&self) -> bool {
+        !self.namespaces.is_empty() || self.instances > 0 || !self.stray_processes.is_empty() || self.run_dir.is_some()
+    }
+}
+
+/// Removes the lab named `prefix`: its FRR processes, namespaces and run directory (see the
+/// module documentation). Node count and VRF mode come from its `lab.conf`; without one (it was
+/// never written, or was removed) `nodes` is used and `/run/netns` is scanned for the lab's
+/// node namespace names. Idempotent; blocking.
+pub fn down(prefix: &str, run_root: &Path, nodes: u32) -> Result<DownReport, LabError> {
+    check_name(prefix)?;
+    let lab = Lab::open(prefix, run_root).unwrap_or_else(|_| {
+        let mut options = LabOptions::new(LabSpec { prefix: prefix.to_string(), nodes, vrf: true });
+        options.run_root = run_root.to_path_buf();
+        Lab::from_options(options)
+    });
+    down_lab(&lab)
+}
+
+/// Whether `name` is a node namespace of the lab `prefix` (`<prefix>-node<i>` or
+/// `<prefix>-node<i>-pe`), for labs whose node count is unknown.
+fn is_node_namespace(prefix: &str, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix("-node")) else { return false };
+    let digits = rest.strip_suffix("-pe").unwrap_or(rest);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
+    let prefix = &lab.options.spec.prefix;
+    let dir = lab.options.dir();
+    let mut report = DownReport::default();
+    // 1. FRR: every instance the topology defines, plus node instances beyond its node count.
+    let mut instances: Vec<Instance> = lab.instances().into_iter().map(|(_, i)| i).collect();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let short = e.file_name().to_string_lossy().into_owned();
+            if e.path().join("run").is_dir() && !instances.iter().any(|i| i.spec().run_dir == e.path().join("run")) {
+                let ns = format!("{prefix}-{short}");
+                instances.push(Instance::new(InstanceSpec::private(
+                    ns.clone(),
+                    NetnsRef::Name(ns),
+                    e.path().join("run"),
+                    e.path().join("etc"),
+                )));
+            }
+        }
+    }
+    report.instances = instances.iter().filter(|i| !i.status().all_stopped()).count();
+    let refs: Vec<&Instance> = instances.iter().collect();
+    let mut failures: Vec<String> =
+        stop_all(&refs).into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+    // 2. Anything else still running from the lab's directory (e.g. a control script).
+    report.stray_processes = kill_processes_under(&dir);
+    // 3. Namespaces: the topology's, and node namespaces of a bigger lab of the same name.
+    let mut names: Vec<String> = lab.topology.namespaces.iter().map(|n| n.name.clone()).collect();
+    names.extend(netns::list().into_iter().filter(|n| is_node_namespace(prefix, n)));
+    names.sort();
+    names.dedup();
+    for name in names.iter().filter(|n| netns::exists(n)) {
+        match netns::delete(name) {
+            Ok(()) => report.namespaces.push(name.clone()),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    // 4. The run directory.
+    if dir.exists() {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => report.run_dir = Some(dir.clone()),
+            Err(e) => failures.push(format!("cannot remove {}: {e}", dir.display())),
+        }
+    }
+    let _ = std::fs::remove_dir(&lab.options.run_root); // only when no other lab uses it
+    if failures.is_empty() { Ok(report) } else { Err(LabError::Leftovers(failures.join("; "))) }
+}
+
+/// Processes whose command line names a path under `dir`.
+pub fn processes_under(dir: &Path) -> Vec<u32> {
+    let needle = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id();
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|raw| raw.split(|b| *b == 0).any(|arg| String::from_utf8_lossy(arg).contains(&needle)))
+        })
+        .collect()
+}
+
+fn kill_processes_under(dir: &Path) -> Vec<u32> {
+    let pids = processes_under(dir);
+    for pid in &pids {
+        if let Ok(raw) = i32::try_from(*pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && pids.iter().any(|p| Path::new(&format!("/proc/{p}")).exists()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("opr").is_ok());
+        assert!(check_name("t123ab").is_ok());
+        for bad in ["", "1abc", "a-b", "abcdefghijklm", "a/b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn node_namespaces_of_a_lab() {
+        assert!(is_node_namespace("opr", "opr-node0"));
+        assert!(is_node_namespace("opr", "opr-node12-pe"));
+        assert!(!is_node_namespace("opr", "opr-node"));
+        assert!(!is_node_namespace("opr", "opr2-node0"));
+        assert!(!is_node_namespace("opr", "opr-nodex-pe"));
+        assert!(!is_node_namespace("opr", "opr-spine"));
+    }
+}

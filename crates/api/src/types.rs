@@ -779,6 +779,28 @@ pub struct RouterNodeConfigurationStatusStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// The resources this node applied, each with the `metadata.generation` it applied: a
+    /// change to a resource is live on the node when its generation appears here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub applied_resources: Vec<AppliedResource>,
+}
+
+/// One resource applied on a node, at a given generation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedResource {
+    /// Kind of the resource.
+    pub kind: ResourceKind,
+    /// metadata.namespace of the resource.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// metadata.name of the resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The metadata.generation that was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 /// Kind of a resource in an outcome.

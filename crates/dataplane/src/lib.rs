@@ -1,19 +1,130 @@
 //! The kernel side of a PE node.
 //!
-//! Today this crate holds the *desired state* types the planner produces: every kernel object of
-//! the router and host namespaces with its name, kind, attributes, addresses, master and MTU,
-//! named exactly as the upstream router names them. Observing, diffing and applying that state
-//! over netlink builds on these types.
+//! * **Desired state** (this file): every kernel object of the router and host namespaces with
+//!   its name, kind, attributes, addresses, master and MTU, named exactly as the upstream router
+//!   names them. The planner produces a [`HostNetwork`].
+//! * **Namespaces** ([`NetNs`]): create `/run/netns/<name>` like `ip netns add` (no fork: a
+//!   dedicated thread unshares and bind-mounts its namespace), open, delete; run code inside
+//!   one on a short-lived thread, so no caller thread ever changes namespace.
+//! * **Observe → diff → apply** ([`Datapath`], [`diff()`], [`Op`]): read both namespaces over
+//!   netlink, compute an ordered list of plain-data steps, run them. Only differing attributes
+//!   are changed; an object is recreated only when an attribute that cannot change did. A
+//!   second apply of the same state performs no write at all. Failures are collected per
+//!   object and attributed to the resource that wanted it ([`Failure`]), and everything else
+//!   still converges.
+//! * **`plan --diff`** ([`diff_live`]): the steps against the live kernel, read-only.
+//!
+//! ## Synchronous, on purpose
+//!
+//! The API is blocking. A reconcile is a short sequential transaction (each step depends on
+//! the previous ones), so async adds nothing but a runtime to the datapath; async callers run
+//! it under `spawn_blocking`. Each namespace gets one `NETLINK_ROUTE` socket, opened by a
+//! thread that entered the namespace and then ended; a socket stays bound to the namespace it
+//! was opened in, so the caller never enters it. Messages are built and read by a small
+//! module of our own (`netlink.rs`) rather than `netlink-packet-route`: observing a namespace
+//! with thousands of links must take milliseconds, so replies are scanned in place for the few
+//! attributes the diff needs instead of being parsed into owned values, and the exact message
+//! shapes do not move with that crate's frequent breaking releases.
 //!
 //! Values that only the live kernel knows are expressed as rules, not numbers: the veth MTU
 //! depends on the lowest MTU of the underlay NICs ([`Mtu::UnderlayMinus`]) and a VRF's routing
 //! table is the lowest free id at apply time ([`LinkKind::Vrf`] has no table).
 
+mod apply;
+mod diff;
+mod netlink;
+mod netns;
+mod observe;
+mod ops;
+mod sysctl;
+
+pub use apply::{Datapath, diff_live};
+pub use diff::diff;
+pub use netlink::{KernelError, NlError};
+pub use netns::{NETNS_RUN_DIR, NetNs};
+pub use observe::{NsState, Observed, ObservedLink, VxlanState};
+pub use ops::{Action, Diff, Failure, LinkChange, NewLink, NewLinkKind, Op, Report};
+
 use std::fmt;
+use std::io;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::Serialize;
+
+/// What can go wrong reading or changing the kernel (per-object failures of an apply are
+/// [`Failure`]s in the [`Report`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A namespace name that `ip netns` would not accept either.
+    #[error("network namespace name {name:?} is invalid: use a plain file name without '/'")]
+    InvalidNamespaceName {
+        /// The name.
+        name: String,
+    },
+    /// Creating a namespace that exists.
+    #[error("network namespace {name} already exists ({NETNS_RUN_DIR}/{name}): open it instead")]
+    NamespaceExists {
+        /// The name.
+        name: String,
+    },
+    /// Opening a namespace that does not exist.
+    #[error("network namespace {} does not exist: create it first (the agent does, or `ip netns add`)", path.display())]
+    NamespaceNotFound {
+        /// Its path.
+        path: PathBuf,
+    },
+    /// A namespace operation failed.
+    #[error("network namespace {}: cannot {action}: {source} (this needs root, CAP_SYS_ADMIN)", path.display())]
+    Namespace {
+        /// Its path.
+        path: PathBuf,
+        /// What was attempted.
+        action: &'static str,
+        /// The system error.
+        source: io::Error,
+    },
+    /// Router and host would be the same namespace.
+    #[error("the router and host namespaces are the same ({0}): the router needs a namespace of its own")]
+    SameNamespace(String),
+    /// A netlink request failed.
+    #[error("{side} namespace ({ns}): cannot {action}: {source}")]
+    Netlink {
+        /// Which namespace.
+        side: Side,
+        /// Its name or path.
+        ns: String,
+        /// What was attempted.
+        action: String,
+        /// The kernel's answer.
+        source: NlError,
+    },
+    /// A sysctl key that is not a plain path under `/proc/sys`.
+    #[error("sysctl key {key:?} is not a relative path under /proc/sys")]
+    InvalidSysctl {
+        /// The key.
+        key: String,
+    },
+    /// Reading or writing a sysctl failed.
+    #[error("sysctl {key} in the {side} namespace: {source}")]
+    Sysctl {
+        /// The key.
+        key: String,
+        /// Which namespace.
+        side: Side,
+        /// The system error.
+        source: io::Error,
+    },
+    /// A link a step refers to does not exist.
+    #[error("link {name} does not exist in the {side} namespace")]
+    LinkNotFound {
+        /// Which namespace.
+        side: Side,
+        /// The name.
+        name: String,
+    },
+}
 
 /// Link group that marks underlay NICs moved into the router namespace.
 pub const UNDERLAY_LINK_GROUP: u32 = 4242;

@@ -9,12 +9,15 @@
 //! * [`server`]: the HTTPS server of the webhooks (rustls with the ring provider, certificate
 //!   files reloaded when they change);
 //! * [`runtime`]: the long-running parts (reflectors feeding the webhooks, the nodemarker loop);
+//! * [`controller`]: `openperouter controller`, the per-node agent fed by reflectors (the shared
+//!   agent loop of the `agent` crate), writing `RouterNodeConfigurationStatus` and Events;
 //! * [`rbac`]: the API permissions each component uses (checked against the shipped RBAC).
 //!
 //! Validation itself is not here: single-object rules are `api::check`, cross-resource rules
 //! are `plan`. This crate only decides which objects and nodes to run them on.
 
 pub mod admission;
+pub mod controller;
 pub mod lease;
 pub mod nodeindex;
 pub mod rbac;

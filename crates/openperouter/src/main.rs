@@ -1,7 +1,12 @@
 //! `openperouter`: the command-line entry point. It parses arguments and prints; the logic lives
 //! in the library crates.
 
+mod host_cmd;
+mod k8s_cmd;
+mod lab_vm;
 mod output;
+mod reloader_cmd;
+mod status_cmd;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +54,34 @@ enum Command {
     Validate(NodeArgs),
     /// Print the CustomResourceDefinitions of every kind.
     Crds,
+    /// Serve the admission webhooks over HTTPS (certificate files reloaded when they change).
+    Webhook(k8s_cmd::WebhookArgs),
+    /// Give every Node an index in the annotation openpe.io/nodeindex (leader-elected with a
+    /// coordination.k8s.io Lease).
+    Nodemarker(k8s_cmd::NodemarkerArgs),
+    /// The per-node controller (DaemonSet): apply the cluster's configuration for this node
+    /// (router namespace, FRR through the reloader socket, kernel) and report it in
+    /// RouterNodeConfigurationStatus.
+    Controller(k8s_cmd::ControllerArgs),
+    /// Serve FRR config reloads on a unix socket (the router pod's sidecar): `POST /` applies
+    /// the config file with frr-reload.py; `/healthz` and `/readyz` on TCP check FRR's daemons.
+    Reloader(reloader_cmd::ReloaderArgs),
+    /// Run the node agent on a Linux host: apply static files and/or manifests from a
+    /// directory to the router namespace, FRR and the host, and keep them applied.
+    Host(host_cmd::HostArgs),
+    /// The node at a glance, from a running agent: per VNI kernel, FRR and host-session state,
+    /// BGP sessions, failed resources. Exits 1 when the node is not Ready.
+    Status(status_cmd::StatusArgs),
+    /// The one-machine test-bed.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum LabCommand {
+    /// Run a command as root in a VM booting a stock Debian kernel (VRF, dummy and 802.1Q
+    /// devices available); exits with the command's status.
+    Vm(lab_vm::VmArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,6 +138,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
+        Command::Reloader(args) => reloader_cmd::run(args).map(|()| ExitCode::SUCCESS).map_err(Failure::Other),
+        Command::Host(args) => host_cmd::run(args).map_err(Failure::Other),
+        Command::Status(args) => status_cmd::run(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::Vm(args)) => lab_vm::run(args).map_err(Failure::Other),
+        Command::Webhook(args) => k8s_cmd::run_webhook(args).map_err(Failure::Other),
+        Command::Nodemarker(args) => k8s_cmd::run_nodemarker(args).map_err(Failure::Other),
+        Command::Controller(args) => k8s_cmd::run_controller(args).map_err(Failure::Other),
         Command::Crds => {
             let yaml = api::crds::to_yaml().map_err(|e| Failure::Other(anyhow!("rendering CRDs: {e}")))?;
             print!("{yaml}");

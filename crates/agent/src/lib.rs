@@ -1,0 +1,701 @@
+//! The node agent: one reconcile loop shared by host mode and (later) the Kubernetes controller.
+//!
+//! A reconcile: read the inputs → plan for this node → make sure the router namespace exists →
+//! apply FRR (first: bgpd must know an EVPN instance before its VXLAN device appears) → apply
+//! the kernel state → record the status. It is triggered by input changes (debounced), by an
+//! FRR restart, and periodically to repair drift. Each step is a diff against the live state,
+//! so a reconcile of an unchanged configuration changes nothing.
+//!
+//! When the router namespace was deleted and created again, FRR is still running in the old
+//! one: a managed FRR is restarted into the new namespace, and the kernel state is rebuilt.
+
+pub mod metrics;
+pub mod server;
+pub mod source;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use api::{FailedResource, FailureReason, ResourceKind};
+use dataplane::{Datapath, NetNs};
+use frr::{Applier, Instance, InstanceSpec, NetnsRef};
+
+pub use metrics::Metrics;
+pub use status::NodeStatus;
+
+/// How the agent talks to FRR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrrMode {
+    /// The agent runs FRR (zebra, bgpd, staticd, bfdd under watchfrr) in the router namespace,
+    /// with its files in `run_dir` and `config_dir`.
+    Managed {
+        /// Sockets and pid files.
+        run_dir: PathBuf,
+        /// `frr.conf` and friends.
+        config_dir: PathBuf,
+        /// Hostname of FRR's own UTS namespace (None: the host's hostname).
+        hostname: Option<String>,
+    },
+    /// FRR runs elsewhere as Debian's pathspace instance `frr@NAME` (`/etc/frr/NAME`,
+    /// `/var/run/frr/NAME`); the agent only applies configurations to it.
+    Pathspace(String),
+    /// FRR runs in another container (the router pod in Kubernetes): the agent renders the
+    /// configuration, writes it to `config_path` (mode 0600) and asks the reloader sidecar on
+    /// its unix `socket` to apply it.
+    Reloader {
+        /// The reloader's unix socket.
+        socket: PathBuf,
+        /// The configuration file shared with the reloader.
+        config_path: PathBuf,
+        /// The hostname FRR prints (None: this host's UTS hostname, which FRR shares when it
+        /// runs with the host's UTS namespace, as the router pod does).
+        hostname: Option<String>,
+    },
+    /// FRR is not touched: only the kernel state is applied.
+    None,
+}
+
+/// How the agent applies the kernel state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelMode {
+    /// Create the router namespace and apply the kernel objects with netlink (needs root).
+    #[default]
+    Netlink,
+    /// Skip the router namespace and the kernel objects (tests of the other steps without
+    /// root; the status reports the kernel step as skipped).
+    Skip,
+}
+
+/// The inputs of one reconcile when they come from elsewhere than files (the Kubernetes
+/// controller's reflectors): the resources, the node, and the revision they represent.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The resources (all of them: planning selects the node's own).
+    pub resources: plan::Resources,
+    /// The node.
+    pub node: plan::Node,
+    /// An identifier of these inputs, shown as `appliedRevision`.
+    pub revision: String,
+}
+
+/// Where the agent gets its node identity.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeIdentity {
+    /// Node name (default: from `node-config.yaml`, else the host name).
+    pub name: Option<String>,
+    /// Node index (default: from `node-config.yaml`).
+    pub index: Option<u32>,
+    /// Node labels for `nodeSelector`s (`kubernetes.io/hostname` is added).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Settings of an agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Files or directories with static files and/or manifests.
+    pub inputs: Vec<PathBuf>,
+    /// Node identity overrides.
+    pub node: NodeIdentity,
+    /// Name of the router namespace (`/run/netns/<name>`).
+    pub router_netns: String,
+    /// Path of the host namespace (None: the agent's own).
+    pub host_netns: Option<PathBuf>,
+    /// FRR handling.
+    pub frr: FrrMode,
+    /// Kernel handling.
+    pub kernel: KernelMode,
+    /// Periodic drift repair.
+    pub resync: Duration,
+    /// Quiet time after an input change before reconciling.
+    pub debounce: Duration,
+    /// Planner options.
+    pub plan: plan::Options,
+    /// File remembering which resources were applied, so that after a restart the resources
+    /// already serving keep winning conflicts against newcomers.
+    pub state_file: Option<PathBuf>,
+}
+
+impl AgentConfig {
+    /// Defaults for a router namespace and inputs.
+    pub fn new(inputs: Vec<PathBuf>, router_netns: impl Into<String>) -> AgentConfig {
+        AgentConfig {
+            inputs,
+            node: NodeIdentity::default(),
+            router_netns: router_netns.into(),
+            host_netns: None,
+            frr: FrrMode::None,
+            kernel: KernelMode::Netlink,
+            resync: Duration::from_secs(30),
+            debounce: Duration::from_millis(500),
+            plan: plan::Options::default(),
+            state_file: None,
+        }
+    }
+}
+
+/// An error that stops the agent from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The FRR instance could not be started.
+    #[error("starting FRR in namespace {netns}: {message}")]
+    Frr {
+        /// The namespace.
+        netns: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+struct FrrHandle {
+    instance: Option<Instance>,
+    applier: Arc<Applier>,
+    vtysh: frr::Vtysh,
+}
+
+/// The agent.
+pub struct Agent {
+    cfg: AgentConfig,
+    frr: Option<FrrHandle>,
+    datapath: Option<Datapath>,
+    netns_inode: Option<u64>,
+    status: Arc<RwLock<NodeStatus>>,
+    metrics: Arc<Metrics>,
+    reconciles: u64,
+    /// Resources applied by the last reconcile: they win conflicts with newcomers.
+    incumbents: BTreeSet<(ResourceKind, String)>,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since the epoch (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn load_incumbents(path: Option<&std::path::Path>) -> BTreeSet<(ResourceKind, String)> {
+    let Some(path) = path else { return BTreeSet::new() };
+    let Ok(text) = std::fs::read_to_string(path) else { return BTreeSet::new() };
+    match serde_json::from_str::<Vec<(ResourceKind, String)>>(&text) {
+        Ok(list) => list.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "ignoring unreadable state file: {e}");
+            BTreeSet::new()
+        }
+    }
+}
+
+fn save_incumbents(path: Option<&std::path::Path>, incumbents: &BTreeSet<(ResourceKind, String)>) {
+    let Some(path) = path else { return };
+    let list: Vec<&(ResourceKind, String)> = incumbents.iter().collect();
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&list).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!(path = %path.display(), "cannot record the applied resources: {e}");
+    }
+}
+
+fn netns_inode(name: &str) -> Option<u64> {
+    std::fs::metadata(NetNs::path_of(name)).ok().map(|m| m.ino())
+}
+
+impl Agent {
+    /// Prepares an agent (nothing is touched until the first reconcile).
+    pub fn new(cfg: AgentConfig) -> Agent {
+        let cfg_state_file = cfg.state_file.clone();
+        let frr = match &cfg.frr {
+            FrrMode::Managed { run_dir, config_dir, hostname } => {
+                let mut spec = InstanceSpec::private(
+                    &cfg.router_netns,
+                    NetnsRef::Name(cfg.router_netns.clone()),
+                    run_dir,
+                    config_dir,
+                );
+                spec.hostname = hostname.clone();
+                let instance = Instance::new(spec);
+                Some(FrrHandle {
+                    applier: Arc::new(Applier::for_instance(&instance)),
+                    vtysh: instance.vtysh(),
+                    instance: Some(instance),
+                })
+            }
+            FrrMode::Pathspace(name) => {
+                let instance = Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(cfg.router_netns.clone())));
+                Some(FrrHandle {
+                    applier: Arc::new(Applier::for_instance(&instance)),
+                    vtysh: instance.vtysh(),
+                    instance: None,
+                })
+            }
+            FrrMode::Reloader { .. } | FrrMode::None => None,
+        };
+        Agent {
+            cfg,
+            frr,
+            datapath: None,
+            netns_inode: None,
+            status: Arc::new(RwLock::new(NodeStatus::default())),
+            metrics: Arc::new(Metrics::default()),
+            reconciles: 0,
+            incumbents: load_incumbents(cfg_state_file.as_deref()),
+        }
+    }
+
+    /// The shared status (read by the HTTP server).
+    pub fn status(&self) -> Arc<RwLock<NodeStatus>> {
+        self.status.clone()
+    }
+
+    /// The shared metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// vtysh of the FRR instance, when FRR is used.
+    pub fn vtysh(&self) -> Option<frr::Vtysh> {
+        self.frr.as_ref().map(|f| f.vtysh.clone())
+    }
+
+    /// The managed FRR instance, if any.
+    pub fn frr_instance(&self) -> Option<&Instance> {
+        self.frr.as_ref().and_then(|f| f.instance.as_ref())
+    }
+
+    fn node(&self, loaded: &api::load::Loaded) -> Result<plan::Node, String> {
+        let node_config = loaded.node_config.as_ref().map(|(c, _)| c);
+        let index = match (self.cfg.node.index, node_config) {
+            (Some(i), _) => i,
+            (None, Some(c)) if c.node_index.interface_name.is_some() => {
+                return Err("node-config.yaml derives the node index from an interface: pass --node-index".into());
+            }
+            (None, Some(c)) => c.node_index.index.unwrap_or(0),
+            (None, None) => return Err("no node index: pass --node-index or provide node-config.yaml".into()),
+        };
+        let name = self
+            .cfg
+            .node
+            .name
+            .clone()
+            .or_else(|| node_config.and_then(|c| c.node_name.clone()))
+            .unwrap_or_else(hostname);
+        let mut labels = self.cfg.node.labels.clone();
+        labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| name.clone());
+        Ok(plan::Node { name, index, labels })
+    }
+
+    /// Starts a managed FRR when it is not running (or restarts it into a new namespace). When
+    /// watchfrr is alive but a daemon is down, watchfrr is restarting it: wait for it.
+    async fn ensure_frr(&mut self, netns_changed: bool) -> Result<(), String> {
+        let Some(instance) = self.frr.as_ref().and_then(|f| f.instance.clone()) else { return Ok(()) };
+        if netns_changed {
+            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
+            let _ = instance.stop();
+        } else {
+            let watchfrr_alive = |st: &frr::instance::InstanceStatus| {
+                st.daemons
+                    .iter()
+                    .any(|(d, s)| d == "watchfrr" && matches!(s, frr::instance::DaemonState::Running { .. }))
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let st = instance.status();
+                if st.all_running() {
+                    return Ok(());
+                }
+                if !watchfrr_alive(&st) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let down: Vec<&str> = st
+                        .daemons
+                        .iter()
+                        .filter(|(_, s)| !matches!(s, frr::instance::DaemonState::Running { .. }))
+                        .map(|(d, _)| d.as_str())
+                        .collect();
+                    return Err(format!("FRR daemons {down:?} did not come back within 30 s (watchfrr is running)"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let _ = instance.stop();
+        }
+        let started =
+            tokio::task::spawn_blocking(move || instance.start()).await.map_err(|e| format!("starting FRR: {e}"))?;
+        started.map(|_| ()).map_err(|e| format!("starting FRR: {e}"))
+    }
+
+    /// One reconcile of the files in [`AgentConfig::inputs`]. Never panics on bad input:
+    /// everything ends up in the returned status.
+    pub async fn reconcile(&mut self) -> NodeStatus {
+        let started = Instant::now();
+        self.reconciles += 1;
+        let mut st = NodeStatus {
+            reconciles: self.reconciles,
+            applied_revision: source::digest(&self.cfg.inputs),
+            ..NodeStatus::default()
+        };
+
+        let loaded = match source::load(&self.cfg.inputs) {
+            Ok(l) => l,
+            Err(e) => {
+                let msg = format!("configuration not readable, nothing changed: {e}");
+                tracing::error!("{msg}");
+                st.input_error = Some(msg.clone());
+                st.conditions = status::conditions(None, &[], Some(&msg));
+                return self.finish(st, started, false);
+            }
+        };
+        let node = match self.node(&loaded) {
+            Ok(n) => n,
+            Err(msg) => {
+                st.input_error = Some(msg.clone());
+                st.conditions = status::conditions(None, &[], Some(&msg));
+                return self.finish(st, started, false);
+            }
+        };
+        self.apply(st, plan::Resources::from(&loaded), node, started).await
+    }
+
+    /// One reconcile of inputs given by the caller (the Kubernetes controller) instead of
+    /// files; otherwise the same steps as [`Agent::reconcile`].
+    pub async fn reconcile_with(&mut self, input: Input) -> NodeStatus {
+        let started = Instant::now();
+        self.reconciles += 1;
+        let st = NodeStatus { reconciles: self.reconciles, applied_revision: input.revision, ..NodeStatus::default() };
+        self.apply(st, input.resources, input.node, started).await
+    }
+
+    /// Records a reconcile that could not start (e.g. the node has no index yet): nothing is
+    /// applied, and the status says why.
+    pub fn report_input_error(&mut self, revision: String, node: &str, message: &str) -> NodeStatus {
+        let started = Instant::now();
+        self.reconciles += 1;
+        let st = NodeStatus {
+            node: node.to_string(),
+            reconciles: self.reconciles,
+            applied_revision: revision,
+            input_error: Some(message.to_string()),
+            conditions: status::conditions(None, &[], Some(message)),
+            ..NodeStatus::default()
+        };
+        self.finish(st, started, false)
+    }
+
+    /// Plans `resources` for `node` and applies the plan: router namespace, FRR, kernel.
+    async fn apply(
+        &mut self,
+        mut st: NodeStatus,
+        mut resources: plan::Resources,
+        node: plan::Node,
+        started: Instant,
+    ) -> NodeStatus {
+        st.node = node.name.clone();
+        st.node_index = node.index;
+        resources.incumbents = self.incumbents.clone();
+        let plan = plan::plan_node(&resources, &node, &self.cfg.plan);
+        st.failed_resources = plan.failed_resources.clone();
+        st.applied = plan.applied.clone();
+        let (Some(frr_config), Some(kernel)) = (plan.frr.clone(), plan.kernel.clone()) else {
+            st.frr.skipped = true;
+            st.kernel.skipped = true;
+            st.conditions = status::conditions(Some(plan.verdict), &st.failed_resources, None);
+            return self.finish(st, started, false);
+        };
+
+        // The router namespace: create it when missing, notice when it was recreated.
+        let kernel_enabled = self.cfg.kernel == KernelMode::Netlink;
+        if !kernel_enabled {
+            tracing::debug!("kernel step disabled: router namespace and kernel objects not touched");
+        } else if let Err(e) = NetNs::ensure(&self.cfg.router_netns) {
+            let msg = format!("router namespace {}: {e}", self.cfg.router_netns);
+            st.conditions = status::conditions(Some(plan.verdict), &st.failed_resources, Some(&msg));
+            return self.finish(st, started, false);
+        }
+        let inode = if kernel_enabled { netns_inode(&self.cfg.router_netns) } else { None };
+        let netns_changed = self.netns_inode.is_some() && self.netns_inode != inode;
+        if netns_changed {
+            self.datapath = None;
+        }
+
+        // FRR first.
+        let mut hard_error: Option<String> = None;
+        if self.frr.is_some() {
+            let frr_started = Instant::now();
+            match self.ensure_frr(netns_changed).await {
+                Err(e) => hard_error = Some(e),
+                Ok(()) => {
+                    let applier = self.frr.as_ref().map(|f| f.applier.clone());
+                    if let Some(applier) = applier {
+                        match applier.apply(&frr_config).await {
+                            Ok(r) => {
+                                st.frr = status::FrrOutcome {
+                                    lines_added: r.added.len(),
+                                    lines_removed: r.removed.len(),
+                                    reloaded: r.reloaded,
+                                    duration_ms: r.duration.as_millis() as u64,
+                                    error: None,
+                                    skipped: false,
+                                };
+                                self.metrics.frr_apply(
+                                    true,
+                                    frr_started.elapsed().as_secs_f64(),
+                                    r.added.len(),
+                                    r.removed.len(),
+                                );
+                            }
+                            Err(e) => {
+                                let msg = format!("FRR rejected the configuration: {e}");
+                                st.frr.error = Some(msg.clone());
+                                st.failed_resources.push(FailedResource::new(
+                                    ResourceKind::FrrConfiguration,
+                                    &node.name,
+                                    FailureReason::FrrConfigurationFailed,
+                                    &msg,
+                                ));
+                                self.metrics.frr_apply(false, frr_started.elapsed().as_secs_f64(), 0, 0);
+                                hard_error = Some(msg);
+                            }
+                        }
+                    }
+                }
+            }
+        } else if let FrrMode::Reloader { socket, config_path, hostname: fixed } = &self.cfg.frr {
+            let frr_started = Instant::now();
+            let mut config = frr_config.clone();
+            if config.hostname.is_none() {
+                config.hostname = Some(fixed.clone().unwrap_or_else(hostname));
+            }
+            let client = frr::reloader::ReloaderClient::new(socket.clone());
+            match client.apply(config_path, &config.render()).await {
+                Ok(body) => {
+                    st.frr = reloader_outcome(&body, frr_started.elapsed());
+                    self.metrics.frr_apply(
+                        true,
+                        frr_started.elapsed().as_secs_f64(),
+                        st.frr.lines_added,
+                        st.frr.lines_removed,
+                    );
+                }
+                Err(e) => {
+                    let msg = format!("FRR configuration not applied: {e}");
+                    st.frr.error = Some(msg.clone());
+                    st.failed_resources.push(FailedResource::new(
+                        ResourceKind::FrrConfiguration,
+                        &node.name,
+                        FailureReason::FrrConfigurationFailed,
+                        &msg,
+                    ));
+                    self.metrics.frr_apply(false, frr_started.elapsed().as_secs_f64(), 0, 0);
+                    hard_error = Some(msg);
+                }
+            }
+        } else {
+            st.frr.skipped = true;
+        }
+
+        // Then the kernel (skipped when FRR failed: a VXLAN device must not appear before FRR
+        // knows its VNI).
+        if hard_error.is_none() && !kernel_enabled {
+            st.kernel.skipped = true;
+        } else if hard_error.is_none() {
+            let kernel_started = Instant::now();
+            match self.kernel(kernel).await {
+                Ok(report) => {
+                    st.kernel = status::KernelOutcome {
+                        operations: report.ops.len(),
+                        writes: report.writes,
+                        failures: report.failures.len(),
+                        duration_ms: kernel_started.elapsed().as_millis() as u64,
+                        skipped: false,
+                    };
+                    self.metrics.kernel_apply(report.writes, report.failures.len());
+                    for f in &report.failures {
+                        tracing::warn!(object = %f.object, side = %f.side, "kernel: {}", f.message);
+                    }
+                    st.failed_resources.extend(status::kernel_failures(&report));
+                }
+                Err(e) => hard_error = Some(format!("kernel state: {e}")),
+            }
+            self.netns_inode = netns_inode(&self.cfg.router_netns);
+        } else {
+            st.kernel.skipped = true;
+        }
+        st.conditions = status::conditions(Some(plan.verdict), &st.failed_resources, hard_error.as_deref());
+        if let Some(kernel) = &plan.kernel {
+            st.vnis = status::vnis_of(kernel, &frr_config, &st.failed_resources);
+        }
+        let ok = hard_error.is_none();
+        if ok {
+            let incumbents: BTreeSet<(ResourceKind, String)> =
+                st.applied.iter().map(|a| (a.kind, a.name.clone())).collect();
+            if incumbents != self.incumbents {
+                save_incumbents(self.cfg.state_file.as_deref(), &incumbents);
+                self.incumbents = incumbents;
+            }
+        }
+        self.finish(st, started, ok)
+    }
+
+    async fn kernel(&mut self, desired: dataplane::HostNetwork) -> Result<dataplane::Report, String> {
+        let mut datapath = match self.datapath.take() {
+            Some(d) => d,
+            None => {
+                let router = NetNs::open(&self.cfg.router_netns).map_err(|e| e.to_string())?;
+                let host = match &self.cfg.host_netns {
+                    Some(p) => NetNs::open_path(p),
+                    None => NetNs::current(),
+                }
+                .map_err(|e| e.to_string())?;
+                Datapath::new(router, host).map_err(|e| e.to_string())?
+            }
+        };
+        let (datapath, result) = tokio::task::spawn_blocking(move || {
+            let r = datapath.reconcile(&desired);
+            (datapath, r)
+        })
+        .await
+        .map_err(|e| format!("kernel task: {e}"))?;
+        self.datapath = Some(datapath);
+        result.map_err(|e| e.to_string())
+    }
+
+    fn finish(&self, mut st: NodeStatus, started: Instant, ok: bool) -> NodeStatus {
+        st.last_reconcile = now_rfc3339();
+        let ok = ok && st.input_error.is_none();
+        self.metrics.reconcile(ok, started.elapsed().as_secs_f64(), st.failed_resources.len(), st.ready());
+        match self.status.write() {
+            Ok(mut s) => *s = st.clone(),
+            Err(e) => *e.into_inner() = st.clone(),
+        }
+        st
+    }
+
+    /// Reconciles until `shutdown` resolves: on input changes (debounced), FRR restarts, and
+    /// every `resync`.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut fingerprint = source::fingerprint(&self.cfg.inputs);
+        let mut generation;
+        let mut failures: u32 = 0;
+        loop {
+            let st = self.reconcile().await;
+            log_summary(&st);
+            generation = self.frr_instance().map(|i| i.generation());
+            // A step that failed (FRR, kernel, unreadable input) is retried soon, backing off.
+            let hard_failure = st.frr.error.is_some()
+                || st
+                    .conditions
+                    .iter()
+                    .any(|c| c.kind == "Ready" && c.status != "True" && st.failed_resources.is_empty());
+            failures = if hard_failure { failures.saturating_add(1) } else { 0 };
+            let wait = if failures == 0 {
+                self.cfg.resync
+            } else {
+                self.cfg.resync.min(Duration::from_secs(1u64 << failures.min(5)))
+            };
+            let resync = tokio::time::sleep(wait);
+            tokio::pin!(resync);
+            let mut poll = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = &mut resync => break,
+                    _ = poll.tick() => {
+                        if let (Some(instance), Some(last)) = (self.frr_instance(), generation.as_ref()) {
+                            let now = instance.generation();
+                            let restarted = now.restarted_since(last);
+                            if !restarted.is_empty() {
+                                tracing::warn!(daemons = ?restarted, "FRR restarted: re-applying");
+                                break;
+                            }
+                        }
+                        let now = source::fingerprint(&self.cfg.inputs);
+                        if now != fingerprint {
+                            tokio::time::sleep(self.cfg.debounce).await;
+                            fingerprint = source::fingerprint(&self.cfg.inputs);
+                            tracing::info!("configuration changed: reconciling");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The FRR outcome from the reloader's answer (its JSON apply report; counts stay 0 when the
+/// answer is not that report).
+fn reloader_outcome(body: &str, elapsed: Duration) -> status::FrrOutcome {
+    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let count = |key: &str| report.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);
+    status::FrrOutcome {
+        lines_added: count("added"),
+        lines_removed: count("removed"),
+        reloaded: report.get("reloaded").and_then(serde_json::Value::as_bool).unwrap_or(true),
+        duration_ms: elapsed.as_millis() as u64,
+        error: None,
+        skipped: false,
+    }
+}
+
+/// Logs one line per reconcile and one per failed resource.
+pub fn log_summary(st: &NodeStatus) {
+    let ready = st.conditions.first().map(|c| format!("{}={} ({})", c.kind, c.status, c.reason)).unwrap_or_default();
+    tracing::info!(
+        node = %st.node,
+        revision = %st.applied_revision,
+        frr_added = st.frr.lines_added,
+        frr_removed = st.frr.lines_removed,
+        kernel_writes = st.kernel.writes,
+        "reconcile #{}: {ready}",
+        st.reconciles
+    );
+    for f in &st.failed_resources {
+        tracing::warn!("{f}");
+    }
+    if let Some(c) = st.conditions.iter().find(|c| c.kind == "Ready" && c.status != "True")
+        && st.failed_resources.is_empty()
+        && st.input_error.is_none()
+    {
+        tracing::error!("{}: {}", c.reason, c.message);
+    }
+    if let Some(e) = &st.input_error {
+        tracing::error!("{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_shape() {
+        let s = now_rfc3339();
+        assert_eq!(s.len(), 20, "{s}");
+        assert!(s.ends_with('Z') && s.as_bytes()[10] == b'T', "{s}");
+        assert!(s.starts_with("20"), "{s}");
+    }
+}

@@ -1,0 +1,504 @@
+//! The live side: a router and a host namespace, each with its netlink socket; observe them,
+//! diff against the desired state, apply the steps.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::netlink::uapi::*;
+use crate::netlink::{Msg, NlError, Socket};
+use crate::netns::NetNs;
+use crate::observe::{self, NsState, Observed};
+use crate::ops::{Action, Diff, Failure, LinkChange, NewLink, NewLinkKind, Op, Report};
+use crate::{Error, HostNetwork, Side, sysctl};
+
+struct Ns {
+    ns: NetNs,
+    sock: Socket,
+    /// Link and address notifications of the namespace, keeping `cache` current.
+    events: Option<Socket>,
+    /// The namespace's links and addresses as of the last observation plus the notifications
+    /// read since (`None`: read it from scratch next time).
+    cache: Option<NsState>,
+}
+
+/// The kernel datapath of one node: the router namespace and the host namespace.
+///
+/// Holds one netlink socket per namespace (opened inside it, used from any thread) and the
+/// namespace handles. Everything is synchronous: one reconcile is a short sequential
+/// transaction. Methods take `&mut self`: share it behind a mutex, and call it from async code
+/// through `spawn_blocking`.
+///
+/// Observing: the first observation dumps every link and address of both namespaces; after
+/// that, a socket subscribed to the namespace's link and address notifications keeps that
+/// picture current, so a reconcile that finds nothing to do reads only the notifications that
+/// arrived since (none, in a quiet system) instead of thousands of links. Lost notifications
+/// (a receive-buffer overrun) mean a new dump. [`Datapath::observe_fresh`] always dumps; the
+/// tests check that both agree. A long-running agent should still call [`Datapath::resync`]
+/// now and then (say every few minutes): a cheap guard against a change the kernel does not
+/// announce.
+pub struct Datapath {
+    router: Ns,
+    host: Ns,
+    /// Interface indexes looked up since the last observation (`None`: deleted or moved
+    /// away since, so the observation's index no longer holds).
+    indexes: HashMap<(Side, String), Option<u32>>,
+    sysctl_writes: u64,
+}
+
+/// After an apply with more writes than this, the next observation dumps instead of reading
+/// the notifications back.
+const RESYNC_AFTER_WRITES: u64 = 500;
+
+fn nl_err(side: Side, ns: &NetNs, action: impl Into<String>, source: NlError) -> Error {
+    Error::Netlink { side, ns: ns.label(), action: action.into(), source }
+}
+
+/// Sets `lo` up on a socket's namespace.
+pub(crate) fn set_loopback_up(sock: &mut Socket) -> Result<(), NlError> {
+    let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
+    m.ifinfomsg(AF_UNSPEC, 0, IFF_UP, IFF_UP).str(IFLA_IFNAME, crate::names::LOOPBACK);
+    sock.request(&mut m)
+}
+
+impl Datapath {
+    /// Opens netlink sockets in both namespaces.
+    pub fn new(router: NetNs, host: NetNs) -> Result<Datapath, Error> {
+        if router.same_as(&host) {
+            return Err(Error::SameNamespace(router.label()));
+        }
+        let open = |side: Side, ns: NetNs| -> Result<Ns, Error> {
+            let sock = ns.run(Socket::open)?.map_err(|e| nl_err(side, &ns, "open a socket", e.into()))?;
+            Ok(Ns { ns, sock, events: None, cache: None })
+        };
+        Ok(Datapath {
+            router: open(Side::Router, router)?,
+            host: open(Side::Host, host)?,
+            indexes: HashMap::new(),
+            sysctl_writes: 0,
+        })
+    }
+
+    /// The router namespace.
+    pub fn router(&self) -> &NetNs {
+        &self.router.ns
+    }
+
+    /// The host namespace.
+    pub fn host(&self) -> &NetNs {
+        &self.host.ns
+    }
+
+    fn side(&mut self, side: Side) -> &mut Ns {
+        match side {
+            Side::Router => &mut self.router,
+            Side::Host => &mut self.host,
+        }
+    }
+
+    /// Kernel writes made through this datapath so far (netlink changes and sysctl writes).
+    pub fn writes(&self) -> u64 {
+        self.router.sock.writes + self.host.sock.writes + self.sysctl_writes
+    }
+
+    /// Reads both namespaces: links, addresses, the sysctls `desired` names, and the namespace
+    /// ids veth peers use to point across.
+    pub fn observe(&mut self, desired: &HostNetwork) -> Result<Observed, Error> {
+        self.with_observed(desired, |o| o.clone())
+    }
+
+    /// Like [`Datapath::observe`], but always from a full dump, ignoring (and not touching)
+    /// what the notifications say.
+    pub fn observe_fresh(&mut self, desired: &HostNetwork) -> Result<Observed, Error> {
+        let mut obs = Observed::default();
+        for side in [Side::Router, Side::Host] {
+            let ns = self.side(side);
+            let state = observe::observe_ns(&mut ns.sock).map_err(|e| nl_err(side, &ns.ns, "list links", e))?;
+            *obs.side_mut(side) = state;
+        }
+        self.complete(desired, &mut obs)?;
+        Ok(obs)
+    }
+
+    /// Forgets what was observed: the next observation dumps both namespaces again.
+    pub fn resync(&mut self) {
+        for side in [Side::Router, Side::Host] {
+            let ns = self.side(side);
+            ns.cache = None;
+            ns.events = None;
+        }
+    }
+
+    /// Runs `f` on the current observation without copying it.
+    fn with_observed<T>(&mut self, desired: &HostNetwork, f: impl FnOnce(&Observed) -> T) -> Result<T, Error> {
+        let mut obs = Observed::default();
+        for side in [Side::Router, Side::Host] {
+            *obs.side_mut(side) = self.refresh(side)?;
+        }
+        let result = self.complete(desired, &mut obs).map(|()| f(&obs));
+        self.indexes.clear();
+        for side in [Side::Router, Side::Host] {
+            let mut state = std::mem::take(obs.side_mut(side));
+            state.sysctls.clear();
+            self.side(side).cache = Some(state);
+        }
+        result
+    }
+
+    /// The namespace ids and sysctls of an observation.
+    fn complete(&mut self, desired: &HostNetwork, obs: &mut Observed) -> Result<(), Error> {
+        let host_fd = self.host.ns.raw_fd();
+        let router_fd = self.router.ns.raw_fd();
+        obs.router_id_in_host = observe::nsid_of(&mut self.host.sock, router_fd)
+            .map_err(|e| nl_err(Side::Host, &self.host.ns, "get the router namespace id", e))?;
+        obs.host_id_in_router = observe::nsid_of(&mut self.router.sock, host_fd)
+            .map_err(|e| nl_err(Side::Router, &self.router.ns, "get the host namespace id", e))?;
+        for side in [Side::Router, Side::Host] {
+            let keys: Vec<String> = desired.sysctls.iter().filter(|s| s.side == side).map(|s| s.key.clone()).collect();
+            let values = sysctl::read(&self.side(side).ns, side, &keys)?;
+            obs.side_mut(side).sysctls = keys.into_iter().zip(values).collect();
+        }
+        Ok(())
+    }
+
+    /// The links and addresses of one namespace: the cache brought up to date by the queued
+    /// notifications, or a full dump.
+    fn refresh(&mut self, side: Side) -> Result<NsState, Error> {
+        let ns = self.side(side);
+        if ns.events.is_none() {
+            ns.cache = None;
+            // Without notifications (should not happen) every observation is a full dump.
+            ns.events = ns.ns.run(Socket::open_events)?.ok();
+        }
+        if let (Some(events), Some(cache)) = (ns.events.as_mut(), ns.cache.as_mut()) {
+            if events.drain(|ty, p| cache.apply_event(ty, p)).is_ok() {
+                if let Some(c) = ns.cache.take() {
+                    return Ok(c);
+                }
+            } else {
+                // Notifications were lost: start over with a fresh subscription.
+                ns.cache = None;
+                ns.events = ns.ns.run(Socket::open_events)?.ok();
+            }
+        }
+        // Notifications queued before the dump are older than it: dropped. Those that arrive
+        // while it runs are applied after it (each carries the full, newer state).
+        if let Some(events) = ns.events.as_mut()
+            && events.drain(|_, _| {}).is_err()
+        {
+            ns.events = ns.ns.run(Socket::open_events)?.ok();
+        }
+        let mut state =
+            observe::observe_ns(&mut ns.sock).map_err(|e| nl_err(side, &ns.ns, "list links and addresses", e))?;
+        if let Some(events) = ns.events.as_mut()
+            && events.drain(|ty, p| state.apply_event(ty, p)).is_err()
+        {
+            ns.events = None;
+        }
+        Ok(state)
+    }
+
+    /// Observes and diffs: the steps `apply` would run.
+    pub fn diff(&mut self, desired: &HostNetwork) -> Result<Diff, Error> {
+        self.with_observed(desired, |obs| crate::diff(desired, obs))
+    }
+
+    /// Observes, diffs and applies. Errors only when the namespaces cannot be read; every
+    /// per-object failure is in the report, attributed to its resource, and the rest converges.
+    pub fn reconcile(&mut self, desired: &HostNetwork) -> Result<Report, Error> {
+        let diff = self.diff(desired)?;
+        Ok(self.apply(&diff))
+    }
+
+    /// Runs the steps of a diff. A step that fails is reported and the others still run;
+    /// steps on a link whose creation or move failed are skipped. The diff's problems are
+    /// reported as failures too.
+    pub fn apply(&mut self, diff: &Diff) -> Report {
+        let before = self.writes();
+        for note in &diff.notes {
+            tracing::warn!("{note}");
+        }
+        let mut report = Report { notes: diff.notes.clone(), failures: diff.problems.clone(), ..Report::default() };
+        let mut broken: HashSet<(Side, String)> = HashSet::new();
+        for op in &diff.ops {
+            if let Some(link) = op.action.link()
+                && broken.contains(&(op.side, link.to_string()))
+            {
+                continue;
+            }
+            report.ops.push(op.clone());
+            match self.run(op) {
+                Ok(()) => {}
+                Err(e) => {
+                    match &op.action {
+                        Action::CreateLink(n) => {
+                            broken.insert((op.side, n.name.clone()));
+                            if let NewLinkKind::Veth { peer, peer_side, .. } = &n.kind {
+                                broken.insert((*peer_side, peer.clone()));
+                            }
+                        }
+                        Action::MoveLink { name, to } => {
+                            broken.insert((op.side, name.clone()));
+                            broken.insert((*to, name.clone()));
+                        }
+                        _ => {}
+                    }
+                    report.failures.push(Failure {
+                        owner: op.owner.clone(),
+                        side: op.side,
+                        object: op.object(),
+                        message: format!("{}: {e}", op.action),
+                    });
+                }
+            }
+        }
+        report.writes = self.writes() - before;
+        if report.writes > RESYNC_AFTER_WRITES {
+            // Reading back the notifications of thousands of changes costs more than one dump.
+            self.resync();
+        }
+        report
+    }
+
+    /// The index of a link, from the cache or the kernel.
+    fn index(&mut self, side: Side, name: &str) -> Result<u32, Error> {
+        match self.indexes.get(&(side, name.to_string())) {
+            Some(Some(i)) => return Ok(*i),
+            Some(None) => {}
+            None => {
+                if let Some(l) = self.side(side).cache.as_ref().and_then(|c| c.link(name)) {
+                    return Ok(l.index);
+                }
+            }
+        }
+        let ns = self.side(side);
+        let found =
+            observe::get_link(&mut ns.sock, name).map_err(|e| nl_err(side, &ns.ns, format!("look up {name}"), e))?;
+        let l = found.ok_or_else(|| Error::LinkNotFound { side, name: name.to_string() })?;
+        self.indexes.insert((side, name.to_string()), Some(l.index));
+        Ok(l.index)
+    }
+
+    fn forget(&mut self, side: Side, name: &str) {
+        self.indexes.insert((side, name.to_string()), None);
+    }
+
+    fn send(&mut self, side: Side, what: &str, msg: &mut Msg, tolerate: &[i32]) -> Result<(), Error> {
+        let ns = self.side(side);
+        match ns.sock.request(msg) {
+            Ok(()) => Ok(()),
+            Err(e) if e.errno().is_some_and(|n| tolerate.contains(&n)) => Ok(()),
+            Err(e) => Err(nl_err(side, &ns.ns, what, e)),
+        }
+    }
+
+    /// Runs one step.
+    fn run(&mut self, op: &Op) -> Result<(), Error> {
+        let side = op.side;
+        match &op.action {
+            Action::WriteSysctl { key, value, .. } => {
+                self.sysctl_writes += 1;
+                sysctl::write(&self.side(side).ns, side, key, value)?;
+            }
+            Action::DeleteLink { name, .. } => {
+                let mut m = Msg::new(RTM_DELLINK, NLM_F_ACK);
+                m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, name);
+                // Already gone (a veth whose peer was deleted just before) counts as done.
+                self.send(side, "delete", &mut m, &[libc::ENODEV])?;
+                self.forget(side, name);
+            }
+            Action::MoveLink { name, to } => {
+                let fd = match to {
+                    Side::Router => self.router.ns.raw_fd(),
+                    Side::Host => self.host.ns.raw_fd(),
+                };
+                let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
+                m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, name).u32(IFLA_NET_NS_FD, fd as u32);
+                self.send(side, "move", &mut m, &[])?;
+                self.forget(side, name);
+                self.forget(*to, name);
+            }
+            Action::CreateLink(n) => {
+                let mut m = self.create_msg(side, n)?;
+                self.send(side, "create", &mut m, &[])?;
+            }
+            Action::SetLink { name, change } => {
+                let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
+                let (flags, mask) = match change {
+                    LinkChange::Up(up) => (if *up { IFF_UP } else { 0 }, IFF_UP),
+                    _ => (0, 0),
+                };
+                m.ifinfomsg(AF_UNSPEC, 0, flags, mask).str(IFLA_IFNAME, name);
+                match change {
+                    LinkChange::Master(Some(master)) => {
+                        let idx = self.index(side, master)?;
+                        m.u32(IFLA_MASTER, idx);
+                    }
+                    LinkChange::Master(None) => {
+                        m.u32(IFLA_MASTER, 0);
+                    }
+                    LinkChange::Mtu(mtu) => {
+                        m.u32(IFLA_MTU, *mtu);
+                    }
+                    LinkChange::Mac(mac) => {
+                        m.attr(IFLA_ADDRESS, &mac.0);
+                    }
+                    LinkChange::Up(_) => {}
+                    LinkChange::Group(g) => {
+                        m.u32(IFLA_GROUP, *g);
+                    }
+                    LinkChange::AddrGenMode(crate::AddrGenMode::None) => {
+                        m.begin(IFLA_AF_SPEC)
+                            .begin(u16::from(AF_INET6))
+                            .u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE)
+                            .end()
+                            .end();
+                    }
+                    LinkChange::BridgePort(bp) => {
+                        m.begin(IFLA_LINKINFO)
+                            .begin(IFLA_INFO_SLAVE_DATA)
+                            .u8(IFLA_BRPORT_NEIGH_SUPPRESS, u8::from(bp.neigh_suppress))
+                            .u8(IFLA_BRPORT_LEARNING, u8::from(bp.learning))
+                            .end()
+                            .end();
+                    }
+                }
+                let tolerate: &[i32] =
+                    if matches!(change, LinkChange::AddrGenMode(_)) { &[libc::EAFNOSUPPORT] } else { &[] };
+                self.send(side, "set", &mut m, tolerate)?;
+            }
+            Action::AddAddress { link, address } => {
+                let idx = self.index(side, link)?;
+                let mut m = Msg::new(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+                addr_msg(&mut m, idx, address, true);
+                // Present already (re-adding after a master change) counts as done.
+                self.send(side, "add address", &mut m, &[libc::EEXIST])?;
+            }
+            Action::RemoveAddress { link, address } => {
+                let idx = self.index(side, link)?;
+                let mut m = Msg::new(RTM_DELADDR, NLM_F_ACK);
+                addr_msg(&mut m, idx, address, false);
+                self.send(side, "remove address", &mut m, &[libc::EADDRNOTAVAIL])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn create_msg(&mut self, side: Side, n: &NewLink) -> Result<Msg, Error> {
+        let master = match &n.master {
+            Some(m) => Some(self.index(side, m)?),
+            None => None,
+        };
+        let device = match &n.kind {
+            NewLinkKind::Vxlan { device, .. } => Some(self.index(side, device)?),
+            _ => None,
+        };
+        let peer_fd = match &n.kind {
+            NewLinkKind::Veth { peer_side, .. } if *peer_side != side => Some(match peer_side {
+                Side::Router => self.router.ns.raw_fd(),
+                Side::Host => self.host.ns.raw_fd(),
+            }),
+            _ => None,
+        };
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+        m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, &n.name);
+        if let Some(mtu) = n.mtu {
+            m.u32(IFLA_MTU, mtu);
+        }
+        if let Some(mac) = n.mac {
+            m.attr(IFLA_ADDRESS, &mac.0);
+        }
+        if let Some(idx) = master {
+            m.u32(IFLA_MASTER, idx);
+        }
+        m.begin(IFLA_LINKINFO);
+        match &n.kind {
+            NewLinkKind::Bridge => {
+                m.str(IFLA_INFO_KIND, "bridge");
+            }
+            NewLinkKind::Vrf { table } => {
+                m.str(IFLA_INFO_KIND, "vrf").begin(IFLA_INFO_DATA).u32(IFLA_VRF_TABLE, *table).end();
+            }
+            NewLinkKind::Vxlan { vni, local, port, learning, .. } => {
+                m.str(IFLA_INFO_KIND, "vxlan").begin(IFLA_INFO_DATA).u32(IFLA_VXLAN_ID, *vni);
+                match local {
+                    IpAddr::V4(a) => m.attr(IFLA_VXLAN_LOCAL, &a.octets()),
+                    IpAddr::V6(a) => m.attr(IFLA_VXLAN_LOCAL6, &a.octets()),
+                };
+                m.attr(IFLA_VXLAN_PORT, &port.to_be_bytes()).u8(IFLA_VXLAN_LEARNING, u8::from(*learning));
+                if let Some(d) = device {
+                    m.u32(IFLA_VXLAN_LINK, d);
+                }
+                m.end();
+            }
+            NewLinkKind::Veth { peer, peer_mtu, .. } => {
+                m.str(IFLA_INFO_KIND, "veth").begin(IFLA_INFO_DATA).begin(VETH_INFO_PEER);
+                m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, peer);
+                if let Some(mtu) = peer_mtu {
+                    m.u32(IFLA_MTU, *mtu);
+                }
+                if let Some(fd) = peer_fd {
+                    m.u32(IFLA_NET_NS_FD, fd as u32);
+                }
+                m.end().end();
+            }
+        }
+        m.end();
+        Ok(m)
+    }
+}
+
+fn addr_msg(m: &mut Msg, index: u32, a: &IpNet, with_broadcast: bool) {
+    match a {
+        IpNet::V4(n) => {
+            m.ifaddrmsg(AF_INET, n.prefix_len(), index)
+                .attr(IFA_LOCAL, &n.addr().octets())
+                .attr(IFA_ADDRESS, &n.addr().octets());
+            if with_broadcast && n.prefix_len() < 31 {
+                m.attr(IFA_BROADCAST, &n.broadcast().octets());
+            }
+        }
+        IpNet::V6(n) => {
+            m.ifaddrmsg(AF_INET6, n.prefix_len(), index).attr(IFA_ADDRESS, &n.addr().octets());
+        }
+    }
+}
+
+/// The steps that would take the live namespaces to `desired`, for `openperouter plan --diff`.
+///
+/// `router_ns` is the router namespace's name (`/run/netns/<name>`); `host_ns` is a namespace
+/// name or a path (anything with a `/`), default the caller's own namespace. When the router
+/// namespace does not exist yet, the diff is computed against a fresh one (only `lo`) and a
+/// note says so. Reads only: nothing is changed.
+pub fn diff_live(desired: &HostNetwork, router_ns: &str, host_ns: Option<&str>) -> Result<Diff, Error> {
+    let host = match host_ns {
+        None => NetNs::current()?,
+        Some(p) if p.contains('/') => NetNs::open_path(p)?,
+        Some(name) => NetNs::open(name)?,
+    };
+    match NetNs::open(router_ns) {
+        Ok(router) => Datapath::new(router, host)?.diff(desired),
+        Err(Error::NamespaceNotFound { .. }) => {
+            let label = host.label();
+            let mut sock = host.run(Socket::open)?.map_err(|e| nl_err(Side::Host, &host, "open a socket", e.into()))?;
+            let mut host_state =
+                observe::observe_ns(&mut sock).map_err(|e| nl_err(Side::Host, &host, "list links and addresses", e))?;
+            let keys: Vec<String> =
+                desired.sysctls.iter().filter(|s| s.side == Side::Host).map(|s| s.key.clone()).collect();
+            let values = sysctl::read(&host, Side::Host, &keys)?;
+            host_state.sysctls = keys.into_iter().zip(values).collect();
+            let obs = Observed { router: NsState::fresh(), host: host_state, ..Observed::default() };
+            let mut d = crate::diff(desired, &obs);
+            d.notes.insert(
+                0,
+                format!(
+                    "router namespace {router_ns} does not exist: these steps assume a fresh one \
+                     (host namespace: {label})"
+                ),
+            );
+            Ok(d)
+        }
+        Err(e) => Err(e),
+    }
+}

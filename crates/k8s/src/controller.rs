@@ -1,0 +1,664 @@
+//! `openperouter controller`: the per-node agent in Kubernetes mode.
+//!
+//! Reflectors keep the five configuration kinds (RawFRRConfig in the operator namespace only),
+//! this node's metadata and the router pod of this node. Their changes feed one debounced
+//! trigger; each reconcile takes a snapshot of the stores and runs the shared agent loop
+//! ([`agent::Agent::reconcile_with`]: plan → router namespace → FRR through the reloader →
+//! kernel), then writes `RouterNodeConfigurationStatus` when it differs from the stored one and
+//! emits an Event for every newly failed resource.
+//!
+//! What triggers a reconcile:
+//! * a change of any watched resource (debounced): the reconcile is skipped when what this node
+//!   selects is unchanged ([`Selection`]), so changes for other nodes cost nothing here;
+//! * a change of this Node's labels or of its `openpe.io/nodeindex` annotation (status
+//!   heartbeats and other annotations are ignored before they reach the trigger: kube's
+//!   debounce can otherwise hide updates behind a stream of heartbeats);
+//! * the router pod of this node becoming ready (FRR restarted with its bootstrap
+//!   configuration): a forced re-apply;
+//! * the periodic resync (drift repair): a forced re-apply.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::{Agent, AgentConfig, NodeStatus};
+use api::{
+    AppliedResource, L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, RouterNodeConfigurationStatus,
+    RouterNodeConfigurationStatusStatus, Underlay,
+};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::nodeindex::ANNOTATION;
+
+/// Field manager and Event reporter name of the controller.
+pub const FIELD_MANAGER: &str = "openperouter-controller";
+
+/// Label of the router pods (upstream's `app=router`).
+pub const ROUTER_POD_LABEL: &str = "app=router";
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// This node's name.
+    pub node_name: String,
+    /// The operator namespace: RawFRRConfigs, router pods and the status object live there.
+    pub namespace: String,
+    /// The agent (FRR mode [`agent::FrrMode::Reloader`] in a cluster; the kernel mode).
+    pub agent: AgentConfig,
+    /// Quiet time after a change before reconciling.
+    pub debounce: Duration,
+    /// A forced re-apply runs at least this often (drift repair).
+    pub resync: Duration,
+    /// The clock of condition transition times (tests pin it).
+    pub now: fn() -> Timestamp,
+}
+
+/// What the controller knows of its Node: only what planning reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeMeta {
+    /// `metadata.uid` (for the status object's owner reference).
+    pub uid: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The raw `openpe.io/nodeindex` annotation.
+    pub index: Option<String>,
+}
+
+impl NodeMeta {
+    fn of(meta: &ObjectMeta) -> NodeMeta {
+        NodeMeta {
+            uid: meta.uid.clone().unwrap_or_default(),
+            labels: meta.labels.clone().unwrap_or_default(),
+            index: meta.annotations.as_ref().and_then(|a| a.get(ANNOTATION)).cloned(),
+        }
+    }
+}
+
+/// The cluster as one reconcile sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Underlays.
+    pub underlays: Vec<Underlay>,
+    /// L3VNIs.
+    pub l3vnis: Vec<L3VNI>,
+    /// L2VNIs.
+    pub l2vnis: Vec<L2VNI>,
+    /// L3Passthroughs.
+    pub passthroughs: Vec<L3Passthrough>,
+    /// RawFRRConfigs (operator namespace).
+    pub raw_configs: Vec<RawFRRConfig>,
+    /// This node (None: not seen yet, or deleted).
+    pub node: Option<NodeMeta>,
+}
+
+type Key = (ResourceKind, String, String);
+
+/// What this node selects: the node's identity and, per selected resource, its generation and
+/// spec. Two equal selections plan to the same result, so a change that leaves the selection
+/// equal (a label no selector looks at, a resource of another node) needs no reconcile.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    index: Option<String>,
+    resources: BTreeMap<Key, (Option<i64>, serde_json::Value)>,
+}
+
+impl Selection {
+    /// The selection of `snapshot` for a node with `labels` and the raw index annotation.
+    pub fn of(snapshot: &Snapshot) -> Selection {
+        let Some(node) = &snapshot.node else { return Selection::default() };
+        let mut resources = BTreeMap::new();
+        let mut add = |kind: ResourceKind,
+                       meta: &ObjectMeta,
+                       selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+                       spec: serde_json::Value| {
+            // An unusable selector is kept: planning reports it as a failed resource.
+            if plan::select::matches(selector, &node.labels).unwrap_or(true) {
+                let key = (kind, meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+                resources.insert(key, (meta.generation, spec));
+            }
+        };
+        let json = |v: &dyn erased_spec::Spec| v.json();
+        for o in &snapshot.underlays {
+            add(ResourceKind::Underlay, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
+        }
+        for o in &snapshot.l3vnis {
+            add(ResourceKind::L3VNI, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
+        }
+        for o in &snapshot.l2vnis {
+            add(ResourceKind::L2VNI, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
+        }
+        for o in &snapshot.passthroughs {
+            add(ResourceKind::L3Passthrough, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
+        }
+        for o in &snapshot.raw_configs {
+            add(ResourceKind::RawFRRConfig, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
+        }
+        Selection { index: node.index.clone(), resources }
+    }
+
+    /// A short stable digest (FNV-1a of the serialized selection), shown as the revision.
+    pub fn digest(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        feed(self.index.as_deref().unwrap_or("-").as_bytes());
+        for ((kind, ns, name), (generation, spec)) in &self.resources {
+            feed(format!("{kind}/{ns}/{name}@{generation:?}:{spec}").as_bytes());
+        }
+        format!("{h:016x}")
+    }
+}
+
+mod erased_spec {
+    /// A spec that serializes (object-safe helper for [`super::Selection::of`]).
+    pub trait Spec {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Spec for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
+        }
+    }
+}
+
+/// What one reconcile did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The node is unknown (not listed yet, or deleted): nothing done.
+    NoNode,
+    /// The selection is unchanged since the last successful reconcile: nothing done.
+    Unchanged,
+    /// The node has no usable index: nothing applied; the status says why.
+    NoIndex {
+        /// Whether the status object was written.
+        status_written: bool,
+    },
+    /// The agent ran.
+    Reconciled {
+        /// The agent's status.
+        status: Box<NodeStatus>,
+        /// Whether the status object was written.
+        status_written: bool,
+    },
+}
+
+/// The reconcile logic, independent of how changes are noticed.
+pub struct NodeController {
+    client: Client,
+    cfg: ControllerConfig,
+    agent: Agent,
+    /// Selection of the last reconcile that ended without a step failure.
+    last: Option<Selection>,
+    /// Failures already reported as Events (kind, namespace, name, message).
+    reported: BTreeSet<(ResourceKind, String, String, String)>,
+    recorder: Recorder,
+}
+
+impl NodeController {
+    /// A controller for `cfg.node_name`.
+    pub fn new(client: Client, cfg: ControllerConfig) -> NodeController {
+        let reporter = Reporter { controller: FIELD_MANAGER.to_string(), instance: Some(cfg.node_name.clone()) };
+        NodeController {
+            recorder: Recorder::new(client.clone(), reporter),
+            agent: Agent::new(cfg.agent.clone()),
+            client,
+            cfg,
+            last: None,
+            reported: BTreeSet::new(),
+        }
+    }
+
+    /// The agent's shared status (for a status endpoint).
+    pub fn agent_status(&self) -> Arc<std::sync::RwLock<NodeStatus>> {
+        self.agent.status()
+    }
+
+    /// One reconcile of `snapshot`. `force` re-applies even when the selection is unchanged
+    /// (router pod restart, resync). Errors are API errors of the status write.
+    pub async fn reconcile(&mut self, snapshot: &Snapshot, force: bool) -> Result<Outcome, Error> {
+        let Some(node) = snapshot.node.clone() else { return Ok(Outcome::NoNode) };
+        let selection = Selection::of(snapshot);
+        if !force && self.last.as_ref() == Some(&selection) {
+            return Ok(Outcome::Unchanged);
+        }
+        let revision = selection.digest();
+        let index = match node.index.as_deref().map(|s| s.trim().parse::<u32>()) {
+            Some(Ok(i)) => i,
+            other => {
+                let message = match other {
+                    None => format!(
+                        "node {} has no {ANNOTATION} annotation yet (the nodemarker assigns it): nothing applied",
+                        self.cfg.node_name
+                    ),
+                    Some(_) => format!(
+                        "node {} has an unusable {ANNOTATION} annotation {:?}: nothing applied",
+                        self.cfg.node_name,
+                        node.index.as_deref().unwrap_or_default()
+                    ),
+                };
+                tracing::warn!("{message}");
+                let st = self.agent.report_input_error(revision, &self.cfg.node_name, &message);
+                let status_written = self.write_status(&node, &st, Vec::new()).await?;
+                self.last = Some(selection);
+                return Ok(Outcome::NoIndex { status_written });
+            }
+        };
+        let mut labels = node.labels.clone();
+        labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| self.cfg.node_name.clone());
+        let input = agent::Input {
+            resources: plan::Resources {
+                underlays: snapshot.underlays.clone(),
+                l3vnis: snapshot.l3vnis.clone(),
+                l2vnis: snapshot.l2vnis.clone(),
+                passthroughs: snapshot.passthroughs.clone(),
+                raw_configs: snapshot.raw_configs.clone(),
+                rejected: Vec::new(),
+                incumbents: Default::default(),
+            },
+            node: plan::Node { name: self.cfg.node_name.clone(), index, labels },
+            revision,
+        };
+        let st = self.agent.reconcile_with(input).await;
+        agent::log_summary(&st);
+        let applied = applied_resources(&st, &selection);
+        let status_written = self.write_status(&node, &st, applied).await?;
+        self.emit_events(snapshot, &st).await;
+        let step_failed = st.frr.error.is_some()
+            || (!st.ready() && st.failed_resources.is_empty() && st.input_error.is_none())
+            || st.input_error.is_some();
+        self.last = if step_failed { None } else { Some(selection) };
+        Ok(Outcome::Reconciled { status: Box::new(st), status_written })
+    }
+
+    /// Writes the status object when its status differs from `st` (creating the object, owned
+    /// by the Node, when missing). Returns whether anything was written.
+    async fn write_status(
+        &self,
+        node: &NodeMeta,
+        st: &NodeStatus,
+        applied: Vec<AppliedResource>,
+    ) -> Result<bool, Error> {
+        let api: Api<RouterNodeConfigurationStatus> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        let name = &self.cfg.node_name;
+        let existing = api.get_opt(name).await.map_err(|e| Error::Kube("reading RouterNodeConfigurationStatus", e))?;
+        let previous = existing.as_ref().and_then(|o| o.status.clone());
+        let desired = desired_status(st, applied, previous.as_ref(), (self.cfg.now)());
+        if existing.is_none() {
+            let mut object = RouterNodeConfigurationStatus::new(name, Default::default());
+            object.metadata.namespace = Some(self.cfg.namespace.clone());
+            object.metadata.owner_references = Some(vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "Node".into(),
+                name: name.clone(),
+                uid: node.uid.clone(),
+                ..OwnerReference::default()
+            }]);
+            let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+            match api.create(&params, &object).await {
+                Ok(_) => tracing::info!(name = %name, "created RouterNodeConfigurationStatus"),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(Error::Kube("creating RouterNodeConfigurationStatus", e)),
+            }
+        } else if previous.as_ref() == Some(&desired) {
+            return Ok(false);
+        }
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        api.patch_status(name, &params, &Patch::Merge(status_patch(&desired)))
+            .await
+            .map_err(|e| Error::Kube("patching RouterNodeConfigurationStatus status", e))?;
+        Ok(true)
+    }
+
+    /// One Warning Event per newly failed resource (regarding the resource; FRR failures
+    /// regarding the Node). A failure that persists is not reported again.
+    async fn emit_events(&mut self, snapshot: &Snapshot, st: &NodeStatus) {
+        let mut now = BTreeSet::new();
+        for f in &st.failed_resources {
+            let references = references_of(snapshot, f.kind, &f.name, &self.cfg.node_name);
+            for reference in references {
+                let key = (f.kind, reference.namespace.clone().unwrap_or_default(), f.name.clone(), f.message.clone());
+                now.insert(key.clone());
+                if self.reported.contains(&key) {
+                    continue;
+                }
+                let event = KubeEvent {
+                    type_: EventType::Warning,
+                    reason: f.reason.to_string(),
+                    note: Some(format!("node {}: {}", self.cfg.node_name, f.message)),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                };
+                if let Err(e) = self.recorder.publish(&event, &reference).await {
+                    tracing::warn!(error = %e, resource = %format!("{}/{}", f.kind, f.name), "cannot emit an Event");
+                }
+            }
+        }
+        self.reported = now;
+    }
+}
+
+/// The object references a failed resource is reported on.
+fn references_of(snapshot: &Snapshot, kind: ResourceKind, name: &str, node: &str) -> Vec<ObjectReference> {
+    fn refs<K: Resource<DynamicType = ()>>(list: &[K], name: &str) -> Vec<ObjectReference> {
+        list.iter().filter(|o| o.meta().name.as_deref() == Some(name)).map(|o| o.object_ref(&())).collect()
+    }
+    match kind {
+        ResourceKind::Underlay => refs(&snapshot.underlays, name),
+        ResourceKind::L3VNI => refs(&snapshot.l3vnis, name),
+        ResourceKind::L2VNI => refs(&snapshot.l2vnis, name),
+        ResourceKind::L3Passthrough => refs(&snapshot.passthroughs, name),
+        ResourceKind::RawFRRConfig => refs(&snapshot.raw_configs, name),
+        ResourceKind::FrrConfiguration | ResourceKind::L3VPN => {
+            let uid = snapshot.node.as_ref().map(|n| n.uid.clone()).filter(|u| !u.is_empty());
+            vec![ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node.to_string()),
+                uid,
+                ..ObjectReference::default()
+            }]
+        }
+    }
+}
+
+/// The applied resources of a reconcile, with the generation of the selected object.
+fn applied_resources(st: &NodeStatus, selection: &Selection) -> Vec<AppliedResource> {
+    let mut out: Vec<AppliedResource> = st
+        .applied
+        .iter()
+        .flat_map(|a| {
+            selection.resources.iter().filter(move |((k, _, n), _)| *k == a.kind && *n == a.name).map(
+                |((kind, namespace, name), (generation, _))| AppliedResource {
+                    kind: *kind,
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    generation: *generation,
+                },
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The status for an agent outcome. Conditions keep their transition time when their status
+/// did not change.
+pub fn desired_status(
+    st: &NodeStatus,
+    applied: Vec<AppliedResource>,
+    previous: Option<&RouterNodeConfigurationStatusStatus>,
+    now: Timestamp,
+) -> RouterNodeConfigurationStatusStatus {
+    let conditions = st
+        .conditions
+        .iter()
+        .map(|c| {
+            let kept = previous
+                .and_then(|p| p.conditions.iter().find(|o| o.type_ == c.kind && o.status == c.status))
+                .map(|o| o.last_transition_time.clone());
+            Condition {
+                type_: c.kind.clone(),
+                status: c.status.clone(),
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+                last_transition_time: kept.unwrap_or(Time(now)),
+                observed_generation: None,
+            }
+        })
+        .collect();
+    RouterNodeConfigurationStatusStatus {
+        failed_resources: st.failed_resources.clone(),
+        conditions,
+        applied_resources: applied,
+    }
+}
+
+/// The merge patch that sets `status` exactly: empty lists are written as `null` (a merge
+/// patch leaves an absent key as it was).
+pub fn status_patch(status: &RouterNodeConfigurationStatusStatus) -> serde_json::Value {
+    let mut body = serde_json::to_value(status).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        for key in ["failedResources", "conditions", "appliedResources"] {
+            map.entry(key).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": body })
+}
+
+/// Why a reconcile was triggered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// A resource or this Node's labels/index changed.
+    Changed,
+    /// The router pod became ready: FRR runs its bootstrap configuration.
+    RouterReady,
+}
+
+fn decode<T: DeserializeOwned>(kind: &str, store: &Store<DynamicObject>) -> Vec<T> {
+    let mut out = Vec::new();
+    for object in store.state() {
+        match serde_json::to_value(object.as_ref()).and_then(serde_json::from_value::<T>) {
+            Ok(t) => out.push(t),
+            Err(e) => tracing::warn!(
+                kind,
+                name = object.metadata.name.as_deref().unwrap_or_default(),
+                error = %e,
+                "cannot read an object; ignored"
+            ),
+        }
+    }
+    out
+}
+
+/// The reflector stores and the trigger channel.
+struct Watches {
+    underlays: Store<DynamicObject>,
+    l3vnis: Store<DynamicObject>,
+    l2vnis: Store<DynamicObject>,
+    passthroughs: Store<DynamicObject>,
+    raw_configs: Store<DynamicObject>,
+    node: Arc<Mutex<Option<NodeMeta>>>,
+    node_seen: Arc<tokio::sync::Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watches {
+    fn start(client: &Client, cfg: &ControllerConfig, tx: mpsc::UnboundedSender<Trigger>) -> Watches {
+        let mut tasks = Vec::new();
+        let mut kind = |what: &'static str, ar: ApiResource, api: Api<DynamicObject>| {
+            let writer = Writer::new(ar);
+            let reader = writer.as_reader();
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(
+                reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).for_each(
+                    move |event| {
+                        match event {
+                            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
+                                let _ = tx.send(Trigger::Changed);
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(resource = what, error = %e, "watch failed; retrying"),
+                        }
+                        futures::future::ready(())
+                    },
+                ),
+            ));
+            reader
+        };
+        let ar_u = ApiResource::erase::<Underlay>(&());
+        let ar_l3 = ApiResource::erase::<L3VNI>(&());
+        let ar_l2 = ApiResource::erase::<L2VNI>(&());
+        let ar_p = ApiResource::erase::<L3Passthrough>(&());
+        let ar_r = ApiResource::erase::<RawFRRConfig>(&());
+        let underlays = kind("underlays", ar_u.clone(), Api::all_with(client.clone(), &ar_u));
+        let l3vnis = kind("l3vnis", ar_l3.clone(), Api::all_with(client.clone(), &ar_l3));
+        let l2vnis = kind("l2vnis", ar_l2.clone(), Api::all_with(client.clone(), &ar_l2));
+        let passthroughs = kind("l3passthroughs", ar_p.clone(), Api::all_with(client.clone(), &ar_p));
+        let raw_configs =
+            kind("rawfrrconfigs", ar_r.clone(), Api::namespaced_with(client.clone(), &cfg.namespace, &ar_r));
+
+        // This Node, metadata only; only labels and the index annotation matter.
+        let node = Arc::new(Mutex::new(None::<NodeMeta>));
+        let node_seen = Arc::new(tokio::sync::Notify::new());
+        let (shared, seen, node_tx) = (node.clone(), node_seen.clone(), tx.clone());
+        let by_name = format!("metadata.name={}", cfg.node_name);
+        tasks.push(tokio::spawn(
+            watcher(Api::<PartialObjectMeta<Node>>::all(client.clone()), watcher::Config::default().fields(&by_name))
+                .default_backoff()
+                .for_each(move |event| {
+                    let update = match event {
+                        Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => Some(Some(NodeMeta::of(&n.metadata))),
+                        Ok(watcher::Event::Delete(_)) => Some(None),
+                        Ok(_) => None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "watching the Node failed; retrying");
+                            None
+                        }
+                    };
+                    if let Some(new) = update {
+                        // A poisoned lock only means a panicking writer; the value is still whole.
+                        let mut current = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        if *current != new {
+                            tracing::info!(labels = ?new.as_ref().map(|n| &n.labels), index = ?new.as_ref().and_then(|n| n.index.as_ref()), "node changed");
+                            *current = new;
+                            let _ = node_tx.send(Trigger::Changed);
+                        }
+                        seen.notify_one();
+                    }
+                    futures::future::ready(())
+                }),
+        ));
+
+        // The router pod of this node: a re-apply when it becomes ready.
+        let by_node = format!("spec.nodeName={}", cfg.node_name);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &cfg.namespace);
+        let mut ready: BTreeMap<String, bool> = BTreeMap::new();
+        tasks.push(tokio::spawn(
+            watcher(pods, watcher::Config::default().labels(ROUTER_POD_LABEL).fields(&by_node))
+                .default_backoff()
+                .for_each(move |event| {
+                    match event {
+                        Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                            let name = p.metadata.name.clone().unwrap_or_default();
+                            let now = pod_ready(&p);
+                            let before = ready.insert(name.clone(), now);
+                            if before != Some(now) {
+                                tracing::info!(pod = %name, ready = now, "router pod readiness changed");
+                                if now {
+                                    let _ = tx.send(Trigger::RouterReady);
+                                }
+                            }
+                        }
+                        Ok(watcher::Event::Delete(p)) => {
+                            ready.remove(p.metadata.name.as_deref().unwrap_or_default());
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "watching the router pod failed; retrying"),
+                    }
+                    futures::future::ready(())
+                }),
+        ));
+        Watches { underlays, l3vnis, l2vnis, passthroughs, raw_configs, node, node_seen, tasks }
+    }
+
+    async fn wait_synced(&self) {
+        for store in [&self.underlays, &self.l3vnis, &self.l2vnis, &self.passthroughs, &self.raw_configs] {
+            let _ = store.wait_until_ready().await;
+        }
+        if self.node.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            self.node_seen.notified().await;
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            underlays: decode("Underlay", &self.underlays),
+            l3vnis: decode("L3VNI", &self.l3vnis),
+            l2vnis: decode("L2VNI", &self.l2vnis),
+            passthroughs: decode("L3Passthrough", &self.passthroughs),
+            raw_configs: decode("RawFRRConfig", &self.raw_configs),
+            node: self.node.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Upstream's `PodIsReady`: not terminating, `Ready` and `ContainersReady` true.
+pub fn pod_ready(pod: &Pod) -> bool {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let is_true = |t: &str| conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"));
+    is_true("Ready") && is_true("ContainersReady")
+}
+
+/// Runs the controller until `shutdown`. `ready` is set after the first reconcile.
+pub async fn run_controller(
+    client: Client,
+    cfg: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), Error> {
+    if cfg.node_name.is_empty() {
+        return Err(Error::Settings("the node name is empty (--node-name / $NODE_NAME)".into()));
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let watches = Watches::start(&client, &cfg, tx);
+    let mut controller = NodeController::new(client, cfg.clone());
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => return Ok(()),
+        _ = watches.wait_synced() => {}
+    }
+    tracing::info!(node = %cfg.node_name, "caches synchronised");
+    let mut force = true;
+    loop {
+        // Coalesce everything that arrives within the debounce window.
+        while let Ok(t) = rx.try_recv() {
+            force |= t == Trigger::RouterReady;
+        }
+        match controller.reconcile(&watches.snapshot(), force).await {
+            Ok(Outcome::Unchanged) => tracing::debug!("selection unchanged: nothing to do"),
+            Ok(Outcome::NoNode) => tracing::warn!(node = %cfg.node_name, "this Node is not known: nothing applied"),
+            Ok(_) => ready.store(true, std::sync::atomic::Ordering::SeqCst),
+            Err(e) => tracing::warn!(error = %e, "writing the node status failed; retrying at the next change"),
+        }
+        let resync = tokio::time::sleep(cfg.resync);
+        tokio::pin!(resync);
+        force = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = &mut resync => true,
+            t = rx.recv() => match t {
+                Some(t) => {
+                    tokio::time::sleep(cfg.debounce).await;
+                    t == Trigger::RouterReady
+                }
+                None => return Ok(()),
+            },
+        };
+    }
+}

@@ -1,0 +1,169 @@
+//! `openperouter host`: the node agent on a plain Linux host (static files and/or manifests).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+/// How FRR is handled.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FrrModeArg {
+    /// Run FRR (watchfrr, zebra, bgpd, staticd, bfdd) in the router namespace.
+    Managed,
+    /// Apply to Debian's pathspace instance `frr@NAME` started by systemd (see --frr-pathspace).
+    Pathspace,
+    /// Do not touch FRR: apply only the kernel state.
+    None,
+}
+
+/// Arguments of `openperouter host`.
+#[derive(Args, Debug)]
+pub struct HostArgs {
+    /// Directory (or file) with `openpe_*.yaml` static files, manifests and `node-config.yaml`;
+    /// watched for changes. May be repeated.
+    #[arg(long = "config-dir", required = true, num_args = 1..)]
+    config: Vec<PathBuf>,
+    /// A node-config.yaml outside the config directory.
+    #[arg(long)]
+    node_config: Option<PathBuf>,
+    /// Node index (default: from node-config.yaml).
+    #[arg(long)]
+    node_index: Option<u32>,
+    /// Node name (default: from node-config.yaml, else the host name).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Node labels for nodeSelectors, as k=v,k=v.
+    #[arg(long, value_delimiter = ',')]
+    node_labels: Vec<String>,
+    /// Name of the router network namespace (/run/netns/NAME).
+    #[arg(long, default_value = "perouter")]
+    router_netns: String,
+    /// Path of the host network namespace (default: the agent's own).
+    #[arg(long)]
+    host_netns: Option<PathBuf>,
+    /// How FRR is handled.
+    #[arg(long, value_enum, default_value_t = FrrModeArg::Managed)]
+    frr_mode: FrrModeArg,
+    /// Managed FRR: sockets and pid files (default /var/run/openperouter/frr/<router-netns>).
+    #[arg(long)]
+    frr_run_dir: Option<PathBuf>,
+    /// Managed FRR: configuration files (default /etc/openperouter/frr/<router-netns>).
+    #[arg(long)]
+    frr_config_dir: Option<PathBuf>,
+    /// Managed FRR: run it in its own UTS namespace with this hostname.
+    #[arg(long)]
+    frr_hostname: Option<String>,
+    /// Pathspace FRR: the instance name (default: the router namespace name).
+    #[arg(long)]
+    frr_pathspace: Option<String>,
+    /// Address of /healthz, /readyz, /status and /metrics.
+    #[arg(long, default_value = "127.0.0.1:9081")]
+    listen: SocketAddr,
+    /// Seconds between drift repairs.
+    #[arg(long, default_value_t = 30)]
+    resync: u64,
+    /// Apply once and exit: 0 when everything converged, 1 listing the failed resources.
+    #[arg(long)]
+    once: bool,
+    /// Where the agent remembers what it applied (default /run/openperouter/<router-netns>).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
+    let mut inputs = args.config.clone();
+    if let Some(nc) = &args.node_config {
+        inputs.push(nc.clone());
+    }
+    let mut cfg = agent::AgentConfig::new(inputs, &args.router_netns);
+    let mut labels = BTreeMap::new();
+    for pair in args.node_labels.iter().filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').with_context(|| format!("--node-labels: {pair:?} is not key=value"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    cfg.node = agent::NodeIdentity { name: args.node_name.clone(), index: args.node_index, labels };
+    cfg.host_netns = args.host_netns.clone();
+    cfg.resync = Duration::from_secs(args.resync.max(1));
+    let state_dir =
+        args.state_dir.clone().unwrap_or_else(|| PathBuf::from("/run/openperouter").join(&args.router_netns));
+    cfg.state_file = Some(state_dir.join("applied.json"));
+    cfg.frr = match args.frr_mode {
+        FrrModeArg::Managed => agent::FrrMode::Managed {
+            run_dir: args
+                .frr_run_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/var/run/openperouter/frr").join(&args.router_netns)),
+            config_dir: args
+                .frr_config_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/etc/openperouter/frr").join(&args.router_netns)),
+            hostname: args.frr_hostname.clone(),
+        },
+        FrrModeArg::Pathspace => {
+            agent::FrrMode::Pathspace(args.frr_pathspace.clone().unwrap_or_else(|| args.router_netns.clone()))
+        }
+        FrrModeArg::None => agent::FrrMode::None,
+    };
+    Ok(cfg)
+}
+
+/// Runs the agent.
+pub fn run(args: HostArgs) -> Result<ExitCode> {
+    if args.router_netns.is_empty() || args.router_netns.contains('/') {
+        bail!("--router-netns must be a plain name (it lives at /run/netns/NAME)");
+    }
+    let cfg = agent_config(&args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let mut agent = agent::Agent::new(cfg);
+        if args.once {
+            let st = agent.reconcile().await;
+            agent::log_summary(&st);
+            if let Some(e) = &st.input_error {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+            for f in &st.failed_resources {
+                println!("{f}");
+            }
+            if let Some(c) = st.conditions.iter().find(|c| c.kind == "Ready" && c.status != "True") {
+                if st.failed_resources.is_empty() {
+                    println!("{}: {}", c.reason, c.message);
+                }
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "OK: node {:?} (index {}) converged: {} resource(s) applied, FRR +{}/-{} lines, {} kernel write(s)",
+                st.node,
+                st.node_index,
+                st.applied.len(),
+                st.frr.lines_added,
+                st.frr.lines_removed,
+                st.kernel.writes
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let shared = agent::server::Shared { status: agent.status(), metrics: agent.metrics(), vtysh: agent.vtysh() };
+        let (addr, serve) =
+            agent::server::bind(args.listen, shared).await.with_context(|| format!("listening on {}", args.listen))?;
+        tracing::info!(%addr, "serving /healthz /readyz /status /metrics");
+        tokio::spawn(serve);
+        let shutdown = async {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            tracing::info!("shutting down; FRR and the kernel state stay in place");
+        };
+        agent.run(shutdown).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -89,7 +89,7 @@ pub async fn create_namespaces(
     Ok(try_join_all(tasks).await?.into_iter().collect())
 }
 
-async fn index(handle: &Handle, ns: &str, ifname: &str) -> Result<u32, BuildError> {
+pub(crate) async fn index(handle: &Handle, ns: &str, ifname: &str) -> Result<u32, BuildError> {
     let msg = handle
         .link()
         .get()
@@ -101,11 +101,17 @@ async fn index(handle: &Handle, ns: &str, ifname: &str) -> Result<u32, BuildErro
     msg.map(|m| m.header.index).ok_or_else(|| BuildError::Invalid { ns: ns.into(), what: format!("no link {ifname}") })
 }
 
-async fn set(handle: &Handle, ns: &str, what: String, msg: LinkMessage) -> Result<(), BuildError> {
+pub(crate) async fn set(handle: &Handle, ns: &str, what: String, msg: LinkMessage) -> Result<(), BuildError> {
     handle.link().set(msg).execute().await.map_err(nl(ns, what))
 }
 
-async fn add_address(handle: &Handle, ns: &str, ifindex: u32, ifname: &str, addr: &IpNet) -> Result<(), BuildError> {
+pub(crate) async fn add_address(
+    handle: &Handle,
+    ns: &str,
+    ifindex: u32,
+    ifname: &str,
+    addr: &IpNet,
+) -> Result<(), BuildError> {
     handle
         .address()
         .add(ifindex, addr.addr(), addr.prefix_len())
@@ -186,7 +192,10 @@ async fn build_late(ns: &Namespace, handle: &Handle) -> Result<(), BuildError> {
 }
 
 /// One veth pair, created in A's namespace with its peer directly in B's.
-async fn build_veth(handles: &BTreeMap<String, Handle>, veth: &crate::fabric::Veth) -> Result<(), BuildError> {
+pub(crate) async fn build_veth(
+    handles: &BTreeMap<String, Handle>,
+    veth: &crate::fabric::Veth,
+) -> Result<(), BuildError> {
     let get = |ns: &str| {
         handles.get(ns).ok_or_else(|| BuildError::Invalid { ns: ns.into(), what: "namespace not created".into() })
     };

@@ -44,6 +44,8 @@ pub struct LabOptions {
     pub run_root: PathBuf,
     /// How long [`up`] waits for every fabric session to be Established.
     pub wait_timeout: Duration,
+    /// PE routers: one node agent per node filling the router namespace (None: left empty).
+    pub pe: Option<crate::pe::PeOptions>,
     /// Make [`up`] fail once FRR runs (tests its cleanup).
     #[doc(hidden)]
     pub fail_after_start: bool,
@@ -56,6 +58,7 @@ impl LabOptions {
             spec,
             run_root: PathBuf::from(DEFAULT_RUN_ROOT),
             wait_timeout: Duration::from_secs(90),
+            pe: None,
             fail_after_start: false,
         }
     }
@@ -100,6 +103,8 @@ pub enum LabError {
     Runtime(std::io::Error),
     #[error("failure injected after FRR started (LabOptions::fail_after_start)")]
     Injected,
+    #[error("PE: {0}")]
+    Pe(String),
     #[error("cleanup left things behind: {0}")]
     Leftovers(String),
 }
@@ -125,11 +130,13 @@ pub struct Lab {
     pub options: LabOptions,
     /// Its topology.
     pub topology: Topology,
+    /// Whether node agents run the PEs (from `lab.conf`: `pe yes`).
+    pub with_pe: bool,
 }
 
 impl Lab {
     fn from_options(options: LabOptions) -> Lab {
-        Lab { topology: Topology::new(&options.spec), options }
+        Lab { topology: Topology::new(&options.spec), with_pe: options.pe.is_some(), options }
     }
 
     /// The lab named `prefix` under `run_root`, from its `lab.conf`.
@@ -140,16 +147,20 @@ impl Lab {
         let text = std::fs::read_to_string(&conf)
             .map_err(|_| LabError::NotFound(prefix.to_string(), conf.display().to_string()))?;
         let mut spec = LabSpec { prefix: prefix.to_string(), ..LabSpec::default() };
+        let mut with_pe = false;
         for line in text.lines() {
             match line.split_once(' ') {
                 Some(("nodes", n)) => spec.nodes = n.trim().parse().unwrap_or(spec.nodes),
                 Some(("vrf", v)) => spec.vrf = v.trim() == "yes",
+                Some(("pe", v)) => with_pe = v.trim() == "yes",
                 _ => {}
             }
         }
         let mut options = LabOptions::new(spec);
         options.run_root = run_root.to_path_buf();
-        Ok(Lab::from_options(options))
+        let mut lab = Lab::from_options(options);
+        lab.with_pe = with_pe;
+        Ok(lab)
     }
 
     /// The FRR instance of a routing namespace, by short name (`spine`, `leafA`, `tor`, `node0`).
@@ -161,6 +172,8 @@ impl Lab {
             InstanceSpec::private(ns.name.clone(), NetnsRef::Name(ns.name.clone()), dir.join("run"), dir.join("etc"));
         spec.hostname = Some(short.to_string());
         spec.daemons = LAB_DAEMONS.iter().map(|d| d.to_string()).collect();
+        // Under the VM's emulation on a busy machine a daemon can take 10+ s to start.
+        spec.start_timeout = Duration::from_secs(120);
         if ns.role == Role::Tor {
             // BFD towards the PEs is a fabric feature worth testing; nothing else needs bfdd.
             spec.daemons.push("bfdd".to_string());
@@ -216,10 +229,11 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
     }
     std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
     let conf = format!(
-        "# openperouter lab {}\nnodes {}\nvrf {}\n",
+        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\n",
         options.spec.prefix,
         options.spec.nodes,
-        if options.spec.vrf { "yes" } else { "no" }
+        if options.spec.vrf { "yes" } else { "no" },
+        if options.pe.is_some() { "yes" } else { "no" }
     );
     let conf_path = dir.join(CONF_FILE);
     let result = match std::fs::write(&conf_path, conf).map_err(io("cannot write", &conf_path)) {
@@ -286,7 +300,122 @@ async fn bring_up(lab: &Lab, progress: &mut (dyn FnMut(&str) + Send)) -> Result<
         start.elapsed().as_secs_f64(),
         waited.as_secs_f64()
     ));
+    if let Some(pe) = &lab.options.pe {
+        start_pes(lab, pe, start, progress).await?;
+    }
     Ok(())
+}
+
+/// Starts one agent per node, waits until each is Ready, attaches the L2 pods to the host
+/// bridges the PEs made, and waits for every PE session (ToR and host speakers).
+async fn start_pes(
+    lab: &Lab,
+    pe: &crate::pe::PeOptions,
+    start: Instant,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), LabError> {
+    let prefix = &lab.options.spec.prefix;
+    let dir = lab.options.dir();
+    let nodes = lab.options.spec.nodes;
+    for i in 0..nodes {
+        let pid = crate::pe::start_agent(prefix, &dir, i, pe).map_err(|e| LabError::Pe(e.to_string()))?;
+        tracing::debug!(node = i, pid, "agent started");
+    }
+    progress(&format!("{nodes} node agents started ({:.2} s)", start.elapsed().as_secs_f64()));
+    let deadline = Instant::now() + lab.options.wait_timeout;
+    let mut pending: Vec<u32> = (0..nodes).collect();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for i in pending {
+            if crate::pe::agent_pid(&dir, i).is_none() {
+                let log = std::fs::read_to_string(crate::pe::agent_dir(&dir, i).join("agent.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(LabError::Pe(format!("the agent of node{i} exited:\n{}", tail.join("\n"))));
+            }
+            let (p, idx) = (prefix.clone(), i);
+            let ready =
+                tokio::task::spawn_blocking(move || crate::pe::http_get(&p, idx, "/readyz", Duration::from_secs(2)))
+                    .await
+                    .map_err(|e| BuildError::Join(e.to_string()))?;
+            if !matches!(ready, Ok((200, _))) {
+                still.push(i);
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            if Instant::now() > deadline {
+                return Err(LabError::Pe(format!("agents of nodes {pending:?} not Ready in time")));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    progress(&format!("{nodes} PEs Ready ({:.2} s)", start.elapsed().as_secs_f64()));
+    attach_pods(lab).await?;
+    // Sessions that stay down are reported, not fatal: `lab status` and `lab check` show them.
+    match wait_pe_sessions(lab, deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(30))).await {
+        Ok(waited) => progress(&format!(
+            "every PE session Established: ToR and host speakers ({:.2} s; waited {:.2} s)",
+            start.elapsed().as_secs_f64(),
+            waited.as_secs_f64()
+        )),
+        Err(e) => progress(&format!("WARNING: {e}")),
+    }
+    Ok(())
+}
+
+/// Enslaves each node's L2 pod veths to the host bridges the PE made (`br-hs-110`,
+/// `br-hs-300`), waiting for them to appear.
+pub async fn attach_pods(lab: &Lab) -> Result<(), LabError> {
+    let rt = tokio::runtime::Handle::current();
+    for i in 0..lab.options.spec.nodes {
+        let ns = crate::fabric::node_host_ns(&lab.options.spec.prefix, i);
+        let (ns2, rt2) = (ns.clone(), rt.clone());
+        let handle = tokio::task::spawn_blocking(move || netns::netlink_in(&ns2, &rt2))
+            .await
+            .map_err(|e| BuildError::Join(e.to_string()))?
+            .map_err(BuildError::from)?;
+        for (port, bridge) in [(crate::fabric::L2POD_NODE_IF, "br-hs-110"), (crate::fabric::EWPOD_NODE_IF, "br-hs-300")]
+        {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let master = loop {
+                match build::index(&handle, &ns, bridge).await {
+                    Ok(idx) => break idx,
+                    Err(e) if Instant::now() > deadline => return Err(e.into()),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            };
+            let idx = build::index(&handle, &ns, port).await?;
+            let msg = rtnetlink::LinkUnspec::new_with_index(idx).controller(master).up().build();
+            build::set(&handle, &ns, format!("cannot attach {port} to {bridge}"), msg).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every session of the lab, PE sessions included, is Established.
+pub async fn wait_pe_sessions(lab: &Lab, timeout: Duration) -> Result<Duration, LabError> {
+    let start = Instant::now();
+    // Per node: the ToR's session and three host-speaker sessions (red, blue, passthrough).
+    let expected = 4 * lab.options.spec.nodes as usize;
+    loop {
+        let (sessions, errors) = sessions(lab).await;
+        let pe: Vec<&Session> = sessions.iter().filter(|s| s.towards_pe).collect();
+        let up = pe.iter().filter(|s| s.neighbor.is_established()).count();
+        if errors.is_empty() && up >= expected && sessions.iter().all(|s| s.neighbor.is_established()) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            let mut pending: Vec<String> = sessions
+                .iter()
+                .filter(|s| !s.neighbor.is_established())
+                .map(|s| format!("  {} → {}: {}", s.ns, s.neighbor.peer, s.neighbor.state))
+                .collect();
+            pending.extend(errors.into_iter().map(|e| format!("  {e}")));
+            return Err(LabError::NotEstablished { waited: start.elapsed(), pending: pending.join("\n") });
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// One BGP session as seen from a lab namespace.
@@ -298,12 +427,14 @@ pub struct Session {
     pub neighbor: BgpNeighbor,
     /// A session towards a node's PE router: expected down until a PE runs there.
     pub towards_pe: bool,
+    /// The lab runs PEs: sessions towards them must be Established too.
+    pub pe_running: bool,
 }
 
 impl Session {
     /// Down and not excused by a missing PE.
     pub fn unhealthy(&self) -> bool {
-        !self.neighbor.is_established() && !self.towards_pe
+        !self.neighbor.is_established() && (!self.towards_pe || self.pe_running)
     }
 }
 
@@ -321,6 +452,7 @@ pub async fn sessions(lab: &Lab) -> (Vec<Session>, Vec<String>) {
         match result {
             Ok(neighbors) => out.extend(neighbors.into_iter().map(|n| Session {
                 towards_pe: is_pe_peer(&n.peer, nodes),
+                pe_running: lab.with_pe,
                 ns: short.clone(),
                 neighbor: n,
             })),
@@ -374,6 +506,8 @@ pub struct LabStatus {
     pub sessions: Vec<Session>,
     /// Instances that did not answer.
     pub errors: Vec<String>,
+    /// The node agents (with PEs): `(node index, pid when running, readiness)`.
+    pub agents: Vec<(u32, Option<u32>, String)>,
 }
 
 impl LabStatus {
@@ -394,6 +528,13 @@ impl LabStatus {
             out.push(format!("{}: BGP session with {} is {}", s.ns, s.neighbor.peer, s.neighbor.state));
         }
         out.extend(self.errors.iter().cloned());
+        for (i, pid, ready) in &self.agents {
+            if pid.is_none() {
+                out.push(format!("node{i}: the agent is not running"));
+            } else if ready != "Ready" {
+                out.push(format!("node{i}: the agent is not Ready ({ready})"));
+            }
+        }
         out
     }
 
@@ -419,7 +560,25 @@ pub async fn status(lab: &Lab) -> LabStatus {
         })
         .collect();
     let (sessions, errors) = sessions(lab).await;
-    LabStatus { lab: lab.clone(), namespaces, sessions, errors }
+    let mut agents = Vec::new();
+    if lab.with_pe {
+        let dir = lab.options.dir();
+        for i in 0..lab.options.spec.nodes {
+            let pid = crate::pe::agent_pid(&dir, i);
+            let prefix = lab.options.spec.prefix.clone();
+            let ready =
+                tokio::task::spawn_blocking(move || crate::pe::http_get(&prefix, i, "/readyz", Duration::from_secs(3)))
+                    .await;
+            let ready = match ready {
+                Ok(Ok((200, _))) => "Ready".to_string(),
+                Ok(Ok((_, body))) => format!("not ready: {}", body.trim()),
+                Ok(Err(e)) => format!("no answer: {e}"),
+                Err(e) => format!("no answer: {e}"),
+            };
+            agents.push((i, pid, ready));
+        }
+    }
+    LabStatus { lab: lab.clone(), namespaces, sessions, errors, agents }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -431,6 +590,7 @@ fn role_name(role: Role) -> &'static str {
         Role::ExternalHost => "external host",
         Role::NodeHost => "node host",
         Role::NodeRouter => "node router (PE)",
+        Role::Pod => "pod",
     }
 }
 
@@ -458,6 +618,7 @@ impl fmt::Display for LabStatus {
                 "MISSING NAMESPACE".to_string()
             } else if ns.daemons.is_empty() {
                 match ns.role {
+                    Role::NodeRouter if self.lab.with_pe => "run by the node agent (see AGENTS)".to_string(),
                     Role::NodeRouter => "- (empty, reserved for the PE)".to_string(),
                     _ => "-".to_string(),
                 }
@@ -477,6 +638,26 @@ impl fmt::Display for LabStatus {
             };
             writeln!(f, "{:<22} {:<18} {frr}", ns.name, role_name(ns.role))?;
         }
+        if !self.agents.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{:<8} {:<8} {:<22} READY (agent at 127.0.0.1:{} in the node's namespace)",
+                "AGENT",
+                "PID",
+                "ROUTER NS",
+                crate::pe::AGENT_PORT
+            )?;
+            for (i, pid, ready) in &self.agents {
+                writeln!(
+                    f,
+                    "{:<8} {:<8} {:<22} {ready}",
+                    format!("node{i}"),
+                    pid.map_or("DEAD".to_string(), |p| p.to_string()),
+                    crate::fabric::node_router_ns(&spec.prefix, *i)
+                )?;
+            }
+        }
         writeln!(f)?;
         writeln!(
             f,
@@ -490,7 +671,7 @@ impl fmt::Display for LabStatus {
             let pfx = format!("{}/{}", count("ipv4Unicast"), count("l2VpnEvpn"));
             let note = if n.is_established() {
                 ""
-            } else if s.towards_pe {
+            } else if s.towards_pe && !s.pe_running {
                 "waiting for PE"
             } else {
                 "DOWN"
@@ -512,8 +693,16 @@ impl fmt::Display for LabStatus {
         let fabric = self.sessions.iter().filter(|s| !s.towards_pe).count();
         let fabric_up = self.sessions.iter().filter(|s| !s.towards_pe && s.neighbor.is_established()).count();
         let waiting = self.sessions.iter().filter(|s| s.towards_pe && !s.neighbor.is_established()).count();
+        let pe = self.sessions.iter().filter(|s| s.towards_pe).count();
+        let pe_up = self.sessions.iter().filter(|s| s.towards_pe && s.neighbor.is_established()).count();
         let problems = self.problems();
-        if problems.is_empty() {
+        if problems.is_empty() && self.lab.with_pe {
+            writeln!(
+                f,
+                "HEALTHY: {fabric_up}/{fabric} fabric sessions and {pe_up}/{pe} PE sessions Established, {} agents Ready",
+                self.agents.len()
+            )
+        } else if problems.is_empty() {
             writeln!(f, "HEALTHY: {fabric_up}/{fabric} fabric sessions Established, {waiting} waiting for a PE")
         } else {
             writeln!(f, "UNHEALTHY: {fabric_up}/{fabric} fabric sessions Established")?;
@@ -528,6 +717,8 @@ impl fmt::Display for LabStatus {
 /// What [`down`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DownReport {
+    /// Pids of the node agents stopped.
+    pub agents: Vec<u32>,
     pub namespaces: Vec<String>,
     pub instances: usize,
     pub stray_processes: Vec<u32>,
@@ -537,7 +728,11 @@ pub struct DownReport {
 impl DownReport {
     /// Whether there was anything to remove.
     pub fn removed_anything(&self) -> bool {
-        !self.namespaces.is_empty() || self.instances > 0 || !self.stray_processes.is_empty() || self.run_dir.is_some()
+        !self.agents.is_empty()
+            || !self.namespaces.is_empty()
+            || self.instances > 0
+            || !self.stray_processes.is_empty()
+            || self.run_dir.is_some()
     }
 }
 
@@ -567,6 +762,17 @@ fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
     let prefix = &lab.options.spec.prefix;
     let dir = lab.options.dir();
     let mut report = DownReport::default();
+    // 0. The node agents (by pid), before the FRR instances they run.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(i) = name.strip_prefix("agent").and_then(|n| n.parse::<u32>().ok())
+                && let Some(pid) = crate::pe::stop_agent(&dir, i)
+            {
+                report.agents.push(pid);
+            }
+        }
+    }
     // 1. FRR: every instance the topology defines, plus node instances beyond its node count.
     let mut instances: Vec<Instance> = lab.instances().into_iter().map(|(_, i)| i).collect();
     if let Ok(entries) = std::fs::read_dir(&dir) {

@@ -80,6 +80,8 @@ pub enum Role {
     NodeHost,
     /// A node's router namespace, left empty for the PE.
     NodeRouter,
+    /// A workload ("pod") on a node: a namespace with one veth towards the node.
+    Pod,
 }
 
 /// A VRF in a namespace.
@@ -204,6 +206,47 @@ pub fn node_underlay_ip(index: u32) -> String {
     format!("192.168.11.{}", 3 + index)
 }
 
+/// The node's underlay NIC `toswitch` and its switch port (also recreated by `lab check` after
+/// the router namespace, into which the PE moved the NIC, was deleted).
+pub fn node_nic(prefix: &str, index: u32) -> Veth {
+    Veth {
+        a: End {
+            ns: node_host_ns(prefix, index),
+            ifname: "toswitch".into(),
+            addresses: vec![net(&format!("{}/24", node_underlay_ip(index)))],
+            master: None,
+        },
+        b: End {
+            ns: format!("{prefix}-switch"),
+            ifname: format!("p-node{index}"),
+            addresses: vec![],
+            master: Some("br0".into()),
+        },
+    }
+}
+
+/// The routed pod of node `index` (namespace `pod<i>`, gateway `10.244.<i>.1` on the node).
+pub fn pod_ip(index: u32) -> String {
+    format!("10.244.{index}.2")
+}
+
+/// The L2 pod of node `index` on L2VNI 110 (namespace `l2pod<i>`).
+pub fn l2pod_ip(index: u32) -> String {
+    format!("192.171.24.{}", 2 + index)
+}
+
+/// The pod of node `index` on the disconnected L2VNI 300 (namespace `ewpod<i>`).
+pub fn ewpod_ip(index: u32) -> String {
+    format!("10.30.0.{}", 2 + index)
+}
+
+/// The anycast gateway of L2VNI 110 (in `examples/lab/openpe.yaml`).
+pub const L2_GATEWAY: &str = "192.171.24.1";
+/// The node-side end of the L2 pod's veth, enslaved to `br-hs-110` once the PE made it.
+pub const L2POD_NODE_IF: &str = "vl2pod";
+/// The node-side end of the disconnected-L2 pod's veth, enslaved to `br-hs-300`.
+pub const EWPOD_NODE_IF: &str = "vewpod";
+
 /// The PE namespace name of node `index` in a lab.
 pub fn node_router_ns(prefix: &str, index: u32) -> String {
     format!("{prefix}-node{index}-pe")
@@ -318,10 +361,37 @@ impl Topology {
             host.frr = Some(host_speaker_config(i));
             namespaces.push(host);
             namespaces.push(ns(&format!("node{i}-pe"), Role::NodeRouter));
-            veths.push(Veth {
-                a: end(&short, "toswitch", &[&format!("{}/24", node_underlay_ip(i))], None),
-                b: end("switch", &format!("p-node{i}"), &[], Some("br0")),
-            });
+            veths.push(node_nic(p, i));
+            // Pods: a routed one on the node's pod subnet, and two attached (after the PE made
+            // them) to the node's managed host bridges of L2VNI 110 (routed, anycast gateway)
+            // and L2VNI 300 (disconnected).
+            let pods = [
+                (
+                    format!("pod{i}"),
+                    "vpod",
+                    format!("{}/24", pod_ip(i)),
+                    format!("10.244.{i}.1/24"),
+                    Some(format!("10.244.{i}.1")),
+                ),
+                (
+                    format!("l2pod{i}"),
+                    L2POD_NODE_IF,
+                    format!("{}/24", l2pod_ip(i)),
+                    String::new(),
+                    Some(L2_GATEWAY.to_string()),
+                ),
+                (format!("ewpod{i}"), EWPOD_NODE_IF, format!("{}/24", ewpod_ip(i)), String::new(), None),
+            ];
+            for (pod, node_if, pod_addr, node_addr, gw) in pods {
+                let mut n = ns(&pod, Role::Pod);
+                n.gateways = gw.iter().map(|g| ip(g)).collect();
+                namespaces.push(n);
+                let node_addrs: Vec<&str> = if node_addr.is_empty() { vec![] } else { vec![node_addr.as_str()] };
+                veths.push(Veth {
+                    a: end(&pod, if pod.starts_with("pod") { "eth0" } else { "net1" }, &[&pod_addr], None),
+                    b: end(&short, node_if, &node_addrs, None),
+                });
+            }
         }
         Topology { prefix: p.clone(), namespaces, veths }
     }

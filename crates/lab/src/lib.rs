@@ -5,12 +5,16 @@
 //! * [`fabric`]: the fabric lab's topology and router configurations, as plain data;
 //! * [`netns`]: named network namespaces without forking, work inside them on dedicated threads;
 //! * [`build`]: the topology turned into kernel objects with netlink;
-//! * [`control`]: the lab's life cycle, [`up`], [`status`] and [`down`].
+//! * [`control`]: the lab's life cycle, [`up`], [`status`] and [`down`];
+//! * [`pe`]: the PE routers (one node agent per node) that `up` starts;
+//! * [`check`]: the scenarios of `openperouter lab check`, with real state and real packets.
 
 pub mod build;
+pub mod check;
 pub mod control;
 pub mod fabric;
 pub mod netns;
+pub mod pe;
 pub mod vm;
 
 pub use control::{DEFAULT_RUN_ROOT, Lab, LabError, LabOptions, LabStatus, down, status, up};

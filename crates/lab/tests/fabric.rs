@@ -189,7 +189,11 @@ async fn run_lab(spec: LabSpec) {
     let options = LabOptions::new(spec);
     let probe = Lab::open(&prefix, Path::new(lab::DEFAULT_RUN_ROOT)).err();
     assert!(matches!(probe, Some(LabError::NotFound(..))), "lab {prefix} must not exist yet");
-    let links = lab_link_names(&Lab { topology: lab::fabric::Topology::new(&options.spec), options: options.clone() });
+    let links = lab_link_names(&Lab {
+        topology: lab::fabric::Topology::new(&options.spec),
+        options: options.clone(),
+        with_pe: false,
+    });
     let before = footprint(&prefix, &links);
     assert!(before.namespaces.is_empty() && before.processes.is_empty() && !before.run_dir, "{before:?}");
     let guard = Guard(prefix.clone());
@@ -321,7 +325,11 @@ async fn failed_up_leaves_nothing_behind() {
     let mut options = LabOptions::new(LabSpec { prefix: prefix.clone(), nodes: 1, vrf: false });
     // Everything is built and FRR runs, then up fails: it must remove everything.
     options.fail_after_start = true;
-    let links = lab_link_names(&Lab { topology: lab::fabric::Topology::new(&options.spec), options: options.clone() });
+    let links = lab_link_names(&Lab {
+        topology: lab::fabric::Topology::new(&options.spec),
+        options: options.clone(),
+        with_pe: false,
+    });
     let before = footprint(&prefix, &links);
     let _guard = Guard(prefix.clone());
     let result = lab::up(&options, &mut |l| println!("[{prefix}] {l}")).await;

@@ -3,6 +3,7 @@
 
 mod host_cmd;
 mod k8s_cmd;
+mod lab_cmd;
 mod lab_vm;
 mod output;
 mod reloader_cmd;
@@ -82,6 +83,16 @@ enum LabCommand {
     /// Run a command as root in a VM booting a stock Debian kernel (VRF, dummy and 802.1Q
     /// devices available); exits with the command's status.
     Vm(lab_vm::VmArgs),
+    /// Build the fabric lab (spine, leaves with external hosts, ToR, switch, N nodes; FRR in
+    /// every routing namespace) and wait until every fabric BGP session is Established.
+    Up(lab_cmd::UpArgs),
+    /// Show the lab: namespaces, FRR daemons, BGP sessions. Exits 1 when anything is unhealthy.
+    Status(lab_cmd::StatusArgs),
+    /// Remove everything a lab made: FRR processes, namespaces, run directory (idempotent).
+    Down(lab_cmd::DownArgs),
+    /// Run the scenarios (sessions, routes, pod traffic, L2 stretch, resilience…) against a lab
+    /// with PEs; prints a pass/fail table with timings, exits 1 when any fails.
+    Check(lab_cmd::CheckArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -142,6 +153,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Host(args) => host_cmd::run(args).map_err(Failure::Other),
         Command::Status(args) => status_cmd::run(args).map_err(Failure::Other),
         Command::Lab(LabCommand::Vm(args)) => lab_vm::run(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::Up(args)) => lab_cmd::up(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::Status(args)) => lab_cmd::status(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::Down(args)) => lab_cmd::down(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::Check(args)) => lab_cmd::check(args).map_err(Failure::Other),
         Command::Webhook(args) => k8s_cmd::run_webhook(args).map_err(Failure::Other),
         Command::Nodemarker(args) => k8s_cmd::run_nodemarker(args).map_err(Failure::Other),
         Command::Controller(args) => k8s_cmd::run_controller(args).map_err(Failure::Other),

@@ -1,0 +1,217 @@
+//! The PE routers of the lab: one node agent (`openperouter host`) per node.
+//!
+//! For node `i` of a lab with run directory `DIR`:
+//!
+//! * `DIR/agent<i>/config/`: the PE configuration (a copy of `examples/lab/openpe.yaml` or of
+//!   `--pe-config`) and `node-config.yaml` (`nodeIndex.index: i`, `nodeName: node<i>`): the
+//!   agent's `--config-dir`, watched by it (`lab check` drops an invalid resource there);
+//! * `DIR/agent<i>/state/`: the agent's `--state-dir`; `agent.log` its output; `agent.pid`;
+//! * `DIR/node<i>-pe/run` and `DIR/node<i>-pe/etc`: the FRR instance the agent runs in the router
+//!   namespace `<prefix>-node<i>-pe` (hostname `node<i>-pe`), laid out like the lab's own FRR
+//!   instances so that `down` stops it like them.
+//!
+//! The agent runs as a background process whose network namespace is the node's host namespace
+//! `<prefix>-node<i>` (its mount namespace is the caller's, so the router namespace it creates
+//! under `/run/netns` is visible to everyone); it serves `/healthz`, `/readyz`, `/status` and
+//! `/metrics` on `127.0.0.1:9081` **inside that namespace** ([`AGENT_PORT`]): every node uses the
+//! same address, each in its own namespace. [`http_get`] reaches it from anywhere.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use frr::instance::{Instance, InstanceSpec, NetnsRef};
+
+use crate::fabric::{node_host_ns, node_router_ns};
+use crate::netns::{self, NetnsError};
+
+/// The agents' HTTP port on 127.0.0.1 inside each node's host namespace.
+pub const AGENT_PORT: u16 = 9081;
+/// Seconds between the agents' drift repairs (short, so that `lab check` sees a rebuild soon).
+pub const AGENT_RESYNC_SECS: u32 = 5;
+
+/// `examples/lab/openpe.yaml`, built in: the PE configuration of the lab's nodes by default.
+pub const DEFAULT_PE_CONFIG: &str = include_str!("../../../examples/lab/openpe.yaml");
+
+/// How the lab runs its PEs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeOptions {
+    /// The PE configuration every node gets (None: [`DEFAULT_PE_CONFIG`]).
+    pub config: Option<PathBuf>,
+    /// The `openperouter` program (runs `openperouter host`).
+    pub program: PathBuf,
+}
+
+/// The agent directory of node `index`.
+pub fn agent_dir(lab_dir: &Path, index: u32) -> PathBuf {
+    lab_dir.join(format!("agent{index}"))
+}
+
+/// The agent's config directory of node `index`.
+pub fn config_dir(lab_dir: &Path, index: u32) -> PathBuf {
+    agent_dir(lab_dir, index).join("config")
+}
+
+/// The PE's FRR instance of node `index` (run by the agent).
+pub fn pe_instance(prefix: &str, lab_dir: &Path, index: u32) -> Instance {
+    let ns = node_router_ns(prefix, index);
+    let dir = lab_dir.join(format!("node{index}-pe"));
+    let mut spec = InstanceSpec::private(ns.clone(), NetnsRef::Name(ns), dir.join("run"), dir.join("etc"));
+    spec.hostname = Some(format!("node{index}-pe"));
+    Instance::new(spec)
+}
+
+/// Why a PE could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum PeError {
+    #[error("node {index}: {what} {}: {source}", path.display())]
+    Io {
+        index: u32,
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+}
+
+/// Writes node `index`'s config directory and starts its agent in the node's host namespace;
+/// returns its pid (also written to `agent.pid`).
+pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> Result<u32, PeError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PeError::Io { index, what, path, source }
+    };
+    let dir = agent_dir(lab_dir, index);
+    let conf = config_dir(lab_dir, index);
+    let state = dir.join("state");
+    for d in [&conf, &state] {
+        std::fs::create_dir_all(d).map_err(io("cannot create", d))?;
+    }
+    let target = conf.join("openpe.yaml");
+    match &pe.config {
+        Some(path) => {
+            std::fs::copy(path, &target).map(|_| ()).map_err(io("cannot copy the PE configuration to", &target))?
+        }
+        None => std::fs::write(&target, DEFAULT_PE_CONFIG).map_err(io("cannot write", &target))?,
+    }
+    let node_config = conf.join("node-config.yaml");
+    std::fs::write(&node_config, format!("nodeIndex:\n  index: {index}\nnodeName: node{index}\n"))
+        .map_err(io("cannot write", &node_config))?;
+    let frr_dir = lab_dir.join(format!("node{index}-pe"));
+    let log_path = dir.join("agent.log");
+    let log = std::fs::File::create(&log_path).map_err(io("cannot create", &log_path))?;
+    let err_log = log.try_clone().map_err(io("cannot duplicate", &log_path))?;
+    let host_ns = netns::path(&node_host_ns(prefix, index));
+    let ns_file = std::fs::File::open(&host_ns).map_err(io("cannot open", &host_ns))?;
+    let mut cmd = Command::new(&pe.program);
+    cmd.arg("host")
+        .arg("--config-dir")
+        .arg(&conf)
+        .arg("--router-netns")
+        .arg(node_router_ns(prefix, index))
+        .arg("--frr-run-dir")
+        .arg(frr_dir.join("run"))
+        .arg("--frr-config-dir")
+        .arg(frr_dir.join("etc"))
+        .arg("--frr-hostname")
+        .arg(format!("node{index}-pe"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{AGENT_PORT}"))
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--resync")
+        .arg(AGENT_RESYNC_SECS.to_string())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log)
+        .process_group(0);
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    // SAFETY: the closure runs in the forked child before exec and only calls setns(2), an
+    // async-signal-safe system call, on a file descriptor opened before the fork; it allocates
+    // nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sched::setns(&ns_file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        });
+    }
+    let child = cmd.spawn().map_err(io("cannot start", &pe.program))?;
+    let pid = child.id();
+    // The child is not waited for: it outlives this process (`down` stops it by pid).
+    drop(child);
+    let pid_path = dir.join("agent.pid");
+    std::fs::write(&pid_path, format!("{pid}\n")).map_err(io("cannot write", &pid_path))?;
+    Ok(pid)
+}
+
+/// The pid of node `index`'s agent when it runs.
+pub fn agent_pid(lab_dir: &Path, index: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(agent_dir(lab_dir, index).join("agent.pid")).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // A zombie (state Z after the command name) is not running.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+    if state == Some(Some('Z')) { None } else { Some(pid) }
+}
+
+/// Stops node `index`'s agent (SIGTERM, then SIGKILL after 5 s); returns its pid when it ran.
+pub fn stop_agent(lab_dir: &Path, index: u32) -> Option<u32> {
+    let pid = agent_pid(lab_dir, index)?;
+    let raw = nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?);
+    let _ = nix::sys::signal::kill(raw, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while agent_pid(lab_dir, index).is_some() {
+        if Instant::now() > deadline {
+            let _ = nix::sys::signal::kill(raw, nix::sys::signal::Signal::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(pid)
+}
+
+/// `GET path` on node `index`'s agent: `(HTTP status, body)`. Blocking (up to `timeout`).
+pub fn http_get(prefix: &str, index: u32, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let ns = node_host_ns(prefix, index);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let stream = netns::run_in(&ns, move || {
+        let addr = SocketAddr::from(([127, 0, 0, 1], AGENT_PORT));
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| NetnsError::Io {
+            name: "agent".into(),
+            what: "cannot connect",
+            source: e,
+        })
+    })
+    .map_err(|e| e.to_string())?;
+    let mut stream = stream;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP answer")?;
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("malformed HTTP status line")?;
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.into() };
+    Ok((code, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let (Some(chunk), Some(tail)) = (rest.get(..n), rest.get(n..)) else { break };
+        if n == 0 {
+            break;
+        }
+        out.push_str(chunk);
+        body = tail.trim_start_matches("\r\n");
+    }
+    out
+}

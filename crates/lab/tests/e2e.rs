@@ -1,0 +1,62 @@
+//! The lab running the real thing: `lab up` with one node agent per node (PE configuration
+//! `examples/lab/openpe.yaml`), every `lab check` scenario, `lab down`, and nothing left behind.
+//!
+//! Needs root, FRR, VRF devices and the `openperouter` binary (built next to this test by
+//! `scripts/vm-test -p lab --test e2e`, which runs it in the VM). Without VRFs it skips loudly,
+//! unless `OPR_REQUIRE_VRF=1` (set by scripts/vm-test), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lab::fabric::LabSpec;
+use lab::{LabOptions, pe::PeOptions};
+
+struct Guard(String);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Err(e) = lab::down(&self.0, Path::new(lab::DEFAULT_RUN_ROOT), 2) {
+            eprintln!("cleanup of lab {}: {e}", self.0);
+        }
+    }
+}
+
+/// `target/<profile>/openperouter`, next to `target/<profile>/deps/<this test>`.
+fn openperouter() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("openperouter");
+    bin.exists().then_some(bin)
+}
+
+#[test]
+fn lab_with_pes_passes_every_scenario() {
+    if let Some(why) = lab::control::missing_prerequisite() {
+        assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
+        eprintln!("!!! SKIPPED: {why} !!!");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if !rt.block_on(lab::control::kernel_has_vrf()).unwrap() {
+        assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "OPR_REQUIRE_VRF=1 but no VRF devices");
+        eprintln!("!!! SKIPPED: this kernel has no VRF devices (run it with scripts/vm-test -p lab --test e2e) !!!");
+        return;
+    }
+    let program = openperouter().expect("the openperouter binary next to the test (cargo build -p openperouter)");
+    let name = format!("e{}", std::process::id() % 100_000);
+    let _guard = Guard(name.clone());
+    let mut options = LabOptions::new(LabSpec { prefix: name.clone(), nodes: 2, vrf: true });
+    options.wait_timeout = Duration::from_secs(150);
+    options.pe = Some(PeOptions { config: None, program });
+    let start = Instant::now();
+    let lab = rt.block_on(lab::up(&options, &mut |l| eprintln!("  {l}"))).expect("lab up");
+    eprintln!("lab up with PEs in {:.1} s", start.elapsed().as_secs_f64());
+    let report = rt.block_on(lab::check::run(&lab, &mut |o| {
+        eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
+    }));
+    eprintln!("{report}");
+    assert!(report.passed(), "{report}");
+    let down = lab::down(&name, Path::new(lab::DEFAULT_RUN_ROOT), 2).expect("lab down");
+    assert_eq!(down.agents.len(), 2, "{down:?}");
+    assert!(lab::netns::list().iter().all(|n| !n.starts_with(&format!("{name}-"))));
+    assert!(lab::control::processes_under(&options.dir()).is_empty());
+}

@@ -468,15 +468,7 @@ impl Agent {
                             }
                             Err(e) => {
                                 let msg = format!("FRR rejected the configuration: {e}");
-                                st.frr.error = Some(msg.clone());
-                                st.failed_resources.push(FailedResource::new(
-                                    ResourceKind::FrrConfiguration,
-                                    &node.name,
-                                    FailureReason::FrrConfigurationFailed,
-                                    &msg,
-                                ));
-                                self.metrics.frr_apply(false, frr_started.elapsed().as_secs_f64(), 0, 0);
-                                hard_error = Some(msg);
+                                hard_error = Some(self.frr_failed(&mut st, &node.name, msg, frr_started));
                             }
                         }
                     }
@@ -501,15 +493,7 @@ impl Agent {
                 }
                 Err(e) => {
                     let msg = format!("FRR configuration not applied: {e}");
-                    st.frr.error = Some(msg.clone());
-                    st.failed_resources.push(FailedResource::new(
-                        ResourceKind::FrrConfiguration,
-                        &node.name,
-                        FailureReason::FrrConfigurationFailed,
-                        &msg,
-                    ));
-                    self.metrics.frr_apply(false, frr_started.elapsed().as_secs_f64(), 0, 0);
-                    hard_error = Some(msg);
+                    hard_error = Some(self.frr_failed(&mut st, &node.name, msg, frr_started));
                 }
             }
         } else {
@@ -557,6 +541,19 @@ impl Agent {
             }
         }
         self.finish(st, started, ok)
+    }
+
+    /// Records a failed FRR apply (status, outcome, metrics) and returns the message.
+    fn frr_failed(&self, st: &mut NodeStatus, node: &str, msg: String, started: Instant) -> String {
+        st.frr.error = Some(msg.clone());
+        st.failed_resources.push(FailedResource::new(
+            ResourceKind::FrrConfiguration,
+            node,
+            FailureReason::FrrConfigurationFailed,
+            &msg,
+        ));
+        self.metrics.frr_apply(false, started.elapsed().as_secs_f64(), 0, 0);
+        msg
     }
 
     async fn kernel(&mut self, desired: dataplane::HostNetwork) -> Result<dataplane::Report, String> {

@@ -49,6 +49,13 @@ enum Command {
         /// Output format.
         #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// Instead of the plan, print the kernel operations applying it would run against the
+        /// live router namespace of this name (read-only; root).
+        #[arg(long, value_name = "ROUTER_NETNS")]
+        diff: Option<String>,
+        /// With --diff: the host namespace, by name or path (default: this process's).
+        #[arg(long, requires = "diff")]
+        host_netns: Option<String>,
     },
     /// Check that every resource is valid for a node.
     #[command(after_help = EXIT_HELP)]
@@ -186,7 +193,23 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        Command::Plan { node, output } => {
+        Command::Plan { node, output, diff: Some(router), host_netns } => {
+            let (plan, _) = plan_from(&node)?;
+            let Some(kernel) = &plan.kernel else {
+                return Err(Failure::Other(anyhow!("the Underlay is invalid: applying would change nothing")));
+            };
+            let diff = dataplane::diff_live(kernel, &router, host_netns.as_deref())
+                .map_err(|e| Failure::Other(anyhow!("reading the live kernel state: {e}")))?;
+            match output {
+                OutputFormat::Text if diff.is_empty() => println!("nothing to do: the kernel already matches the plan"),
+                OutputFormat::Text => print!("{diff}"),
+                OutputFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&diff).map_err(|e| Failure::Other(e.into()))?)
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { node, output, diff: None, .. } => {
             let (plan, _) = plan_from(&node)?;
             match output {
                 OutputFormat::Text => print!("{}", output::plan_text(&plan)),

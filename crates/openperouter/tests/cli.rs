@@ -232,3 +232,15 @@ fn help_documents_exit_codes() {
     let out = run(&["validate", "--help"]);
     assert!(stdout(&out).contains("Exit status:") && stdout(&out).contains("2  the input cannot be read"));
 }
+
+#[test]
+fn plan_diff_lists_kernel_operations_without_applying() {
+    let ns = format!("opr-diff-absent-{}", std::process::id());
+    let out = run(&["plan", "-f", "examples/lab", "--node-name", "worker-0", "--diff", &ns]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("router namespace {ns} does not exist")), "{text}");
+    assert!(text.contains("create vxlan vni100 id 100 local 100.65.0.0 dstport 4789"), "{text}");
+    assert!(text.contains("create vrf red"), "{text}");
+    assert!(!std::path::Path::new("/run/netns").join(&ns).exists(), "--diff must not create anything");
+}

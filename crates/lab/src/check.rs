@@ -352,7 +352,15 @@ async fn l2_stretch(c: &Ctx<'_>) -> Option<Check> {
     let (a, b) = c.pairs()?;
     Some(
         async {
-            let pairs = vec![(c.ns(&format!("l2pod{a}")), l2pod_ip(b)), (c.ns(&format!("l2pod{b}")), l2pod_ip(a))];
+            // Each pod also talks to its anycast gateway, as real workloads do: that is how the
+            // PE learns the pod's IP (its neighbour on br-pe-110) and advertises a type-2 MAC+IP
+            // route; pod-to-pod traffic alone only yields MAC routes.
+            let pairs = vec![
+                (c.ns(&format!("l2pod{a}")), "192.171.24.1".to_string()),
+                (c.ns(&format!("l2pod{b}")), "192.171.24.1".to_string()),
+                (c.ns(&format!("l2pod{a}")), l2pod_ip(b)),
+                (c.ns(&format!("l2pod{b}")), l2pod_ip(a)),
+            ];
             let pinged = pings(&pairs, Duration::from_secs(30)).await?;
             let other_vtep: IpAddr = format!("100.65.0.{b}").parse().map_err(|e| format!("{e}"))?;
             let want_ip: IpAddr = l2pod_ip(b).parse().map_err(|e| format!("{e}"))?;

@@ -395,18 +395,33 @@ pub async fn attach_pods(lab: &Lab) -> Result<(), LabError> {
 
 /// Waits until every session of the lab, PE sessions included, is Established.
 pub async fn wait_pe_sessions(lab: &Lab, timeout: Duration) -> Result<Duration, LabError> {
+    // The 6 fabric sessions, plus per node the ToR's session and three host-speaker sessions
+    // (red, blue, passthrough).
+    let expected = FABRIC_SESSIONS + 4 * lab.options.spec.nodes as usize;
+    wait_sessions(lab, timeout, expected, |_| true).await
+}
+
+/// Sessions between fabric routers: spine 3 peers, leaves 1 each, the ToR 1 towards the spine.
+const FABRIC_SESSIONS: usize = 6;
+
+/// Polls until at least `expected` sessions pass `include` and all of them are Established;
+/// returns the time waited, or the sessions still pending when `timeout` runs out.
+async fn wait_sessions(
+    lab: &Lab,
+    timeout: Duration,
+    expected: usize,
+    include: impl Fn(&Session) -> bool,
+) -> Result<Duration, LabError> {
     let start = Instant::now();
-    // Per node: the ToR's session and three host-speaker sessions (red, blue, passthrough).
-    let expected = 4 * lab.options.spec.nodes as usize;
     loop {
         let (sessions, errors) = sessions(lab).await;
-        let pe: Vec<&Session> = sessions.iter().filter(|s| s.towards_pe).collect();
-        let up = pe.iter().filter(|s| s.neighbor.is_established()).count();
-        if errors.is_empty() && up >= expected && sessions.iter().all(|s| s.neighbor.is_established()) {
+        let counted: Vec<&Session> = sessions.iter().filter(|s| include(s)).collect();
+        let up = counted.iter().filter(|s| s.neighbor.is_established()).count();
+        if errors.is_empty() && counted.len() >= expected && up == counted.len() {
             return Ok(start.elapsed());
         }
         if start.elapsed() > timeout {
-            let mut pending: Vec<String> = sessions
+            let mut pending: Vec<String> = counted
                 .iter()
                 .filter(|s| !s.neighbor.is_established())
                 .map(|s| format!("  {} → {}: {}", s.ns, s.neighbor.peer, s.neighbor.state))
@@ -414,7 +429,7 @@ pub async fn wait_pe_sessions(lab: &Lab, timeout: Duration) -> Result<Duration, 
             pending.extend(errors.into_iter().map(|e| format!("  {e}")));
             return Err(LabError::NotEstablished { waited: start.elapsed(), pending: pending.join("\n") });
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -464,27 +479,7 @@ pub async fn sessions(lab: &Lab) -> (Vec<Session>, Vec<String>) {
 
 /// Waits until every fabric session (not towards a PE) is Established; returns the time waited.
 pub async fn wait_established(lab: &Lab, timeout: Duration) -> Result<Duration, LabError> {
-    let start = Instant::now();
-    // spine: 3 peers; leaves: 1 each; tor: 1 towards the spine.
-    let expected = 6;
-    loop {
-        let (sessions, errors) = sessions(lab).await;
-        let fabric: Vec<&Session> = sessions.iter().filter(|s| !s.towards_pe).collect();
-        let up = fabric.iter().filter(|s| s.neighbor.is_established()).count();
-        if errors.is_empty() && fabric.len() >= expected && up == fabric.len() {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > timeout {
-            let mut pending: Vec<String> = fabric
-                .iter()
-                .filter(|s| !s.neighbor.is_established())
-                .map(|s| format!("  {} → {}: {}", s.ns, s.neighbor.peer, s.neighbor.state))
-                .collect();
-            pending.extend(errors.into_iter().map(|e| format!("  {e}")));
-            return Err(LabError::NotEstablished { waited: start.elapsed(), pending: pending.join("\n") });
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_sessions(lab, timeout, FABRIC_SESSIONS, |s| !s.towards_pe).await
 }
 
 /// One namespace in [`LabStatus`].

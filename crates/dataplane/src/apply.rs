@@ -261,6 +261,33 @@ impl Datapath {
         report
     }
 
+    /// Announces addresses that are already configured once more: each is replaced by itself
+    /// (`RTM_NEWADDR` with `NLM_F_REPLACE`), which changes nothing in the kernel but sends the
+    /// address notification again to every listener (an IPv6 address still in duplicate
+    /// address detection is announced by the kernel when it completes, and not here).
+    ///
+    /// This repairs routing daemons that dropped the first notification: FRR 8.4's zebra
+    /// reads address events on another thread than link events and discards an address whose
+    /// interface it has not learned yet, so an interface created and addressed in one go can
+    /// stay address-less in zebra (and BGP sessions over it wait for a next hop forever).
+    /// Addresses that are not configured are skipped (nothing is added); returns how many were
+    /// announced.
+    pub fn announce_addresses(&mut self, side: Side, link: &str, addresses: &[IpNet]) -> Result<usize, Error> {
+        let ns = self.side(side);
+        let found =
+            observe::get_link(&mut ns.sock, link).map_err(|e| nl_err(side, &ns.ns, format!("look up {link}"), e))?;
+        let Some(l) = found else { return Err(Error::LinkNotFound { side, name: link.to_string() }) };
+        let configured = observe::addresses_of(&mut ns.sock, l.index)
+            .map_err(|e| nl_err(side, &ns.ns, format!("list addresses of {link}"), e))?;
+        let present: Vec<&IpNet> = addresses.iter().filter(|a| configured.contains(a)).collect();
+        for a in &present {
+            let mut m = Msg::new(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+            addr_msg(&mut m, l.index, a, true);
+            self.send(side, "announce address", &mut m, &[])?;
+        }
+        Ok(present.len())
+    }
+
     /// The index of a link, from the cache or the kernel.
     fn index(&mut self, side: Side, name: &str) -> Result<u32, Error> {
         match self.indexes.get(&(side, name.to_string())) {

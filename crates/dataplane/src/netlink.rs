@@ -23,6 +23,7 @@ pub(crate) mod uapi {
     pub const NLM_F_DUMP_INTR: u16 = 0x10;
     pub const NLM_F_DUMP: u16 = 0x300;
     pub const NLM_F_EXCL: u16 = 0x200;
+    pub const NLM_F_REPLACE: u16 = 0x100;
     pub const NLM_F_CREATE: u16 = 0x400;
     /// In an error message: the echoed request was capped to its header.
     pub const NLM_F_CAPPED: u16 = 0x100;

@@ -463,6 +463,13 @@ fn addr_dump_request() -> Msg {
     m
 }
 
+/// The addresses of the link with index `index`.
+pub(crate) fn addresses_of(sock: &mut Socket, index: u32) -> Result<Vec<IpNet>, NlError> {
+    let mut addrs: Vec<(u32, IpNet)> = Vec::new();
+    sock.dump(addr_dump_request, &mut addrs, parse_addr)?;
+    Ok(addrs.into_iter().filter(|(i, _)| *i == index).map(|(_, a)| a).collect())
+}
+
 /// Dumps links and addresses of the socket's namespace.
 pub(crate) fn observe_ns(sock: &mut Socket) -> Result<NsState, NlError> {
     let mut links = Vec::new();

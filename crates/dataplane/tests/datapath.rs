@@ -219,6 +219,42 @@ fn passthrough_veth_with_addresses_and_untouched_mtu() {
     assert!(env.link(Side::Host, "pt-host").is_none() && env.link(Side::Router, "pt-ns").is_none());
 }
 
+#[test]
+fn announcing_addresses_notifies_again_and_changes_nothing() {
+    require_root!();
+    let env = Env::new("an");
+    env.fake_nic("ul0", "ul0p", 1500, &[]);
+    let mut dp = env.datapath();
+    let mut want = underlay(&[VTEP], &["ul0"]);
+    add_passthrough(&mut want, "pt", &["192.169.20.2/24"], &["192.169.20.1/24"]);
+    converge(&mut dp, &want);
+    let before = env.ip(Side::Host, "-d addr show dev pt-host");
+
+    // An independent listener: `ip monitor address` in the host namespace.
+    let mut monitor = std::process::Command::new("ip")
+        .args(["-n", env.ns(Side::Host), "monitor", "address"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // 192.169.99.1/24 is not configured: it is skipped, not added.
+    let announced = dp.announce_addresses(Side::Host, "pt-host", &[net("192.169.20.2/24"), net("192.169.99.1/24")]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    monitor.kill().unwrap();
+    let out = monitor.wait_with_output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(announced.unwrap(), 1);
+    assert!(events.contains("pt-host") && events.contains("inet 192.169.20.2/24"), "no notification: {events:?}");
+    assert!(!events.contains("Deleted"), "the address was removed on the way: {events:?}");
+    assert!(!events.contains("192.169.99.1"), "{events:?}");
+    assert_eq!(env.ip(Side::Host, "-d addr show dev pt-host"), before);
+    assert_idempotent(&mut dp, &want);
+    assert!(matches!(
+        dp.announce_addresses(Side::Host, "nope0", &[net("192.169.20.2/24")]),
+        Err(dataplane::Error::LinkNotFound { .. })
+    ));
+}
+
 fn three_l2vnis(port_of_second: u16) -> HostNetwork {
     let mut want = underlay(&[VTEP], &["ul0"]);
     add_l2vni(&mut want, "one", 101, VTEP, HostBridge::Managed, None, &[]);

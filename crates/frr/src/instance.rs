@@ -62,6 +62,8 @@ pub const FRR_CONFIG_DIR: &str = "/etc/frr";
 
 const CTL_SCRIPT: &str = "frr-ctl.sh";
 const BOOTED_MARKER: &str = "frr-ctl.booted";
+/// Present while the control script loads `frr.conf` into restarted daemons.
+const BOOTING_MARKER: &str = "frr-ctl.booting";
 const POLL: Duration = Duration::from_millis(20);
 
 /// The network namespace an instance runs in.
@@ -380,6 +382,12 @@ impl Instance {
         Some(Incarnation { pid, start_ticks: process_start_ticks(pid)?, pid_file_inode: inode })
     }
 
+    /// Whether the control script is loading `frr.conf` into restarted daemons (their
+    /// configuration is incomplete until it is done).
+    pub fn booting(&self) -> bool {
+        self.spec.run_dir.join(BOOTING_MARKER).exists()
+    }
+
     /// Which incarnation runs each daemon (watchfrr excluded: it is not
     /// restarted and a restart of it changes nothing in FRR's state).
     pub fn generation(&self) -> Generation {
@@ -490,6 +498,7 @@ impl Instance {
             let _ = std::fs::remove_file(self.pid_file(&daemon));
         }
         let _ = std::fs::remove_file(spec.run_dir.join(BOOTED_MARKER));
+        let _ = std::fs::remove_file(spec.run_dir.join(BOOTING_MARKER));
         let script = spec.run_dir.join(CTL_SCRIPT);
         std::fs::write(&script, self.control_script()).map_err(|e| self.io("cannot write", &script, e))?;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
@@ -561,9 +570,11 @@ impl Instance {
 }
 boot() {
   [ -s "$CONF/frr.conf" ] || return 0
+  touch "$RUN/frr-ctl.booting"
 "#,
         );
         let _ = writeln!(s, "  {vtysh} --vty_socket \"$RUN\" --config_dir \"$CONF\" -b \"$@\"");
+        let _ = writeln!(s, "  rm -f \"$RUN/frr-ctl.booting\"");
         s.push_str(
             r#"}
 # watchfrr polls every 2 s: while `restart all` is still starting the daemons (slow under
@@ -669,6 +680,7 @@ esac
         let mut names = vec![
             CTL_SCRIPT.to_string(),
             BOOTED_MARKER.to_string(),
+            BOOTING_MARKER.to_string(),
             "zserv.api".to_string(),
             "bfdd.sock".to_string(),
             "watchfrr.started".to_string(),

@@ -76,3 +76,24 @@ fn captured_outputs_parse_into_what_the_session_had() {
         assert_eq!(bfd[0].peer, "192.0.2.2", "{at}");
     }
 }
+
+#[test]
+fn captured_interfaces_have_their_addresses_and_vrfs() {
+    // Captured by hand from a lab leaf (`show interface vrf all json`, FRR 8.4.4).
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frr-8.4.4");
+    let ifs = state::parse_interfaces(&read(&dir, "interfaces.json")).unwrap();
+    let names: Vec<&str> = ifs.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["eth1", "ethblue", "ethdefault", "ethred", "lo"]);
+    let red = &ifs[3];
+    assert_eq!(red.vrf.as_deref(), Some("default"));
+    assert!(red.up);
+    let addrs: Vec<String> = red.addresses.iter().map(|a| a.to_string()).collect();
+    assert_eq!(addrs[..2], ["192.168.20.1/24", "2001:db8:20::1/64"]);
+    assert_eq!(addrs.len(), 3, "{addrs:?}");
+    assert!(ifs[4].addresses.iter().any(|a| a.to_string() == "100.64.0.1/32"));
+    // A VRF level around the interfaces (other versions) reads the same.
+    let nested = format!("{{\"red\": {}}}", read(&dir, "interfaces.json"));
+    assert_eq!(state::parse_interfaces(&nested).unwrap(), ifs);
+    assert!(state::parse_interfaces("").unwrap().is_empty());
+    assert!(state::parse_interfaces("not json").is_err());
+}

@@ -162,6 +162,9 @@ pub struct Agent {
     frr: Option<FrrHandle>,
     datapath: Option<Datapath>,
     netns_inode: Option<u64>,
+    /// The router namespace was made again and FRR still runs in the old one: restart it
+    /// (kept until a restart succeeds).
+    frr_restart_pending: bool,
     status: Arc<RwLock<NodeStatus>>,
     metrics: Arc<Metrics>,
     reconciles: u64,
@@ -219,6 +222,11 @@ fn save_incumbents(path: Option<&std::path::Path>, incumbents: &BTreeSet<(Resour
     }
 }
 
+/// IPv6 link-local addresses: the kernel's own, never planned.
+fn is_link_local(a: &ipnet::IpNet) -> bool {
+    matches!(a.addr(), std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
 fn netns_inode(name: &str) -> Option<u64> {
     std::fs::metadata(NetNs::path_of(name)).ok().map(|m| m.ino())
 }
@@ -236,6 +244,9 @@ impl Agent {
                     config_dir,
                 );
                 spec.hostname = hostname.clone();
+                // Keep the routes zebra installed for 60 s after a zebra restart, so that
+                // forwarding goes on while BGP (graceful restart) relearns them.
+                spec.daemon_args.entry("zebra".into()).or_default().extend(["-K".to_string(), "60".to_string()]);
                 let instance = Instance::new(spec);
                 Some(FrrHandle {
                     applier: Arc::new(Applier::for_instance(&instance)),
@@ -258,6 +269,7 @@ impl Agent {
             frr,
             datapath: None,
             netns_inode: None,
+            frr_restart_pending: false,
             status: Arc::new(RwLock::new(NodeStatus::default())),
             metrics: Arc::new(Metrics::default()),
             reconciles: 0,
@@ -323,7 +335,9 @@ impl Agent {
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 let st = instance.status();
-                if st.all_running() {
+                // Restarted daemons get their configuration from frr.conf first: applying
+                // ours meanwhile would race with that load.
+                if st.all_running() && !instance.booting() {
                     return Ok(());
                 }
                 if !watchfrr_alive(&st) {
@@ -434,19 +448,31 @@ impl Agent {
             st.conditions = status::conditions(Some(plan.verdict), &st.failed_resources, Some(&msg));
             return self.finish(st, started, false);
         }
+        // The namespace's identity (its inode) right after `ensure`: a namespace deleted and
+        // made again has another one. (A namespace held open by FRR or the datapath cannot be
+        // destroyed, so its inode number cannot be reused by the new one.)
         let inode = if kernel_enabled { netns_inode(&self.cfg.router_netns) } else { None };
-        let netns_changed = self.netns_inode.is_some() && self.netns_inode != inode;
+        let netns_changed = match (self.netns_inode, inode) {
+            (Some(before), Some(now)) => before != now,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if inode.is_some() {
+            self.netns_inode = inode;
+        }
         if netns_changed {
             self.datapath = None;
+            self.frr_restart_pending = true;
         }
 
         // FRR first.
         let mut hard_error: Option<String> = None;
         if self.frr.is_some() {
             let frr_started = Instant::now();
-            match self.ensure_frr(netns_changed).await {
+            match self.ensure_frr(self.frr_restart_pending).await {
                 Err(e) => hard_error = Some(e),
                 Ok(()) => {
+                    self.frr_restart_pending = false;
                     let applier = self.frr.as_ref().map(|f| f.applier.clone());
                     if let Some(applier) = applier {
                         match applier.apply(&frr_config).await {
@@ -520,10 +546,12 @@ impl Agent {
                         tracing::warn!(object = %f.object, side = %f.side, "kernel: {}", f.message);
                     }
                     st.failed_resources.extend(status::kernel_failures(&report));
+                    if let Some(desired) = &plan.kernel {
+                        self.settle_addresses(desired, &report, Instant::now()).await;
+                    }
                 }
                 Err(e) => hard_error = Some(format!("kernel state: {e}")),
             }
-            self.netns_inode = netns_inode(&self.cfg.router_netns);
         } else {
             st.kernel.skipped = true;
         }
@@ -577,6 +605,112 @@ impl Agent {
         .map_err(|e| format!("kernel task: {e}"))?;
         self.datapath = Some(datapath);
         result.map_err(|e| e.to_string())
+    }
+
+    /// Makes sure FRR learned the interface addresses the plan puts in place. FRR 8.4's zebra
+    /// drops an address announced before it has processed the creation of its interface (see
+    /// [`Datapath::announce_addresses`]), and a BGP session over that interface then waits for
+    /// a next hop forever.
+    ///
+    /// * Router side, when this agent talks to FRR: zebra's interfaces are compared with the
+    ///   planned router-side addresses; the missing ones are announced again until zebra holds
+    ///   them all (a few seconds at most, then a warning: the next reconcile tries again).
+    /// * Host side: the addresses this reconcile added are announced once more a second after
+    ///   they were made, for a host BGP speaker with the same race (it cannot be asked).
+    async fn settle_addresses(&mut self, desired: &dataplane::HostNetwork, report: &dataplane::Report, done: Instant) {
+        use dataplane::{Action, Side};
+        let Some(datapath) = self.datapath.as_mut() else { return };
+        let mut announced = 0usize;
+        if let Some(vtysh) = self.frr.as_ref().map(|f| f.vtysh.clone()) {
+            let wanted: Vec<(&str, Vec<ipnet::IpNet>)> = desired
+                .links_in(Side::Router)
+                .map(|l| {
+                    let addrs = l.addresses.iter().copied().filter(|a| !is_link_local(a)).collect::<Vec<_>>();
+                    (l.name.as_str(), addrs)
+                })
+                .filter(|(_, a)| !a.is_empty())
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut rounds = 0u32;
+            loop {
+                let known = match frr::state::interfaces(&vtysh).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::debug!("cannot read zebra's interfaces: {e}");
+                        break;
+                    }
+                };
+                let mut missing = Vec::new();
+                let mut unknown = Vec::new();
+                for (name, addrs) in &wanted {
+                    match known.iter().find(|i| i.name == *name) {
+                        Some(i) => {
+                            let lacking: Vec<ipnet::IpNet> =
+                                addrs.iter().copied().filter(|a| !i.addresses.contains(a)).collect();
+                            if !lacking.is_empty() {
+                                missing.push((*name, lacking));
+                            }
+                        }
+                        // Not in the kernel either (its creation failed, reported already):
+                        // nothing to wait for.
+                        None if datapath.announce_addresses(Side::Router, name, &[]).is_err() => {}
+                        None => unknown.push(*name),
+                    }
+                }
+                if missing.is_empty() && unknown.is_empty() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let what: Vec<String> = missing
+                        .iter()
+                        .map(|(n, a)| format!("{n} {a:?}"))
+                        .chain(unknown.iter().map(|n| format!("{n} (interface unknown)")))
+                        .collect();
+                    tracing::warn!(
+                        "FRR still lacks interface addresses after announcing them again: {}",
+                        what.join(", ")
+                    );
+                    break;
+                }
+                // Addresses of an interface zebra has not learned yet would be dropped again:
+                // only those of known interfaces are announced (once per round trip).
+                if rounds == 0 || !missing.is_empty() {
+                    for (name, addrs) in &missing {
+                        match datapath.announce_addresses(Side::Router, name, addrs) {
+                            Ok(n) => {
+                                announced += n;
+                                tracing::warn!(link = %name, addresses = ?addrs, "FRR missed these addresses: announced them again");
+                            }
+                            Err(e) => tracing::debug!(link = %name, "cannot announce addresses: {e}"),
+                        }
+                    }
+                }
+                rounds += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        let host_added: Vec<(&str, ipnet::IpNet)> = report
+            .ops
+            .iter()
+            .filter(|op| op.side == Side::Host)
+            .filter_map(|op| match &op.action {
+                Action::AddAddress { link, address } => Some((link.as_str(), *address)),
+                _ => None,
+            })
+            .collect();
+        if !host_added.is_empty() {
+            let settle = Duration::from_secs(1).saturating_sub(done.elapsed());
+            tokio::time::sleep(settle).await;
+            for (link, address) in host_added {
+                match datapath.announce_addresses(Side::Host, link, &[address]) {
+                    Ok(_) => tracing::debug!(%link, %address, "host address announced again"),
+                    Err(e) => tracing::debug!(%link, "cannot announce {address}: {e}"),
+                }
+            }
+        }
+        if announced > 0 {
+            self.metrics.addresses_announced(announced);
+        }
     }
 
     fn finish(&self, mut st: NodeStatus, started: Instant, ok: bool) -> NodeStatus {

@@ -25,6 +25,7 @@ struct Figures {
     frr_lines_removed: u64,
     kernel_writes: u64,
     kernel_failures: u64,
+    addresses_announced: u64,
     failed_resources: u64,
     ready: bool,
 }
@@ -75,6 +76,11 @@ impl Metrics {
         let mut f = lock(&self.inner);
         f.kernel_writes += writes;
         f.kernel_failures += failures as u64;
+    }
+
+    /// Records addresses announced again because a routing daemon had missed them.
+    pub fn addresses_announced(&self, n: usize) {
+        lock(&self.inner).addresses_announced += n as u64;
     }
 
     /// The exposition text.
@@ -149,6 +155,12 @@ impl Metrics {
             &plain(f.kernel_failures.to_string()),
         );
         metric(
+            "openperouter_addresses_announced_total",
+            "counter",
+            "Interface addresses announced again because FRR had missed their first announcement.",
+            &plain(f.addresses_announced.to_string()),
+        );
+        metric(
             "openperouter_failed_resources",
             "gauge",
             "Resources not applied on this node.",
@@ -207,6 +219,7 @@ mod tests {
         m.reconcile(false, 0.5, 2, false);
         m.frr_apply(true, 0.1, 12, 3);
         m.kernel_apply(7, 1);
+        m.addresses_announced(2);
         let mut sample = FrrSample::default();
         sample.bgp_sessions.insert(("default".into(), "Established".into()), 2);
         sample.evpn_routes.insert((5, "100".into()), 4);
@@ -217,6 +230,7 @@ mod tests {
             "openperouter_reconciles_total{result=\"failure\"} 1",
             "openperouter_frr_apply_lines_total{direction=\"added\"} 12",
             "openperouter_kernel_writes_total 7",
+            "openperouter_addresses_announced_total 2",
             "openperouter_failed_resources 2",
             "openperouter_ready 0",
             "openperouter_bgp_sessions{vrf=\"default\",state=\"Established\"} 2",

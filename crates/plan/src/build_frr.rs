@@ -176,13 +176,14 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
     let Some(u) = &valid.underlay else { return config };
     let my_asn = u.spec.asn as u32;
     let mut default = instance(my_asn, None, u.router_id);
-    if let Some(gr) = &u.spec.graceful_restart {
-        default.graceful_restart = Some(GracefulRestart {
-            restart_time: gr.restart_time_seconds.unwrap_or(api::DEFAULT_RESTART_TIME) as u32,
-            stalepath_time: gr.stale_path_time_seconds.unwrap_or(api::DEFAULT_STALE_PATH_TIME) as u32,
-            preserve_fw_state: true,
-        });
-    }
+    // Graceful restart covers every instance: the tenant VRFs' host sessions too, so that the
+    // host speaker keeps the PE's routes while FRR restarts.
+    let graceful_restart = u.spec.graceful_restart.as_ref().map(|gr| GracefulRestart {
+        restart_time: gr.restart_time_seconds.unwrap_or(api::DEFAULT_RESTART_TIME) as u32,
+        stalepath_time: gr.stale_path_time_seconds.unwrap_or(api::DEFAULT_STALE_PATH_TIME) as u32,
+        preserve_fw_state: true,
+    });
+    default.graceful_restart = graceful_restart.clone();
     if let Some(rr) = &u.spec.route_reflector {
         let id = rr.cluster_id.as_deref().unwrap_or(api::DEFAULT_CLUSTER_ID);
         default.cluster_id = id.parse().ok();
@@ -254,6 +255,7 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         config.vrf_vnis.push(VrfVni { vrf: spec.vrf.clone(), vni: l3.vni });
         let asn = spec.host_session.as_ref().map(|s| s.asn as u32).unwrap_or(my_asn);
         let mut inst = instance(asn, Some(spec.vrf.clone()), u.router_id);
+        inst.graceful_restart = graceful_restart.clone();
         let (mut v4, mut v6, mut evpn) =
             (Af::new(Afi::Ipv4Unicast), Af::new(Afi::Ipv6Unicast), Af::new(Afi::L2vpnEvpn));
         if let (Some(s), Some(ips)) = (&spec.host_session, &l3.session) {

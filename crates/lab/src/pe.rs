@@ -5,7 +5,8 @@
 //! * `DIR/agent<i>/config/`: the PE configuration (a copy of `examples/lab/openpe.yaml` or of
 //!   `--pe-config`) and `node-config.yaml` (`nodeIndex.index: i`, `nodeName: node<i>`): the
 //!   agent's `--config-dir`, watched by it (`lab check` drops an invalid resource there);
-//! * `DIR/agent<i>/state/`: the agent's `--state-dir`; `agent.log` its output; `agent.pid`;
+//! * `DIR/agent<i>/state/`: the agent's `--state-dir`; `agent.log` its output (level
+//!   `OPR_LAB_AGENT_LOG`, default info); `agent.pid`;
 //! * `DIR/node<i>-pe/run` and `DIR/node<i>-pe/etc`: the FRR instance the agent runs in the router
 //!   namespace `<prefix>-node<i>-pe` (hostname `node<i>-pe`), laid out like the lab's own FRR
 //!   instances so that `down` stops it like them.
@@ -79,6 +80,15 @@ pub enum PeError {
     Netns(#[from] NetnsError),
 }
 
+/// The agents' log level: `OPR_LAB_AGENT_LOG` (error, warn, info, debug, trace), default info
+/// (one line per reconcile in `agent.log`).
+fn agent_log_level() -> String {
+    match std::env::var("OPR_LAB_AGENT_LOG") {
+        Ok(l) if ["error", "warn", "info", "debug", "trace"].contains(&l.as_str()) => l,
+        _ => "info".to_string(),
+    }
+}
+
 /// Writes node `index`'s config directory and starts its agent in the node's host namespace;
 /// returns its pid (also written to `agent.pid`).
 pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> Result<u32, PeError> {
@@ -126,13 +136,12 @@ pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> 
         .arg(&state)
         .arg("--resync")
         .arg(AGENT_RESYNC_SECS.to_string())
+        .arg("--log-level")
+        .arg(agent_log_level())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err_log)
         .process_group(0);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info");
-    }
     // SAFETY: the closure runs in the forked child before exec and only calls setns(2), an
     // async-signal-safe system call, on a file descriptor opened before the fork; it allocates
     // nothing and takes no lock.

@@ -133,6 +133,14 @@ async fn host_mode_end_to_end_without_vrf() {
     assert!(ip(&["-n", &host, "link", "show", "dev", "host-e-300"]).contains("master br-hs-300"));
     assert!(ip(&["-n", &host, "addr", "show", "dev", "pt-host"]).contains("192.169.30.2/24"));
     assert!(ip(&["-n", &router, "addr", "show", "dev", "pt-ns"]).contains("192.169.30.1/24"));
+    // zebra holds every address the plan put in the router namespace (FRR 8.4 drops one that
+    // arrives before zebra learned its interface; the agent then announces it again).
+    let zebra = frr::state::interfaces(&agent.vtysh().expect("vtysh")).await.expect("zebra's interfaces");
+    for (ifname, addr) in [("toswitch", "192.168.77.2/24"), ("pt-ns", "192.169.30.1/24"), ("lo", "100.65.0.0/32")] {
+        let known =
+            zebra.iter().find(|i| i.name == ifname).unwrap_or_else(|| panic!("zebra lacks {ifname}: {zebra:?}"));
+        assert!(known.addresses.iter().any(|a| a.to_string() == addr), "zebra lacks {addr} on {ifname}: {known:?}");
+    }
     let running = running_config(&agent).await;
     assert!(running.contains("router bgp 64514"), "{running}");
     assert!(running.contains("neighbor 192.169.30.2 remote-as 64515"), "{running}");

@@ -5,7 +5,8 @@
 //! Scenarios, in order (the destructive ones last): underlay sessions, host sessions, VTEP
 //! reachability, type-5 import into the right VRF only, EVPN routes → host speaker, type-5
 //! export, L3 pod ↔ external hosts, stretched L2, anycast gateway, disconnected L2VNI,
-//! passthrough, kernel conformance, invalid resource, FRR killed, router namespace deleted.
+//! passthrough, kernel conformance, invalid resource, type-5 withdrawal, VNI and Underlay removed
+//! from the configuration, FRR killed, router namespace deleted.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
 
 use std::future::Future;
@@ -597,6 +598,181 @@ async fn invalid_resource(c: &Ctx<'_>) -> Check {
     Ok(format!("{r}; cleared after removal"))
 }
 
+/// A prefix only this scenario uses: a connected subnet on leafA's VRF red side.
+const WITHDRAW_PREFIX: &str = "192.168.120.0/24";
+
+/// The kernel route for `prefix` in `ns` (in `vrf` when given), if any.
+async fn kernel_route(ns: &str, vrf: Option<&str>, prefix: &str) -> String {
+    let mut argv = vec!["ip", "route", "show"];
+    if let Some(v) = vrf {
+        argv.extend(["vrf", v]);
+    }
+    argv.push(prefix);
+    sh(ns, &argv).await.1.trim().to_string()
+}
+
+async fn type5_withdraw(c: &Ctx<'_>) -> Check {
+    let leaf = c.ns("leafA");
+    let gateway = "192.168.120.1/24";
+    let (ok, out) = sh(&leaf, &["ip", "addr", "add", gateway, "dev", "ethred"]).await;
+    if !ok {
+        return Err(format!("cannot add {gateway} on leafA: {}", last_line(&out)));
+    }
+    let appeared = eventually(Duration::from_secs(60), || async {
+        for i in 0..c.nodes {
+            let pe = kernel_route(&node_router_ns(&c.prefix, i), Some("red"), WITHDRAW_PREFIX).await;
+            if !pe.contains("via 100.64.0.1") {
+                return Err(format!("node{i}-pe VRF red: no route {WITHDRAW_PREFIX} via leafA's VTEP ({pe:?})"));
+            }
+            let host = kernel_route(&node_host_ns(&c.prefix, i), None, WITHDRAW_PREFIX).await;
+            if !host.contains("via 192.169.10.1") {
+                return Err(format!("node{i}'s host speaker: no route {WITHDRAW_PREFIX} via the PE ({host:?})"));
+            }
+            let blue = kernel_route(&node_router_ns(&c.prefix, i), Some("blue"), WITHDRAW_PREFIX).await;
+            if !blue.is_empty() {
+                return Err(format!("node{i}-pe: {WITHDRAW_PREFIX} leaked into VRF blue ({blue:?})"));
+            }
+        }
+        Ok(String::new())
+    })
+    .await;
+    let start = Instant::now();
+    let (ok, out) = sh(&leaf, &["ip", "addr", "del", gateway, "dev", "ethred"]).await;
+    appeared?;
+    if !ok {
+        return Err(format!("cannot remove {gateway} from leafA: {}", last_line(&out)));
+    }
+    eventually(Duration::from_secs(60), || async {
+        for i in 0..c.nodes {
+            let pe = kernel_route(&node_router_ns(&c.prefix, i), Some("red"), WITHDRAW_PREFIX).await;
+            let host = kernel_route(&node_host_ns(&c.prefix, i), None, WITHDRAW_PREFIX).await;
+            if !pe.is_empty() || !host.is_empty() {
+                return Err(format!("node{i}: {WITHDRAW_PREFIX} still routed (PE {pe:?}, host {host:?})"));
+            }
+        }
+        Ok(String::new())
+    })
+    .await?;
+    Ok(format!(
+        "leafA's new {WITHDRAW_PREFIX} reached every PE's VRF red (not blue) and host speaker; withdrawn everywhere {:.1} s after leafA dropped it",
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+/// `name → ifindex` of the links in `ns`.
+async fn ifindexes(ns: &str) -> std::collections::BTreeMap<String, u32> {
+    let (_, out) = sh(ns, &["ip", "-o", "link", "show"]).await;
+    out.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ": ");
+            let index = parts.next()?.trim().parse().ok()?;
+            let name = parts.next()?.split('@').next()?.to_string();
+            Some((name, index))
+        })
+        .collect()
+}
+
+/// The lab's PE configuration without the documents of the given kinds/names.
+fn config_without(drop: &[(&str, &str)]) -> String {
+    pe::DEFAULT_PE_CONFIG
+        .split("\n---\n")
+        .filter(|doc| {
+            !drop.iter().any(|(kind, name)| {
+                doc.lines().any(|l| l.trim() == format!("kind: {kind}"))
+                    && doc.lines().any(|l| l.contains(&format!("name: {name},")) || l.trim() == format!("name: {name}"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+async fn config_removal(c: &Ctx<'_>) -> Option<Check> {
+    // The last node: the scenarios after this one (FRR killed, namespace deleted) use node0.
+    let i = c.nodes.checked_sub(1).filter(|i| *i > 0)?;
+    let path = pe::config_dir(&c.lab.options.dir(), i).join("openpe.yaml");
+    let (router, host) = (node_router_ns(&c.prefix, i), node_host_ns(&c.prefix, i));
+    let run = async {
+        let before_router = ifindexes(&router).await;
+        let before_host = ifindexes(&host).await;
+        // 1. The disconnected L2VNI goes: exactly its five objects leave.
+        let write = |text: String| std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()));
+        write(config_without(&[("L2VNI", "east-west")]))?;
+        let l2_objects = [(&router, "vni300"), (&router, "br-pe-300"), (&router, "pe-e-300"), (&host, "host-e-300"), (&host, "br-hs-300")];
+        eventually(Duration::from_secs(60), || async {
+            let (r, h) = (ifindexes(&router).await, ifindexes(&host).await);
+            let left: Vec<&str> =
+                l2_objects.iter().filter(|(ns, n)| if *ns == &router { r.contains_key(*n) } else { h.contains_key(*n) }).map(|(_, n)| *n).collect();
+            if left.is_empty() { Ok(String::new()) } else { Err(format!("still there: {left:?}")) }
+        })
+        .await?;
+        let (r, h) = (ifindexes(&router).await, ifindexes(&host).await);
+        for (ns, before, now) in [(&router, &before_router, &r), (&host, &before_host, &h)] {
+            for (name, index) in before.iter() {
+                if l2_objects.iter().any(|(_, n)| n == name) {
+                    continue;
+                }
+                if now.get(name) != Some(index) {
+                    return Err(format!("{ns}: {name} was touched (ifindex {index} → {:?})", now.get(name)));
+                }
+            }
+        }
+        // 2. The Underlay goes: nothing of ours is left and the NIC is back in the host with its
+        //    address.
+        write(config_without(&[("L2VNI", "east-west"), ("Underlay", "underlay")]))?;
+        let nic_addr = format!("{}/24", crate::fabric::node_underlay_ip(i));
+        eventually(Duration::from_secs(60), || async {
+            let (_, nic) = sh(&host, &["ip", "addr", "show", "dev", "toswitch"]).await;
+            if !nic.contains(&nic_addr) {
+                return Err(format!("toswitch not back in node{i} with {nic_addr}: {}", last_line(&nic)));
+            }
+            let r = ifindexes(&router).await;
+            let ours: Vec<&String> = r.keys().filter(|n| *n != "lo").collect();
+            if !ours.is_empty() {
+                return Err(format!("left in the router namespace: {ours:?}"));
+            }
+            let h = ifindexes(&host).await;
+            let ours: Vec<&String> =
+                h.keys().filter(|n| n.starts_with("host-e-") || n.starts_with("br-hs-") || *n == "pt-host").collect();
+            if ours.is_empty() { Ok(String::new()) } else { Err(format!("left in the host namespace: {ours:?}")) }
+        })
+        .await?;
+        Ok::<String, String>(format!(
+            "node{i}: without L2VNI east-west exactly vni300, br-pe-300, pe-e-300, host-e-300, br-hs-300 went (the other {} links kept their ifindex); without the Underlay nothing of ours was left and toswitch came back with {nic_addr}",
+            before_router.len() + before_host.len() - l2_objects.len()
+        ))
+    }
+    .await;
+    // Always restore the configuration and wait for the node to serve again.
+    let restored = async {
+        std::fs::write(&path, pe::DEFAULT_PE_CONFIG).map_err(|e| format!("{}: {e}", path.display()))?;
+        eventually(Duration::from_secs(90), || async {
+            let st = agent_status(c, i).await?;
+            let ready = st.get("conditions").map(|v| v.to_string()).unwrap_or_default();
+            if ready.contains("\"Ready\"") && ready.contains("\"True\"") {
+                Ok(String::new())
+            } else {
+                Err(format!("node{i} not Ready: {ready}"))
+            }
+        })
+        .await?;
+        crate::control::attach_pods(c.lab).await.map_err(|e| e.to_string())?;
+        underlay_sessions(c).await?;
+        host_sessions(c).await?;
+        let (a, b) = (c.nodes - 1, 0);
+        pings(
+            &[(c.ns(&format!("ewpod{a}")), ewpod_ip(b)), (c.ns(&format!("pod{a}")), "192.168.20.2".to_string())],
+            Duration::from_secs(30),
+        )
+        .await
+    }
+    .await;
+    Some(match (run, restored) {
+        (Ok(done), Ok(_)) => Ok(format!("{done}; restored: Ready, sessions up, traffic back")),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(format!("did not recover after the configuration was restored: {e}")),
+    })
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
 }
@@ -791,6 +967,8 @@ pub async fn run(lab: &Lab, progress: &mut (dyn FnMut(&Outcome) + Send)) -> Repo
     step!("passthrough both ways", Some(passthrough(&c).await));
     step!("kernel conformance", Some(conformance(&c).await));
     step!("invalid resource", Some(invalid_resource(&c).await));
+    step!("type-5 withdrawn by the leaf", Some(type5_withdraw(&c).await));
+    step!("VNI, Underlay removed from config", config_removal(&c).await);
     step!("FRR killed (bgpd+zebra -9)", Some(frr_kill(&c).await));
     step!("router netns deleted", Some(netns_delete(&c).await));
     report
@@ -799,6 +977,17 @@ pub async fn run(lab: &Lab, progress: &mut (dyn FnMut(&Outcome) + Send)) -> Repo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_are_dropped_from_the_pe_configuration_by_kind_and_name() {
+        let full = config_without(&[]);
+        assert_eq!(full, pe::DEFAULT_PE_CONFIG);
+        let less = config_without(&[("L2VNI", "east-west"), ("Underlay", "underlay")]);
+        assert!(!less.contains("kind: Underlay") && !less.contains("name: east-west"), "{less}");
+        for kept in ["name: red,", "name: blue,", "name: red-l2,", "kind: L3Passthrough"] {
+            assert!(less.contains(kept), "{kept} dropped:\n{less}");
+        }
+    }
 
     #[test]
     fn frr_versions_are_read_from_show_version() {

@@ -222,11 +222,6 @@ fn save_incumbents(path: Option<&std::path::Path>, incumbents: &BTreeSet<(Resour
     }
 }
 
-/// IPv6 link-local addresses: the kernel's own, never planned.
-fn is_link_local(a: &ipnet::IpNet) -> bool {
-    matches!(a.addr(), std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
 fn netns_inode(name: &str) -> Option<u64> {
     std::fs::metadata(NetNs::path_of(name)).ok().map(|m| m.ino())
 }
@@ -547,7 +542,7 @@ impl Agent {
                     }
                     st.failed_resources.extend(status::kernel_failures(&report));
                     if let Some(desired) = &plan.kernel {
-                        self.settle_addresses(desired, &report, Instant::now()).await;
+                        self.settle_addresses(desired, &report).await;
                     }
                 }
                 Err(e) => hard_error = Some(format!("kernel state: {e}")),
@@ -617,8 +612,9 @@ impl Agent {
     ///   them all (a few seconds at most, then a warning: the next reconcile tries again).
     /// * Host side: the addresses this reconcile added are announced once more a second after
     ///   they were made, for a host BGP speaker with the same race (it cannot be asked).
-    async fn settle_addresses(&mut self, desired: &dataplane::HostNetwork, report: &dataplane::Report, done: Instant) {
-        use dataplane::{Action, Side};
+    async fn settle_addresses(&mut self, desired: &dataplane::HostNetwork, report: &dataplane::Report) {
+        use dataplane::{Action, Side, is_link_local};
+        let done = Instant::now();
         let Some(datapath) = self.datapath.as_mut() else { return };
         let mut announced = 0usize;
         if let Some(vtysh) = self.frr.as_ref().map(|f| f.vtysh.clone()) {
@@ -631,7 +627,6 @@ impl Agent {
                 .filter(|(_, a)| !a.is_empty())
                 .collect();
             let deadline = Instant::now() + Duration::from_secs(5);
-            let mut rounds = 0u32;
             loop {
                 let known = match frr::state::interfaces(&vtysh).await {
                     Ok(k) => k,
@@ -653,7 +648,7 @@ impl Agent {
                         }
                         // Not in the kernel either (its creation failed, reported already):
                         // nothing to wait for.
-                        None if datapath.announce_addresses(Side::Router, name, &[]).is_err() => {}
+                        None if !datapath.has_link(Side::Router, name).unwrap_or(false) => {}
                         None => unknown.push(*name),
                     }
                 }
@@ -673,38 +668,33 @@ impl Agent {
                     break;
                 }
                 // Addresses of an interface zebra has not learned yet would be dropped again:
-                // only those of known interfaces are announced (once per round trip).
-                if rounds == 0 || !missing.is_empty() {
-                    for (name, addrs) in &missing {
-                        match datapath.announce_addresses(Side::Router, name, addrs) {
-                            Ok(n) => {
-                                announced += n;
-                                tracing::warn!(link = %name, addresses = ?addrs, "FRR missed these addresses: announced them again");
-                            }
-                            Err(e) => tracing::debug!(link = %name, "cannot announce addresses: {e}"),
+                // only those of known interfaces are announced.
+                for (name, addrs) in &missing {
+                    match datapath.announce_addresses(Side::Router, name, addrs) {
+                        Ok(n) => {
+                            announced += n;
+                            tracing::warn!(link = %name, addresses = ?addrs, "FRR missed these addresses: announced them again");
                         }
+                        Err(e) => tracing::debug!(link = %name, "cannot announce addresses: {e}"),
                     }
                 }
-                rounds += 1;
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
-        let host_added: Vec<(&str, ipnet::IpNet)> = report
-            .ops
-            .iter()
-            .filter(|op| op.side == Side::Host)
-            .filter_map(|op| match &op.action {
-                Action::AddAddress { link, address } => Some((link.as_str(), *address)),
-                _ => None,
-            })
-            .collect();
+        // The host-side addresses this reconcile added, per link.
+        let mut host_added: BTreeMap<&str, Vec<ipnet::IpNet>> = BTreeMap::new();
+        for op in report.ops.iter().filter(|op| op.side == Side::Host) {
+            if let Action::AddAddress { link, address } = &op.action {
+                host_added.entry(link.as_str()).or_default().push(*address);
+            }
+        }
         if !host_added.is_empty() {
             let settle = Duration::from_secs(1).saturating_sub(done.elapsed());
             tokio::time::sleep(settle).await;
-            for (link, address) in host_added {
-                match datapath.announce_addresses(Side::Host, link, &[address]) {
-                    Ok(_) => tracing::debug!(%link, %address, "host address announced again"),
-                    Err(e) => tracing::debug!(%link, "cannot announce {address}: {e}"),
+            for (link, addresses) in host_added {
+                match datapath.announce_addresses(Side::Host, link, &addresses) {
+                    Ok(_) => tracing::debug!(%link, ?addresses, "host addresses announced again"),
+                    Err(e) => tracing::debug!(%link, "cannot announce {addresses:?}: {e}"),
                 }
             }
         }

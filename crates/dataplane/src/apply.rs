@@ -261,6 +261,14 @@ impl Datapath {
         report
     }
 
+    /// Whether a link of that name exists now (asked of the kernel, not of the cache).
+    pub fn has_link(&mut self, side: Side, name: &str) -> Result<bool, Error> {
+        let ns = self.side(side);
+        let found =
+            observe::get_link(&mut ns.sock, name).map_err(|e| nl_err(side, &ns.ns, format!("look up {name}"), e))?;
+        Ok(found.is_some())
+    }
+
     /// Announces addresses that are already configured once more: each is replaced by itself
     /// (`RTM_NEWADDR` with `NLM_F_REPLACE`), which changes nothing in the kernel but sends the
     /// address notification again to every listener (an IPv6 address still in duplicate

@@ -42,7 +42,7 @@ pub use apply::{Datapath, diff_live};
 pub use diff::diff;
 pub use netlink::{KernelError, NlError};
 pub use netns::{NETNS_RUN_DIR, NetNs};
-pub use observe::{NsState, Observed, ObservedLink, VxlanState};
+pub use observe::{NsState, Observed, ObservedLink, VxlanState, is_link_local};
 pub use ops::{Action, Diff, Failure, LinkChange, NewLink, NewLinkKind, Op, Report};
 
 use std::fmt;

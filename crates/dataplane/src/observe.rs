@@ -505,7 +505,7 @@ pub(crate) fn get_link(sock: &mut Socket, name: &str) -> Result<Option<ObservedL
 }
 
 /// Whether an address is one the kernel manages by itself (IPv6 link-local).
-pub(crate) fn is_link_local(n: &IpNet) -> bool {
+pub fn is_link_local(n: &IpNet) -> bool {
     match n.addr() {
         IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
         IpAddr::V4(_) => false,

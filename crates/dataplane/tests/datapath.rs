@@ -249,6 +249,7 @@ fn announcing_addresses_notifies_again_and_changes_nothing() {
     assert!(!events.contains("192.169.99.1"), "{events:?}");
     assert_eq!(env.ip(Side::Host, "-d addr show dev pt-host"), before);
     assert_idempotent(&mut dp, &want);
+    assert!(dp.has_link(Side::Host, "pt-host").unwrap() && !dp.has_link(Side::Host, "nope0").unwrap());
     assert!(matches!(
         dp.announce_addresses(Side::Host, "nope0", &[net("192.169.20.2/24")]),
         Err(dataplane::Error::LinkNotFound { .. })

@@ -826,9 +826,9 @@ async fn frr_kill(c: &Ctx<'_>) -> Check {
         killed.push(format!("{d}[{pid}]"));
     }
     let killed_at = Instant::now();
-    let (_, links) = sh(&pe_ns, &["ip", "-br", "link", "show"]).await;
+    let links = ifindexes(&pe_ns).await;
     for obj in ["red", "blue", "br-pe-100", "vni100", "br-pe-110", "vni110", "toswitch"] {
-        if !links.lines().any(|l| l.split_whitespace().next().is_some_and(|n| n.split('@').next() == Some(obj))) {
+        if !links.contains_key(obj) {
             return Err(format!("{obj} vanished when FRR was killed"));
         }
     }

@@ -167,16 +167,7 @@ pub fn run_nodemarker(args: NodemarkerArgs) -> Result<ExitCode> {
         resync: args.resync,
     };
     runtime()?.block_on(async move {
-        let probes = tokio::net::TcpListener::bind(args.health_listen)
-            .await
-            .with_context(|| format!("listening on {} for probes", args.health_listen))?;
-        let ready = Arc::new(AtomicBool::new(false));
-        let probe_ready = ready.clone();
-        tokio::spawn(async move {
-            if let Err(e) = k8s::runtime::serve_probes(probes, probe_ready).await {
-                tracing::error!(error = %e, "probe server failed");
-            }
-        });
+        let ready = start_probes(args.health_listen).await?;
         let client = client().await?;
         tracing::info!(%identity, lease = %format!("{}/{}", args.namespace, args.lease_name), "nodemarker starting");
         k8s::runtime::run_nodemarker(client, config, k8s::runtime::shutdown_signal(), ready).await?;
@@ -206,22 +197,28 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
         now: k8s_openapi::jiff::Timestamp::now,
     };
     runtime()?.block_on(async move {
-        let probes = tokio::net::TcpListener::bind(args.health_listen)
-            .await
-            .with_context(|| format!("listening on {} for probes", args.health_listen))?;
-        let ready = Arc::new(AtomicBool::new(false));
-        let probe_ready = ready.clone();
-        tokio::spawn(async move {
-            if let Err(e) = k8s::runtime::serve_probes(probes, probe_ready).await {
-                tracing::error!(error = %e, "probe server failed");
-            }
-        });
+        let ready = start_probes(args.health_listen).await?;
         let client = client().await?;
         tracing::info!(node = %args.node_name, namespace = %args.namespace, "controller starting");
         k8s::controller::run_controller(client, config, k8s::runtime::shutdown_signal(), ready).await?;
         tracing::info!("controller stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Serves the liveness/readiness probes on `addr` in the background; readiness follows the
+/// returned flag.
+async fn start_probes(addr: std::net::SocketAddr) -> Result<Arc<AtomicBool>> {
+    let probes =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr} for probes"))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let probe_ready = ready.clone();
+    tokio::spawn(async move {
+        if let Err(e) = k8s::runtime::serve_probes(probes, probe_ready).await {
+            tracing::error!(error = %e, "probe server failed");
+        }
+    });
+    Ok(ready)
 }
 
 #[cfg(test)]

@@ -169,3 +169,39 @@ fn hung_command_times_out() {
     assert_eq!(out, "started\n");
     assert!(elapsed < Duration::from_secs(30), "the timeout took {elapsed:?}");
 }
+
+#[test]
+fn debian13_userland_runs_frr10_and_shows_the_command_directories() {
+    let Some(kit) = kit() else { return };
+    let root = match vm::prepare_debian13(kit.dir(), true) {
+        Ok(root) => root,
+        Err(e) if in_ci() => panic!("the Debian 13 root cannot be built, and CI must run the FRR 10 tests: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: the Debian 13 root cannot be built here ({e}); it is built under CI=true");
+            return;
+        }
+    };
+    let marker = format!("/tmp/opr-vm-userland-{}", std::process::id());
+    std::fs::write(&marker, "from the host\n").unwrap();
+    let script = format!(
+        r#"set -e
+echo "debian=$(cat /etc/debian_version)"
+/usr/lib/frr/zebra --version | head -n 1
+echo "cwd=$(pwd)"
+test -f Cargo.toml && echo "cargo-toml=yes"
+echo "marker=$(cat {marker})"
+echo guest > {marker}
+ip link add opr-vrf-u type vrf table 11 && echo "vrf=yes"
+"#
+    );
+    let options = RunOptions { userland: vm::Userland::Root(root), ..options() };
+    let (result, out, _) = run_sh(&kit, &script, &options);
+    let after = std::fs::read_to_string(&marker).unwrap();
+    std::fs::remove_file(&marker).ok();
+    assert_eq!(after, "from the host\n", "the guest's write to /tmp must vanish with the VM");
+    assert_eq!(result.unwrap(), 0);
+    assert!(out.contains("debian=13."), "{out}");
+    assert!(out.contains("zebra version 10."), "{out}");
+    assert!(out.contains(&format!("cwd={}", crate_dir().display())), "{out}");
+    assert!(out.contains("cargo-toml=yes") && out.contains("marker=from the host") && out.contains("vrf=yes"), "{out}");
+}

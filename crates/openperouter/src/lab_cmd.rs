@@ -46,6 +46,10 @@ pub struct UpArgs {
     /// with the first failure's status.
     #[arg(long)]
     pub vm: bool,
+    /// With --vm: the FRR line of the VM's userland (fabric routers and PEs alike): 10 is
+    /// Debian 13's FRR 10.3, 8 Debian 12's FRR 8.4. Without --vm, the lab runs the installed FRR.
+    #[arg(long, value_name = "LINE", default_value_t = lab::vm::DEFAULT_FRR_LINE, requires = "vm")]
+    pub frr: lab::vm::FrrLine,
     /// Seconds to wait for every fabric BGP session (and, with --vm, for the whole VM run ×4).
     #[arg(long, value_name = "S", default_value_t = 90)]
     pub timeout: u64,
@@ -233,6 +237,7 @@ fn up_in_vm(args: &UpArgs) -> Result<ExitCode> {
     );
     let kit = lab::vm::prepare(&KitOptions { dir: lab::vm::default_kit_dir(), verbose: true })
         .context("preparing the VM kit")?;
+    let userland = lab::vm::Userland::for_frr(args.frr, kit.dir(), true).context("preparing the VM's userland")?;
     let cwd = std::env::current_dir().ok().filter(|d| !d.starts_with("/run") && !d.starts_with("/dev/shm"));
     let options = RunOptions {
         timeout: Duration::from_secs(args.timeout.saturating_mul(4).max(120)),
@@ -240,9 +245,14 @@ fn up_in_vm(args: &UpArgs) -> Result<ExitCode> {
         env: std::env::var_os("RUST_LOG").map(|v| (OsString::from("RUST_LOG"), v)).into_iter().collect(),
         // Eight FRR instances, two node agents and the checks' processes.
         memory_mib: 4096,
+        userland,
         ..RunOptions::default()
     };
-    eprintln!("== lab: booting a VM (guest kernel {}) for up, status and down", kit.kernel_release());
+    eprintln!(
+        "== lab: booting a VM (guest kernel {}, FRR {} userland) for up, status and down",
+        kit.kernel_release(),
+        args.frr
+    );
     match lab::vm::run(&kit, &["sh", "-c", &script], &options) {
         Ok(code) => Ok(ExitCode::from(code)),
         Err(VmError::Timeout { .. }) => {

@@ -10,14 +10,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use lab::vm::{KitOptions, RunOptions, VmError};
+use lab::vm::{FrrLine, KitOptions, RunOptions, Userland, VmError};
 
 /// Exit status when the VM timed out (as timeout(1) does).
 const EXIT_TIMEOUT: u8 = 124;
 
 const VM_HELP: &str = "\
-Inside the VM: / is the host's root, read-only, under a tmpfs overlay (writes vanish with the VM);
-/tmp, /run and /dev/shm are empty; /lib/modules has the guest kernel's modules, so `ip link add x
+Inside the VM: / is the userland's root (--frr 10: a Debian 13 root with FRR 10.3, showing the
+working directory, this program's directory, its source tree, /tmp and every --bind at their own
+paths; --frr 8: the host's root), read-only, under a tmpfs overlay (writes vanish with the VM);
+/run and /dev/shm are empty; /lib/modules has the guest kernel's modules, so `ip link add x
 type vrf` just works. The command runs as root in the current directory with stdin from /dev/null,
 PATH from this shell, HOME=/root and nothing else from this environment (add variables with --env).
 The first run downloads and unpacks the kernel and qemu (about 10 s, 550 MB; see --kit-dir). Each
@@ -56,6 +58,14 @@ pub struct VmArgs {
     /// The VM kit's directory [default: $OPR_VMKIT_DIR, else <workspace>/target/vmkit].
     #[arg(long, value_name = "DIR")]
     pub kit_dir: Option<PathBuf>,
+    /// The guest's userland by its FRR line: 10 is a Debian 13 root (FRR 10.3; built in the kit
+    /// directory on first use, about 1 min), 8 the host's own root (Debian 12, FRR 8.4).
+    #[arg(long, value_name = "LINE", default_value_t = lab::vm::DEFAULT_FRR_LINE)]
+    pub frr: FrrLine,
+    /// With --frr 10: also show host directory DIR at its own path in the guest (repeatable).
+    /// The working directory, this program's directory, its source tree and /tmp always are.
+    #[arg(long, value_name = "DIR")]
+    pub bind: Vec<PathBuf>,
     /// The command and its arguments, after `--` (not a shell line: use sh -c '…' for that).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -73,8 +83,18 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
     }
     let kit_options = KitOptions { dir: args.kit_dir.unwrap_or_else(lab::vm::default_kit_dir), verbose: true };
     let kit = lab::vm::prepare(&kit_options).context("preparing the VM kit")?;
+    let userland = Userland::for_frr(args.frr, kit.dir(), true).context("preparing the VM's userland")?;
     if args.prepare_only {
-        println!("VM kit ready in {} (guest kernel {})", kit.dir().display(), kit.kernel_release());
+        let root = match &userland {
+            Userland::Host => "the host's root".to_string(),
+            Userland::Root(dir) => dir.display().to_string(),
+        };
+        println!(
+            "VM kit ready in {} (guest kernel {}; userland for FRR {}: {root})",
+            kit.dir().display(),
+            kit.kernel_release(),
+            args.frr
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let options = RunOptions {
@@ -85,6 +105,8 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         debug: args.debug,
         cwd: None,
         env,
+        userland,
+        binds: args.bind,
     };
     match lab::vm::run(&kit, &args.command, &options) {
         Ok(status) => Ok(ExitCode::from(status)),

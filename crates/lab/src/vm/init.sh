@@ -1,7 +1,9 @@
 #!/bin/sh
 # /init of the lab VM (PID 1 in the initramfs; busybox only). Written by crates/lab/src/vm/init.sh.
 #
-# It mounts the host's root read-only over 9p with a throw-away tmpfs overlay on top, makes the
+# It mounts the host's root read-only over 9p with a throw-away tmpfs overlay on top (or, when the
+# host names another root file system, that one, with the host directories the command needs
+# shown at their own paths under overlays of their own), makes the
 # kit's kernel modules loadable, runs one command chrooted into that root and powers the VM off.
 # The host names the directory of this run's files on the kernel command line (opr.run=DIR). That
 # directory holds `config` (shell assignments, sourced below) and `cmd.sh` (the command, run by the
@@ -51,14 +53,25 @@ mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroo
     die "cannot mount the host root over 9p"
 cfg="/mnt/host$run/config"
 [ -r "$cfg" ] || die "missing $cfg"
-# Sets NONCE, KVER, KIT_MODULES (host path of the kit's module tree), MODDIR (host's real
-# lib/modules directory) and RW (host directory shared read-write, or empty).
+# Sets NONCE, KVER, KIT_MODULES (host path of the kit's module tree), MODDIR (the guest root's
+# lib/modules directory), RW (host directory shared read-write, or empty), ROOT (host path of the
+# guest's root file system, empty for the host's own root) and BINDS (host directories shown at
+# their own paths when ROOT is set; separated by spaces, which the host never puts in a path).
 . "$cfg"
 
 mount -t tmpfs -o mode=0755 overlay-rw /mnt/rw || die "cannot mount the overlay's tmpfs"
 mkdir /mnt/rw/upper /mnt/rw/work
-mount -t overlay -o lowerdir=/mnt/host,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work overlay "$R" ||
+mount -t overlay -o "lowerdir=/mnt/host$ROOT,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work" overlay "$R" ||
     die "cannot mount the overlay root"
+if [ -n "$ROOT" ]; then
+    i=0
+    for b in $BINDS; do
+        i=$((i + 1))
+        mkdir -p "/mnt/rw/b$i/upper" "/mnt/rw/b$i/work" "$R$b"
+        mount -t overlay -o "lowerdir=/mnt/host$b,upperdir=/mnt/rw/b$i/upper,workdir=/mnt/rw/b$i/work" overlay "$R$b" ||
+            die "cannot show the host's $b in the guest root"
+    done
+fi
 mount -t proc proc "$R/proc" || die "cannot mount /proc"
 mount -t sysfs sysfs "$R/sys" || die "cannot mount /sys"
 mount -t devtmpfs devtmpfs "$R/dev" || die "cannot mount /dev"

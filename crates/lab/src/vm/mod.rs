@@ -16,8 +16,11 @@
 //!   machine), runs the command in the caller's working directory, streams its stdout and
 //!   stderr, and returns its exit status.
 //!
+//! * [`Userland`] ([`prepare_debian13`]): the guest's root file system, the host's own (FRR 8.4)
+//!   or a Debian 13 root (FRR 10.3) built once with debootstrap.
+//!
 //! Inside the VM:
-//! * `/` is the host's root, read-only over 9p, under a tmpfs overlay: writes succeed and vanish
+//! * `/` is the host's root (or the chosen userland's, with the command's directories shown), read-only over 9p, under a tmpfs overlay: writes succeed and vanish
 //!   with the VM. `/run` and `/dev/shm` are fresh tmpfs mounts; `/tmp` is the host's, seen through the
 //!   throw-away overlay.
 //!   [`RunOptions::rw_share`] mounts one host directory read-write at the same path.
@@ -32,8 +35,13 @@ mod kernel;
 mod kit;
 mod runner;
 mod stream;
+mod userland;
 
 pub use initramfs::InitramfsError;
 pub use kernel::ExtractError;
 pub use kit::{KIT_DIR_ENV, Kit, KitError, KitOptions, default_kit_dir, prepare};
 pub use runner::{DEFAULT_TIMEOUT, RunOptions, VmError, inside_vm, run, run_with_output};
+pub use userland::{
+    DEBIAN13_PACKAGES, DEFAULT_FRR_LINE, FrrLine, MIRROR_ENV, RootError, Userland, debian_mirror, prepare_debian13,
+    recipe_fingerprint,
+};

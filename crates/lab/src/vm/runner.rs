@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::kit::{Kit, KitError, which};
 use super::stream::Scanner;
+use super::userland::Userland;
 
 /// Default limit for one run (boot included).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -59,6 +60,12 @@ pub struct RunOptions {
     /// Environment of the command, on top of PATH (this process's), HOME=/root, USER=root,
     /// LOGNAME=root, SHELL=/bin/sh and LANG=C.UTF-8. Nothing else is inherited.
     pub env: Vec<(OsString, OsString)>,
+    /// The guest's root file system: the host's own, or a prepared one (FRR 10).
+    pub userland: Userland,
+    /// With another userland: host directories to show at their own paths (read-only, under
+    /// the throw-away overlay), on top of the working directory, this program's directory,
+    /// the source tree it was built from and `/tmp`, which are always shown.
+    pub binds: Vec<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -71,6 +78,8 @@ impl Default for RunOptions {
             debug: false,
             cwd: None,
             env: Vec::new(),
+            userland: Userland::Host,
+            binds: Vec::new(),
         }
     }
 }
@@ -91,6 +100,8 @@ pub enum VmError {
     Cwd { path: PathBuf, reason: String },
     #[error("read-write share {path}: {reason}")]
     RwShare { path: PathBuf, reason: String },
+    #[error("host directory {path} cannot be shown in the guest: {reason}")]
+    Bind { path: PathBuf, reason: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -178,7 +189,11 @@ pub fn run_with_output<S: AsRef<OsStr>>(
 
     let nonce = format!("OPR-VM-END-{}:", random_hex()?);
     let run_dir = RunDir::create(&nonce)?;
-    fs::write(run_dir.path.join("config"), guest_config(kit, &nonce, rw_share.as_deref()))
+    let binds = match &options.userland {
+        Userland::Host => Vec::new(),
+        Userland::Root(_) => guest_binds(&cwd, &options.binds)?,
+    };
+    fs::write(run_dir.path.join("config"), guest_config(kit, &nonce, rw_share.as_deref(), &options.userland, &binds))
         .map_err(io_err("writing the run's config"))?;
     fs::write(run_dir.path.join("cmd.sh"), command_script(command, &cwd, &options.env))
         .map_err(io_err("writing the run's cmd.sh"))?;
@@ -551,7 +566,46 @@ fn host_module_root() -> PathBuf {
     Path::new("/lib").canonicalize().unwrap_or_else(|_| PathBuf::from("/lib")).join("modules")
 }
 
-fn guest_config(kit: &Kit, nonce: &str, rw_share: Option<&Path>) -> Vec<u8> {
+/// The host directories shown in a guest with another userland: the working directory, this
+/// program's directory, the source tree this crate was built from (when it exists), `/tmp` and
+/// the caller's; canonical, without whitespace, none inside another.
+fn guest_binds(cwd: &Path, extra: &[PathBuf]) -> Result<Vec<PathBuf>, VmError> {
+    let mut wanted = vec![cwd.to_path_buf(), PathBuf::from("/tmp")];
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        wanted.push(dir);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if workspace.join("Cargo.toml").is_file() {
+        wanted.push(workspace);
+    }
+    let mut binds = Vec::new();
+    for (i, path) in wanted.iter().chain(extra).enumerate() {
+        let bind_err = |reason: String| VmError::Bind { path: path.clone(), reason };
+        let canonical = match path.canonicalize() {
+            Ok(c) => c,
+            // The implicit ones may be absent (an installed binary has no source tree).
+            Err(_) if i < wanted.len() => continue,
+            Err(e) => return Err(bind_err(e.to_string())),
+        };
+        if canonical.as_os_str().as_bytes().iter().any(u8::is_ascii_whitespace) {
+            return Err(bind_err("its path contains whitespace".into()));
+        }
+        if !canonical.is_dir() {
+            return Err(bind_err("not a directory".into()));
+        }
+        if canonical == Path::new("/") {
+            return Err(bind_err("the whole host root cannot be shown over another userland".into()));
+        }
+        binds.push(canonical);
+    }
+    binds.sort();
+    binds.dedup();
+    let outer: Vec<PathBuf> = binds.clone();
+    binds.retain(|b| !outer.iter().any(|o| o != b && b.starts_with(o)));
+    Ok(binds)
+}
+
+fn guest_config(kit: &Kit, nonce: &str, rw_share: Option<&Path>, userland: &Userland, binds: &[PathBuf]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut assign = |name: &str, value: &[u8]| {
         out.extend_from_slice(name.as_bytes());
@@ -562,8 +616,20 @@ fn guest_config(kit: &Kit, nonce: &str, rw_share: Option<&Path>) -> Vec<u8> {
     assign("NONCE", nonce.as_bytes());
     assign("KVER", kit.kernel_release().as_bytes());
     assign("KIT_MODULES", kit.modules_dir().as_os_str().as_bytes());
-    assign("MODDIR", host_module_root().as_os_str().as_bytes());
     assign("RW", rw_share.map(|p| p.as_os_str().as_bytes()).unwrap_or(b""));
+    match userland {
+        Userland::Host => {
+            assign("MODDIR", host_module_root().as_os_str().as_bytes());
+            assign("ROOT", b"");
+        }
+        Userland::Root(root) => {
+            // Debian 13 merges /usr: its /lib is a link to usr/lib.
+            assign("MODDIR", b"/usr/lib/modules");
+            assign("ROOT", root.as_os_str().as_bytes());
+        }
+    }
+    let joined: Vec<&[u8]> = binds.iter().map(|b| b.as_os_str().as_bytes()).collect();
+    assign("BINDS", &joined.join(&b' '));
     out
 }
 

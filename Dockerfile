@@ -1,23 +1,20 @@
 # syntax=docker/dockerfile:1
 #
-# The OpenPERouter image: FRR plus the `openperouter` binary. Every pod of the Kubernetes
-# deployment (config/) runs this one image: the controller, the router pod (FRR and the
-# reloader sidecar) and the nodemarker pod (node-index allocator and admission webhooks).
+# The OpenPERouter image: Debian 13 with its FRR 10.3 plus the `openperouter` binary. Every pod
+# of the Kubernetes deployment (config/) runs this one image: the controller, the router pod (FRR
+# and the reloader sidecar) and the nodemarker pod (node-index allocator and admission webhooks).
 #
 #   docker build -t localhost/openperouter:dev .
 #   podman build -t localhost/openperouter:dev .
 #
-# Stage 1 builds a static binary on Alpine (musl), so it runs on the Alpine-based FRR image.
-# Stage 2 is the FRR image with the binary added.
+# Stage 1 builds the binary on Debian 13 (glibc 2.41); stage 2 is a Debian 13 slim image with
+# Debian's FRR packages, the FRR line the lab VM tests with `--frr 10` (same packages, same
+# paths: /usr/lib/frr, /etc/frr, frr-reload.py).
 
-ARG RUST_IMAGE=docker.io/library/rust:1-alpine
-ARG FRR_IMAGE=quay.io/frrouting/frr:10.6.0
+ARG RUST_IMAGE=docker.io/library/rust:1-slim-trixie
+ARG BASE_IMAGE=docker.io/library/debian:trixie-slim
 
 FROM ${RUST_IMAGE} AS build
-# A C compiler and the musl headers: ring (TLS) builds C and assembly. Versions come with the
-# base image's Alpine release (pinning apk versions breaks at every Alpine update).
-# hadolint ignore=DL3018
-RUN apk add --no-cache build-base musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY crates ./crates
@@ -29,13 +26,19 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -D -m 0755 target/release/openperouter /out/openperouter \
     && /out/openperouter --version
 
-FROM ${FRR_IMAGE}
-# nsenter (util-linux) lets the router pod's FRR container enter /run/netns/perouter; tini
-# (the FRR image's init) and python3 (frr-reload.py, used by the reloader) come with the base.
-# hadolint ignore=DL3018
-RUN apk add --no-cache util-linux-misc \
+FROM ${BASE_IMAGE}
+# frr: the daemons (zebra, bgpd, staticd, bfdd, and mgmtd, which FRR 10 needs) and vtysh;
+# frr-pythontools: frr-reload.py, which the reloader keeps as its fallback and test oracle;
+# util-linux: nsenter, so the router pod's FRR container can enter /run/netns/perouter;
+# iproute2: `ip` for debugging a node; tini: the init that reaps the daemons' children.
+# Versions follow the Debian 13 point release the base image carries (pinning them breaks the
+# build at every security update).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends frr frr-pythontools util-linux iproute2 tini \
+    && rm -rf /var/lib/apt/lists/* \
     && command -v nsenter \
-    && test -x /sbin/tini \
+    && test -x /usr/lib/frr/mgmtd \
     && test -f /usr/lib/frr/frr-reload.py
 COPY --from=build /out/openperouter /usr/bin/openperouter
 # The manifests set every container's command; without one the image prints the usage.

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::control::Lab;
 use crate::fabric::{ewpod_ip, l2pod_ip, node_host_ns, node_nic, node_router_ns, pod_ip};
 use crate::pe;
+use crate::speaker::{Speaker, SpeakerRoute};
 
 /// The result of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +190,11 @@ impl Ctx<'_> {
             .collect())
     }
 
+    /// Node `i`'s host speaker (FRR, BIRD or GoBGP), for sessions and routes.
+    fn speaker(&self, i: u32) -> Speaker {
+        Speaker::of(self.lab, i)
+    }
+
     fn pairs(&self) -> Option<(u32, u32)> {
         (self.nodes >= 2).then_some((0, 1))
     }
@@ -209,11 +215,20 @@ async fn underlay_sessions(c: &Ctx<'_>) -> Check {
 
 async fn host_sessions(c: &Ctx<'_>) -> Check {
     eventually(Duration::from_secs(60), || async {
+        let mut kinds = Vec::new();
         for i in 0..c.nodes {
-            let peers: Vec<String> = crate::fabric::PE_HOST_SESSION_IPS.iter().map(|s| s.to_string()).collect();
-            c.established(&c.vtysh(&format!("node{i}"))?, &format!("node{i}"), &peers).await?;
+            let speaker = c.speaker(i);
+            let neighbors = speaker.neighbors().await?;
+            for p in crate::fabric::PE_HOST_SESSION_IPS {
+                match neighbors.iter().find(|n| n.peer == p) {
+                    Some(n) if n.is_established() => {}
+                    Some(n) => return Err(format!("node{i} ({}) → {p}: {}", speaker.kind, n.state)),
+                    None => return Err(format!("node{i} ({}) has no session with {p}", speaker.kind)),
+                }
+            }
+            kinds.push(format!("node{i} {}", speaker.kind));
         }
-        Ok(format!("{} host speakers ↔ PE red/blue/passthrough Established", c.nodes))
+        Ok(format!("host speakers ({}) ↔ PE red/blue/passthrough Established", kinds.join(", ")))
     })
     .await
 }
@@ -283,32 +298,21 @@ async fn type5_import(c: &Ctx<'_>) -> Check {
     .await
 }
 
-fn bgp_nexthops(v: &Value, prefix: &str) -> Vec<String> {
-    v.get("routes")
-        .and_then(|r| r.get(prefix))
-        .and_then(Value::as_array)
-        .map(|paths| {
-            paths
-                .iter()
-                .flat_map(|p| p.get("nexthops").and_then(Value::as_array).cloned().unwrap_or_default())
-                .filter_map(|n| n.get("ip").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+fn next_hops(routes: &[SpeakerRoute], prefix: &str) -> Vec<String> {
+    routes.iter().find(|r| r.prefix == prefix).map(|r| r.next_hops.clone()).unwrap_or_default()
 }
 
 async fn evpn_to_host(c: &Ctx<'_>) -> Check {
     eventually(Duration::from_secs(60), || async {
         for i in 0..c.nodes {
-            let v: Value =
-                c.vtysh(&format!("node{i}"))?.json("show bgp ipv4 json").await.map_err(|e| format!("node{i}: {e}"))?;
+            let routes = c.speaker(i).routes().await?;
             for (prefix, nh) in [
                 ("192.168.20.0/24", "192.169.10.1"),
                 ("192.169.20.0/24", "192.169.10.1"),
                 ("192.168.21.0/24", "192.169.11.1"),
                 ("192.169.21.0/24", "192.169.11.1"),
             ] {
-                let hops = bgp_nexthops(&v, prefix);
+                let hops = next_hops(&routes, prefix);
                 if !hops.iter().any(|h| h == nh) {
                     return Err(format!("node{i} host speaker: {prefix} not via {nh} (next hops {hops:?})"));
                 }
@@ -446,9 +450,7 @@ async fn disconnected_l2(c: &Ctx<'_>) -> Option<Check> {
 async fn passthrough(c: &Ctx<'_>) -> Check {
     eventually(Duration::from_secs(60), || async {
         for i in 0..c.nodes {
-            let v: Value =
-                c.vtysh(&format!("node{i}"))?.json("show bgp ipv4 json").await.map_err(|e| format!("node{i}: {e}"))?;
-            let hops = bgp_nexthops(&v, "192.168.22.0/24");
+            let hops = c.speaker(i).next_hops("192.168.22.0/24").await?;
             if !hops.iter().any(|h| h == "192.169.30.1") {
                 return Err(format!("node{i}: 192.168.22.0/24 not via 192.169.30.1 ({hops:?})"));
             }

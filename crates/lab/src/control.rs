@@ -27,6 +27,7 @@ use frr::state::BgpNeighbor;
 use crate::build::{self, BuildError};
 use crate::fabric::{LabSpec, Role, Topology, is_pe_peer};
 use crate::netns;
+use crate::speaker::{Speaker, SpeakerKind};
 
 /// Where lab run directories live by default.
 pub const DEFAULT_RUN_ROOT: &str = "/run/openperouter-lab";
@@ -46,6 +47,9 @@ pub struct LabOptions {
     pub wait_timeout: Duration,
     /// PE routers: one node agent per node filling the router namespace (None: left empty).
     pub pe: Option<crate::pe::PeOptions>,
+    /// This `openperouter` program, which runs the route installer of GoBGP nodes (falls back
+    /// to the PE options' program).
+    pub program: Option<PathBuf>,
     /// Make [`up`] fail once FRR runs (tests its cleanup).
     #[doc(hidden)]
     pub fail_after_start: bool,
@@ -59,6 +63,7 @@ impl LabOptions {
             run_root: PathBuf::from(DEFAULT_RUN_ROOT),
             wait_timeout: Duration::from_secs(90),
             pe: None,
+            program: None,
             fail_after_start: false,
         }
     }
@@ -105,6 +110,8 @@ pub enum LabError {
     Injected,
     #[error("PE: {0}")]
     Pe(String),
+    #[error("node speaker: {0}")]
+    Speaker(String),
     #[error("cleanup left things behind: {0}")]
     Leftovers(String),
 }
@@ -153,6 +160,9 @@ impl Lab {
                 Some(("nodes", n)) => spec.nodes = n.trim().parse().unwrap_or(spec.nodes),
                 Some(("vrf", v)) => spec.vrf = v.trim() == "yes",
                 Some(("pe", v)) => with_pe = v.trim() == "yes",
+                Some(("speakers", v)) => {
+                    spec.speakers = crate::speaker::parse_list(v.trim(), spec.nodes).unwrap_or_default();
+                }
                 _ => {}
             }
         }
@@ -228,12 +238,14 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
         return Err(LabError::NoVrf { release: kernel_release() });
     }
     std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+    let speakers: Vec<&str> = (0..options.spec.nodes).map(|i| options.spec.speaker(i).name()).collect();
     let conf = format!(
-        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\n",
+        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\nspeakers {}\n",
         options.spec.prefix,
         options.spec.nodes,
         if options.spec.vrf { "yes" } else { "no" },
-        if options.pe.is_some() { "yes" } else { "no" }
+        if options.pe.is_some() { "yes" } else { "no" },
+        speakers.join(",")
     );
     let conf_path = dir.join(CONF_FILE);
     let result = match std::fs::write(&conf_path, conf).map_err(io("cannot write", &conf_path)) {
@@ -291,6 +303,10 @@ async fn bring_up(lab: &Lab, progress: &mut (dyn FnMut(&str) + Send)) -> Result<
         r?;
     }
     progress(&format!("{} FRR instances started ({:.2} s)", instances.len(), start.elapsed().as_secs_f64()));
+    let started = start_speakers(lab).await?;
+    if !started.is_empty() {
+        progress(&format!("node speakers started: {} ({:.2} s)", started.join(", "), start.elapsed().as_secs_f64()));
+    }
     if lab.options.fail_after_start {
         return Err(LabError::Injected);
     }
@@ -304,6 +320,21 @@ async fn bring_up(lab: &Lab, progress: &mut (dyn FnMut(&str) + Send)) -> Result<
         start_pes(lab, pe, start, progress).await?;
     }
     Ok(())
+}
+
+/// Starts the BIRD and GoBGP node speakers (FRR ones are FRR instances); `["node0 bird", …]`.
+async fn start_speakers(lab: &Lab) -> Result<Vec<String>, LabError> {
+    let program = lab.options.program.clone().or_else(|| lab.options.pe.as_ref().map(|p| p.program.clone()));
+    let speakers: Vec<Speaker> = (0..lab.options.spec.nodes)
+        .map(|i| Speaker::of(lab, i))
+        .filter(|s| s.kind != crate::speaker::SpeakerKind::Frr)
+        .collect();
+    let names = speakers.iter().map(|s| format!("node{} {}", s.index, s.kind)).collect();
+    tokio::task::spawn_blocking(move || speakers.iter().try_for_each(|s| s.start(program.as_deref())))
+        .await
+        .map_err(|e| BuildError::Join(e.to_string()))?
+        .map_err(|e| LabError::Speaker(e.to_string()))?;
+    Ok(names)
 }
 
 /// Starts one agent per node, waits until each is Ready, attaches the L2 pods to the host
@@ -461,9 +492,14 @@ pub async fn sessions(lab: &Lab) -> (Vec<Session>, Vec<String>) {
     let nodes = lab.options.spec.nodes;
     let queries = lab.instances().into_iter().map(|(short, inst)| async move {
         let vtysh = inst.vtysh().with_timeout(Duration::from_secs(10));
-        (short, frr::state::bgp_neighbors(&vtysh).await)
+        (short, frr::state::bgp_neighbors(&vtysh).await.map_err(|e| e.to_string()))
     });
-    for (short, result) in futures_util::future::join_all(queries).await {
+    let mut results = futures_util::future::join_all(queries).await;
+    // Node speakers that are not FRR instances (BIRD, GoBGP).
+    let others = (0..nodes).map(|i| Speaker::of(lab, i)).filter(|s| s.kind != SpeakerKind::Frr);
+    let others = others.map(|s| async move { (format!("node{}", s.index), s.neighbors().await) });
+    results.extend(futures_util::future::join_all(others).await);
+    for (short, result) in results {
         match result {
             Ok(neighbors) => out.extend(neighbors.into_iter().map(|n| Session {
                 towards_pe: is_pe_peer(&n.peer, nodes),
@@ -503,6 +539,17 @@ pub struct LabStatus {
     pub errors: Vec<String>,
     /// The node agents (with PEs): `(node index, pid when running, readiness)`.
     pub agents: Vec<(u32, Option<u32>, String)>,
+    /// Each node's BGP speaker.
+    pub speakers: Vec<SpeakerStatus>,
+}
+
+/// A node's BGP speaker in [`LabStatus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeakerStatus {
+    pub node: u32,
+    pub kind: SpeakerKind,
+    /// Its own processes (BIRD; GoBGP and its route installer) with their pids when running.
+    pub processes: Vec<(&'static str, Option<u32>)>,
 }
 
 impl LabStatus {
@@ -523,6 +570,13 @@ impl LabStatus {
             out.push(format!("{}: BGP session with {} is {}", s.ns, s.neighbor.peer, s.neighbor.state));
         }
         out.extend(self.errors.iter().cloned());
+        for s in &self.speakers {
+            for (what, pid) in &s.processes {
+                if pid.is_none() {
+                    out.push(format!("node{}: {what} ({} speaker) is not running", s.node, s.kind));
+                }
+            }
+        }
         for (i, pid, ready) in &self.agents {
             if pid.is_none() {
                 out.push(format!("node{i}: the agent is not running"));
@@ -573,7 +627,13 @@ pub async fn status(lab: &Lab) -> LabStatus {
             agents.push((i, pid, ready));
         }
     }
-    LabStatus { lab: lab.clone(), namespaces, sessions, errors, agents }
+    let speakers = (0..lab.options.spec.nodes)
+        .map(|i| {
+            let s = Speaker::of(lab, i);
+            SpeakerStatus { node: i, kind: s.kind, processes: s.processes() }
+        })
+        .collect();
+    LabStatus { lab: lab.clone(), namespaces, sessions, errors, agents, speakers }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -632,6 +692,26 @@ impl fmt::Display for LabStatus {
                 s.trim_end().to_string()
             };
             writeln!(f, "{:<22} {:<18} {frr}", ns.name, role_name(ns.role))?;
+        }
+        writeln!(f)?;
+        writeln!(f, "{:<8} {:<8} {:<22} PROCESSES", "NODE", "SPEAKER", "NAMESPACE")?;
+        for SpeakerStatus { node: i, kind, processes } in &self.speakers {
+            let procs = if *kind == SpeakerKind::Frr {
+                "FRR instance (see above)".to_string()
+            } else {
+                let words: Vec<String> = processes
+                    .iter()
+                    .map(|(what, pid)| format!("{what}[{}]", pid.map_or("DEAD".to_string(), |p| p.to_string())))
+                    .collect();
+                words.join(" ")
+            };
+            writeln!(
+                f,
+                "{:<8} {:<8} {:<22} {procs}",
+                format!("node{i}"),
+                kind.name(),
+                crate::fabric::node_host_ns(&spec.prefix, *i)
+            )?;
         }
         if !self.agents.is_empty() {
             writeln!(f)?;
@@ -714,6 +794,8 @@ impl fmt::Display for LabStatus {
 pub struct DownReport {
     /// Pids of the node agents stopped.
     pub agents: Vec<u32>,
+    /// Pids of the BIRD/GoBGP node speakers (and route installers) stopped.
+    pub speakers: Vec<u32>,
     pub namespaces: Vec<String>,
     pub instances: usize,
     pub stray_processes: Vec<u32>,
@@ -724,6 +806,7 @@ impl DownReport {
     /// Whether there was anything to remove.
     pub fn removed_anything(&self) -> bool {
         !self.agents.is_empty()
+            || !self.speakers.is_empty()
             || !self.namespaces.is_empty()
             || self.instances > 0
             || !self.stray_processes.is_empty()
@@ -738,7 +821,7 @@ impl DownReport {
 pub fn down(prefix: &str, run_root: &Path, nodes: u32) -> Result<DownReport, LabError> {
     check_name(prefix)?;
     let lab = Lab::open(prefix, run_root).unwrap_or_else(|_| {
-        let mut options = LabOptions::new(LabSpec { prefix: prefix.to_string(), nodes, vrf: true });
+        let mut options = LabOptions::new(LabSpec { prefix: prefix.to_string(), nodes, ..LabSpec::default() });
         options.run_root = run_root.to_path_buf();
         Lab::from_options(options)
     });
@@ -766,6 +849,15 @@ fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
             {
                 report.agents.push(pid);
             }
+        }
+    }
+    // 0b. BIRD and GoBGP node speakers (and GoBGP's route installer), by pid; whatever kind a
+    //     node had, its pid files say what ran.
+    for i in 0..lab.options.spec.nodes {
+        for kind in [SpeakerKind::Bird, SpeakerKind::Gobgp] {
+            let mut speaker = Speaker::of(lab, i);
+            speaker.kind = kind;
+            report.speakers.extend(speaker.stop());
         }
     }
     // 1. FRR: every instance the topology defines, plus node instances beyond its node count.

@@ -49,6 +49,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::speaker::SpeakerKind;
+
 /// AS numbers of the lab.
 pub mod asn {
     /// Spine.
@@ -184,11 +186,21 @@ pub struct LabSpec {
     pub nodes: u32,
     /// Whether the leaves carry the tenant VRFs red and blue (needs a kernel with VRF support).
     pub vrf: bool,
+    /// The nodes' BGP speakers, one per node in order or one for all (empty: FRR everywhere);
+    /// see [`crate::speaker`].
+    pub speakers: Vec<SpeakerKind>,
 }
 
 impl Default for LabSpec {
     fn default() -> Self {
-        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true }
+        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true, speakers: Vec::new() }
+    }
+}
+
+impl LabSpec {
+    /// The BGP speaker of node `index`.
+    pub fn speaker(&self, index: u32) -> SpeakerKind {
+        crate::speaker::kind_of(&self.speakers, index)
     }
 }
 
@@ -358,7 +370,8 @@ impl Topology {
         for i in 0..spec.nodes {
             let short = format!("node{i}");
             let mut host = ns(&short, Role::NodeHost);
-            host.frr = Some(host_speaker_config(i));
+            // BIRD and GoBGP speakers are started by `crate::speaker`, not as FRR instances.
+            host.frr = (spec.speaker(i) == SpeakerKind::Frr).then(|| host_speaker_config(i));
             namespaces.push(host);
             namespaces.push(ns(&format!("node{i}-pe"), Role::NodeRouter));
             veths.push(node_nic(p, i));
@@ -512,7 +525,7 @@ mod tests {
 
     #[test]
     fn names_are_prefixed_and_unique() {
-        let t = Topology::new(&LabSpec { prefix: "x1".into(), nodes: 3, vrf: true });
+        let t = Topology::new(&LabSpec { prefix: "x1".into(), nodes: 3, ..LabSpec::default() });
         let mut names: Vec<&str> = t.namespaces.iter().map(|n| n.name.as_str()).collect();
         assert!(names.iter().all(|n| n.starts_with("x1-")));
         let before = names.len();
@@ -527,7 +540,7 @@ mod tests {
 
     #[test]
     fn tor_peers_with_every_node() {
-        let t = Topology::new(&LabSpec { prefix: "x".into(), nodes: 3, vrf: true });
+        let t = Topology::new(&LabSpec { prefix: "x".into(), nodes: 3, ..LabSpec::default() });
         let tor = t.namespace("tor").and_then(|n| n.frr.clone()).unwrap_or_default();
         for i in 0..3 {
             assert!(tor.contains(&format!("neighbor 192.168.11.{} remote-as 64514", 3 + i)), "{tor}");
@@ -564,5 +577,19 @@ mod tests {
         assert!(t.veths.iter().all(|v| v.b.master.is_none() || v.b.ns.ends_with("switch")));
         assert!(is_pe_peer("192.168.11.4", 2) && !is_pe_peer("192.168.11.5", 2) && is_pe_peer("192.169.30.1", 2));
         assert!(!is_pe_peer("192.168.1.1", 2));
+    }
+
+    #[test]
+    fn only_frr_nodes_get_an_frr_speaker_configuration() {
+        let spec = LabSpec {
+            nodes: 3,
+            speakers: vec![SpeakerKind::Bird, SpeakerKind::Frr, SpeakerKind::Gobgp],
+            ..LabSpec::default()
+        };
+        let t = Topology::new(&spec);
+        let frr: Vec<bool> =
+            (0..3).map(|i| t.namespace(&format!("node{i}")).is_some_and(|n| n.frr.is_some())).collect();
+        assert_eq!(frr, vec![false, true, false]);
+        assert!(Topology::new(&LabSpec::default()).namespace("node1").is_some_and(|n| n.frr.is_some()));
     }
 }

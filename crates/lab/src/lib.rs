@@ -7,6 +7,7 @@
 //! * [`build`]: the topology turned into kernel objects with netlink;
 //! * [`control`]: the lab's life cycle, [`up`], [`status`] and [`down`];
 //! * [`pe`]: the PE routers (one node agent per node) that `up` starts;
+//! * [`speaker`]: each node's BGP speaker (FRR, BIRD or GoBGP) and how to query it;
 //! * [`check`]: the scenarios of `openperouter lab check`, with real state and real packets.
 
 pub mod build;
@@ -15,6 +16,7 @@ pub mod control;
 pub mod fabric;
 pub mod netns;
 pub mod pe;
+pub mod speaker;
 pub mod vm;
 
 pub use control::{DEFAULT_RUN_ROOT, Lab, LabError, LabOptions, LabStatus, down, status, up};

@@ -1,5 +1,6 @@
 //! The lab running the real thing: `lab up` with one node agent per node (PE configuration
-//! `examples/lab/openpe.yaml`), every `lab check` scenario, `lab down`, and nothing left behind.
+//! `examples/lab/openpe.yaml`), every `lab check` scenario, `lab down`, and nothing left behind;
+//! once with FRR node speakers, once with BIRD on node0 and GoBGP on node1.
 //!
 //! Needs root, FRR, VRF devices and the `openperouter` binary (built next to this test by
 //! `scripts/vm-test -p lab --test e2e`, which runs it in the VM). Without VRFs it skips loudly,
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lab::fabric::LabSpec;
+use lab::speaker::SpeakerKind;
 use lab::{LabOptions, pe::PeOptions};
 
 struct Guard(String);
@@ -30,6 +32,17 @@ fn openperouter() -> Option<PathBuf> {
 
 #[test]
 fn lab_with_pes_passes_every_scenario() {
+    whole_lab("e", &[SpeakerKind::Frr]);
+}
+
+/// The speakers Calico (BIRD) and Cilium (GoBGP, no listener, routes installed by the lab)
+/// run, side by side: node0 BIRD, node1 GoBGP.
+#[test]
+fn lab_with_bird_and_gobgp_speakers_passes_every_scenario() {
+    whole_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp]);
+}
+
+fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -42,14 +55,22 @@ fn lab_with_pes_passes_every_scenario() {
         return;
     }
     let program = openperouter().expect("the openperouter binary next to the test (cargo build -p openperouter)");
-    let name = format!("e{}", std::process::id() % 100_000);
+    let name = format!("{tag}{}", std::process::id() % 100_000);
     let _guard = Guard(name.clone());
-    let mut options = LabOptions::new(LabSpec { prefix: name.clone(), nodes: 2, vrf: true });
+    let spec = LabSpec { prefix: name.clone(), nodes: 2, vrf: true, speakers: speakers.to_vec() };
+    let mut options = LabOptions::new(spec);
     options.wait_timeout = Duration::from_secs(150);
-    options.pe = Some(PeOptions { config: None, program });
+    options.pe = Some(PeOptions { config: None, program: program.clone() });
+    options.program = Some(program);
     let start = Instant::now();
     let lab = rt.block_on(lab::up(&options, &mut |l| eprintln!("  {l}"))).expect("lab up");
     eprintln!("lab up with PEs in {:.1} s", start.elapsed().as_secs_f64());
+    let status = rt.block_on(lab::status(&lab));
+    eprintln!("{status}");
+    for i in 0..2 {
+        let want = lab::speaker::kind_of(speakers, i);
+        assert!(status.speakers.iter().any(|s| s.node == i && s.kind == want), "node{i} is not {want}: {status}");
+    }
     let report = rt.block_on(lab::check::run(&lab, &mut |o| {
         eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
     }));
@@ -57,6 +78,15 @@ fn lab_with_pes_passes_every_scenario() {
     assert!(report.passed(), "{report}");
     let down = lab::down(&name, Path::new(lab::DEFAULT_RUN_ROOT), 2).expect("lab down");
     assert_eq!(down.agents.len(), 2, "{down:?}");
+    // BIRD: one process; GoBGP: gobgpd and the route installer.
+    let own: usize = (0..2)
+        .map(|i| match lab::speaker::kind_of(speakers, i) {
+            SpeakerKind::Frr => 0,
+            SpeakerKind::Bird => 1,
+            SpeakerKind::Gobgp => 2,
+        })
+        .sum();
+    assert_eq!(down.speakers.len(), own, "{down:?}");
     assert!(lab::netns::list().iter().all(|n| !n.starts_with(&format!("{name}-"))));
     assert!(lab::control::processes_under(&options.dir()).is_empty());
 }

@@ -294,7 +294,7 @@ async fn fabric_without_vrf() {
         eprintln!("!!! SKIPPED fabric_without_vrf: {reason} !!!");
         return;
     }
-    run_lab(LabSpec { prefix: unique("n"), nodes: 2, vrf: false }).await;
+    run_lab(LabSpec { prefix: unique("n"), nodes: 2, vrf: false, ..LabSpec::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,7 +312,7 @@ async fn fabric_with_tenant_vrfs() {
         );
         return;
     }
-    run_lab(LabSpec { prefix: unique("v"), nodes: 2, vrf: true }).await;
+    run_lab(LabSpec { prefix: unique("v"), nodes: 2, vrf: true, ..LabSpec::default() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,7 +322,7 @@ async fn failed_up_leaves_nothing_behind() {
         return;
     }
     let prefix = unique("f");
-    let mut options = LabOptions::new(LabSpec { prefix: prefix.clone(), nodes: 1, vrf: false });
+    let mut options = LabOptions::new(LabSpec { prefix: prefix.clone(), nodes: 1, vrf: false, ..LabSpec::default() });
     // Everything is built and FRR runs, then up fails: it must remove everything.
     options.fail_after_start = true;
     let links = lab_link_names(&Lab {
@@ -336,6 +336,6 @@ async fn failed_up_leaves_nothing_behind() {
     assert!(matches!(result, Err(LabError::Injected)), "{result:?}");
     assert_eq!(footprint(&prefix, &links), before);
     // A bad name is refused before anything happens.
-    let bad = LabOptions::new(LabSpec { prefix: "bad-name".into(), nodes: 1, vrf: false });
+    let bad = LabOptions::new(LabSpec { prefix: "bad-name".into(), nodes: 1, vrf: false, ..LabSpec::default() });
     assert!(matches!(lab::up(&bad, &mut |_| {}).await, Err(LabError::BadName(_))));
 }

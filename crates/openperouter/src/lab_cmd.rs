@@ -56,6 +56,11 @@ pub struct UpArgs {
     /// Leave the nodes' router namespaces empty: no node agents, no PEs.
     #[arg(long)]
     pub no_pe: bool,
+    /// The nodes' BGP speakers, one per node in order or one for all: frr (as FRR-K8s and
+    /// MetalLB run it), bird (BIRD 2, as Calico runs it), gobgp (as Cilium and kube-vip run it:
+    /// no listener; the lab installs its learned routes into the node's kernel, as a CNI would).
+    #[arg(long, value_name = "KIND,…", default_value = "frr")]
+    pub speakers: String,
     /// The PE configuration every node's agent gets (default: the built-in copy of
     /// examples/lab/openpe.yaml).
     #[arg(long, value_name = "FILE", conflicts_with = "no_pe")]
@@ -107,8 +112,12 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
     if args.vm {
         return up_in_vm(&args);
     }
-    let mut options = LabOptions::new(LabSpec { prefix: args.name.clone(), nodes: args.nodes, vrf: !args.no_vrf });
+    let speakers =
+        lab::speaker::parse_list(&args.speakers, args.nodes).map_err(|e| anyhow::anyhow!("--speakers: {e}"))?;
+    let spec = LabSpec { prefix: args.name.clone(), nodes: args.nodes, vrf: !args.no_vrf, speakers };
+    let mut options = LabOptions::new(spec);
     options.wait_timeout = Duration::from_secs(args.timeout);
+    options.program = Some(std::env::current_exe().context("finding this program's path")?);
     if !args.no_pe {
         if args.no_vrf {
             anyhow::bail!("the PEs need VRFs: use --no-pe together with --no-vrf");
@@ -171,14 +180,34 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// Arguments of `openperouter lab gobgp-fib` (started by `lab up` on GoBGP nodes).
+#[derive(Args, Debug)]
+pub struct GobgpFibArgs {
+    /// GoBGP's API, as `gobgp --target` takes it (`unix:///…/gobgpd.sock`).
+    #[arg(long)]
+    pub target: String,
+}
+
+/// `openperouter lab gobgp-fib`: installs GoBGP's learned routes into this namespace's kernel
+/// until killed (see `lab::speaker::fib`).
+pub fn gobgp_fib(args: GobgpFibArgs) -> Result<ExitCode> {
+    lab::speaker::fib::run(&args.target, Duration::from_secs(1)).map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `openperouter lab down`.
 pub fn down(args: DownArgs) -> Result<ExitCode> {
     let report = lab::down(&args.name, Path::new(lab::DEFAULT_RUN_ROOT), args.nodes)?;
     if report.removed_anything() {
         println!(
-            "lab {}: stopped {} FRR instances, removed {} namespaces{}{}",
+            "lab {}: stopped {} FRR instances{}, removed {} namespaces{}{}",
             args.name,
             report.instances,
+            if report.speakers.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} BIRD/GoBGP speaker processes", report.speakers.len())
+            },
             report.namespaces.len(),
             if report.stray_processes.is_empty() {
                 String::new()
@@ -207,7 +236,9 @@ fn up_in_vm(args: &UpArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("finding this program's path")?;
     let exe = sh_quote(&exe.to_string_lossy());
     let name = sh_quote(&args.name);
+    lab::speaker::parse_list(&args.speakers, args.nodes).map_err(|e| anyhow::anyhow!("--speakers: {e}"))?;
     let mut vrf = if args.no_vrf { " --no-vrf".to_string() } else { String::new() };
+    vrf.push_str(&format!(" --speakers {}", sh_quote(&args.speakers)));
     if args.no_pe {
         vrf.push_str(" --no-pe");
     }

@@ -100,6 +100,9 @@ enum LabCommand {
     /// Run the scenarios (sessions, routes, pod traffic, L2 stretch, resilience…) against a lab
     /// with PEs; prints a pass/fail table with timings, exits 1 when any fails.
     Check(lab_cmd::CheckArgs),
+    /// Install a GoBGP node speaker's learned routes into the node's kernel (run by `lab up`).
+    #[command(hide = true)]
+    GobgpFib(lab_cmd::GobgpFibArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Lab(LabCommand::Status(args)) => lab_cmd::status(args).map_err(Failure::Other),
         Command::Lab(LabCommand::Down(args)) => lab_cmd::down(args).map_err(Failure::Other),
         Command::Lab(LabCommand::Check(args)) => lab_cmd::check(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::GobgpFib(args)) => lab_cmd::gobgp_fib(args).map_err(Failure::Other),
         Command::Webhook(args) => k8s_cmd::run_webhook(args).map_err(Failure::Other),
         Command::Nodemarker(args) => k8s_cmd::run_nodemarker(args).map_err(Failure::Other),
         Command::Controller(args) => k8s_cmd::run_controller(args).map_err(Failure::Other),

@@ -1,4 +1,5 @@
-//! Running an FRR instance (zebra, bgpd, staticd, bfdd under watchfrr) in a
+//! Running an FRR instance (zebra, bgpd, staticd, bfdd, and mgmtd on FRR ≥ 9,
+//! under watchfrr) in a
 //! network namespace, with its own run and config directories, so that many
 //! instances coexist on one machine (host mode runs one, the lab many).
 //!
@@ -8,8 +9,10 @@
 //! and starts `watchfrr -d` inside the network namespace (`nsenter --net`),
 //! optionally in a fresh UTS namespace with the instance's own hostname
 //! (`unshare --uts`). watchfrr finds every daemon down and runs the script's
-//! `restart all`: zebra first (FRR's `-d` returns once the daemon is ready,
-//! so zebra's API socket exists), then the other daemons in parallel, then
+//! `restart all`: mgmtd first when the installed FRR has one (FRR ≥ 9: it
+//! holds the configuration of staticd and the other daemons that are its
+//! back ends), then zebra (FRR's `-d` returns once the daemon is ready, so
+//! its socket exists), then the other daemons in parallel, then
 //! `vtysh -b`, which loads `frr.conf` from the config directory when there is
 //! one (the last applied configuration). watchfrr's `-d` returns once every
 //! daemon answers on its vty socket; `start` then waits for the script to
@@ -48,11 +51,28 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use crate::FrrVersion;
 use crate::reload::FrrReload;
 use crate::vtysh::Vtysh;
 
-/// The daemons OpenPERouter runs (watchfrr comes on top).
+/// The daemons OpenPERouter runs on every FRR line (watchfrr comes on top).
 pub const DEFAULT_DAEMONS: &[&str] = &["zebra", "bgpd", "staticd", "bfdd"];
+/// FRR 9 and later route the configuration of staticd (and more daemons in
+/// later releases) through the management daemon; it must run, and start
+/// before zebra.
+pub const MGMTD: &str = "mgmtd";
+
+/// The daemons the FRR installed in `sbin_dir` needs: [`DEFAULT_DAEMONS`],
+/// and `mgmtd` first when that FRR has one (FRR ≥ 9; Debian 13's 10.3 does,
+/// Debian 12's 8.4.4 does not).
+pub fn needed_daemons(sbin_dir: &Path) -> Vec<String> {
+    let mut daemons = Vec::new();
+    if is_executable(&sbin_dir.join(MGMTD)) {
+        daemons.push(MGMTD.to_string());
+    }
+    daemons.extend(DEFAULT_DAEMONS.iter().map(|d| d.to_string()));
+    daemons
+}
 /// Where Debian installs the FRR daemons.
 pub const FRR_SBIN_DIR: &str = "/usr/lib/frr";
 /// Debian's run directory (pathspace instances live below it).
@@ -65,6 +85,11 @@ const BOOTED_MARKER: &str = "frr-ctl.booted";
 /// Present while the control script loads `frr.conf` into restarted daemons.
 const BOOTING_MARKER: &str = "frr-ctl.booting";
 const POLL: Duration = Duration::from_millis(20);
+/// Started one after the other, in this order, before the other daemons
+/// (which start in parallel): mgmtd holds the configuration the others
+/// fetch when they connect to it, zebra's API socket must exist before a
+/// daemon connects to zebra.
+const STARTED_ALONE: &[&str] = &[MGMTD, "zebra"];
 
 /// The network namespace an instance runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +127,8 @@ pub struct InstanceSpec {
     /// Pass `-N NAME` to the daemons too (Debian's pathspace layout, so
     /// that `vtysh -N NAME` and `frrinit.sh … NAME` find the instance).
     pub pathspace: Option<String>,
-    /// The daemons, zebra first. watchfrr is always added.
+    /// The daemons ([`needed_daemons`] by default); they are started
+    /// mgmtd first, then zebra, then the others. watchfrr is always added.
     pub daemons: Vec<String>,
     /// Run in a fresh UTS namespace with this hostname (FRR 8.4 prints the
     /// hostname of its UTS namespace in `show running-config`). vtysh and
@@ -110,6 +136,9 @@ pub struct InstanceSpec {
     pub hostname: Option<String>,
     /// Where the daemons and watchfrr are (`/usr/lib/frr`).
     pub sbin_dir: PathBuf,
+    /// The release installed in `sbin_dir` (its daemons' options differ
+    /// between lines); [`FrrVersion::DEFAULT`] when it cannot be read.
+    pub version: FrrVersion,
     /// The vtysh binary (`/usr/bin/vtysh`).
     pub vtysh_program: PathBuf,
     /// The user and group FRR drops privileges to; they own the run dir.
@@ -143,9 +172,10 @@ impl InstanceSpec {
             run_dir: run_dir.into(),
             config_dir: config_dir.into(),
             pathspace: None,
-            daemons: DEFAULT_DAEMONS.iter().map(|d| d.to_string()).collect(),
+            daemons: needed_daemons(Path::new(FRR_SBIN_DIR)),
             hostname: None,
             sbin_dir: PathBuf::from(FRR_SBIN_DIR),
+            version: FrrVersion::installed(Path::new(FRR_SBIN_DIR)).unwrap_or_default(),
             vtysh_program: PathBuf::from("/usr/bin/vtysh"),
             user: "frr".to_string(),
             group: "frr".to_string(),
@@ -170,10 +200,36 @@ impl InstanceSpec {
         spec
     }
 
-    /// The daemons watched by watchfrr, zebra first.
+    /// The `-N` the daemons get: the Debian pathspace, or, when mgmtd runs,
+    /// the instance name. FRR 10.3 puts mgmtd's sockets (`mgmtd_fe.sock`,
+    /// `mgmtd_be.sock`) in its run-state directory, `/var/run/frr[/NAME]`,
+    /// which only `-N` changes (`--vty_socket` does not): without a
+    /// pathspace of their own, every instance's back ends would meet in
+    /// `/var/run/frr`.
+    fn daemon_pathspace(&self) -> Option<String> {
+        match &self.pathspace {
+            Some(ns) => Some(ns.clone()),
+            None if self.daemons.iter().any(|d| d == MGMTD) => Some(self.name.clone()),
+            None => None,
+        }
+    }
+
+    /// The run-state directory the daemons use for what `--vty_socket`
+    /// does not move (mgmtd's sockets): `/var/run/frr/NAME`, when the daemons
+    /// get `-N NAME` and that is not the run directory already.
+    fn state_dir(&self) -> Option<PathBuf> {
+        let dir = Path::new(FRR_RUN_DIR).join(self.daemon_pathspace()?);
+        (dir != self.run_dir).then_some(dir)
+    }
+
+    /// The daemons watched by watchfrr in start order: mgmtd (when listed),
+    /// zebra, then the others as listed.
     fn ordered_daemons(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.daemons.iter().filter(|d| *d == "zebra").cloned().collect();
-        out.extend(self.daemons.iter().filter(|d| *d != "zebra" && *d != "watchfrr").cloned());
+        let mut out: Vec<String> = Vec::new();
+        for first in STARTED_ALONE {
+            out.extend(self.daemons.iter().filter(|d| d == first).cloned());
+        }
+        out.extend(self.daemons.iter().filter(|d| !STARTED_ALONE.contains(&d.as_str()) && *d != "watchfrr").cloned());
         out.dedup();
         out
     }
@@ -479,7 +535,16 @@ impl Instance {
         }
         let (uid, gid) = lookup_ids(&spec.user, &spec.group).map_err(|r| self.invalid(r))?;
 
-        for dir in [&spec.run_dir, &spec.config_dir] {
+        if let Some(ns) = spec.daemon_pathspace()
+            && (ns.is_empty() || ns.contains(['/', '.']) || ns.contains(char::is_whitespace))
+        {
+            return Err(self.invalid(format!(
+                "{ns:?} cannot be the daemons' pathspace (-N): FRR refuses slashes and dots; \
+                 name the instance without them"
+            )));
+        }
+        let state_dir = spec.state_dir();
+        for dir in [Some(&spec.run_dir), Some(&spec.config_dir), state_dir.as_ref()].into_iter().flatten() {
             if !dir.exists() {
                 std::fs::create_dir_all(dir).map_err(|e| self.io("cannot create", dir, e))?;
                 std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| self.io("cannot chown", dir, e))?;
@@ -513,13 +578,17 @@ impl Instance {
         let conf = shell_quote(&spec.config_dir.to_string_lossy());
         let vtysh = shell_quote(&spec.vtysh_program.to_string_lossy());
         let daemons = spec.ordered_daemons();
-        let others: Vec<&str> = daemons.iter().map(String::as_str).filter(|d| *d != "zebra").collect();
+        let first: Vec<&str> = daemons.iter().map(String::as_str).filter(|d| STARTED_ALONE.contains(d)).collect();
+        let others: Vec<&str> = daemons.iter().map(String::as_str).filter(|d| !STARTED_ALONE.contains(d)).collect();
+        let first_reversed: Vec<&str> = first.iter().rev().copied().collect();
         let mut s = String::new();
         let _ = writeln!(s, "#!/bin/sh");
         let _ = writeln!(s, "# FRR instance {:?}: start/stop/restart commands for watchfrr.", spec.name);
         let _ = writeln!(s, "# Usage: $0 start|stop|restart DAEMON|all. Generated; do not edit.");
         let _ = writeln!(s, "RUN={run}");
         let _ = writeln!(s, "CONF={conf}");
+        let _ = writeln!(s, "FIRST='{}'", first.join(" "));
+        let _ = writeln!(s, "FIRST_REVERSED='{}'", first_reversed.join(" "));
         let _ = writeln!(s, "OTHERS='{}'", others.join(" "));
         let _ = writeln!(s, "exec >>\"$RUN/frr-ctl.log\" 2>&1");
         let _ = writeln!(s, "echo \"$(date '+%F %T') $*\"");
@@ -527,8 +596,8 @@ impl Instance {
         let _ = writeln!(s, "  case \"$1\" in");
         for daemon in &daemons {
             let mut words = vec![spec.sbin_dir.join(daemon).to_string_lossy().into_owned(), "-d".to_string()];
-            if let Some(ns) = &spec.pathspace {
-                words.extend(["-N".to_string(), ns.clone()]);
+            if let Some(ns) = spec.daemon_pathspace() {
+                words.extend(["-N".to_string(), ns]);
             }
             let path = |name: String| spec.run_dir.join(name).to_string_lossy().into_owned();
             words.extend([
@@ -540,12 +609,15 @@ impl Instance {
                 spec.run_dir.to_string_lossy().into_owned(),
                 "-P".to_string(),
                 "0".to_string(),
-                "-f".to_string(),
-                "/dev/null".to_string(),
                 "--log".to_string(),
                 format!("file:{}", path(format!("{daemon}.log"))),
             ]);
-            if daemon == "bfdd" {
+            if takes_config_file(spec.version, daemon) {
+                words.extend(["-f".to_string(), "/dev/null".to_string()]);
+            }
+            if daemon == "bfdd" && !spec.version.at_least(10, 0) {
+                // FRR 10.3's bfdd has no --bfdctl: its control socket is in the
+                // run-state directory, which -N makes per instance.
                 words.extend(["--bfdctl".to_string(), path("bfdd.sock".to_string())]);
             }
             words.extend(spec.daemon_args.get(daemon).cloned().unwrap_or_default());
@@ -590,15 +662,15 @@ case "$1:$2" in
 start:all|restart:all)
   touch "$RUN/frr-ctl.starting"
   for d in $OTHERS; do stop_one "$d" & done; wait
-  stop_one zebra
-  start_one zebra || { rm -f "$RUN/frr-ctl.starting"; exit 1; }
+  for d in $FIRST_REVERSED; do stop_one "$d"; done
+  for d in $FIRST; do start_one "$d" || { rm -f "$RUN/frr-ctl.starting"; exit 1; }; done
   for d in $OTHERS; do start_one "$d" & done; wait
   rm -f "$RUN/frr-ctl.starting"
   boot
   touch "$RUN/frr-ctl.booted" ;;
 stop:all)
   for d in $OTHERS; do stop_one "$d" & done; wait
-  stop_one zebra ;;
+  for d in $FIRST_REVERSED; do stop_one "$d"; done ;;
 start:*) wait_all "$2" && exit 0; start_one "$2" && boot -d "$2" ;;
 restart:*) wait_all "$2" && exit 0; stop_one "$2"; start_one "$2" && boot -d "$2" ;;
 stop:*) stop_one "$2" ;;
@@ -683,6 +755,9 @@ esac
             BOOTING_MARKER.to_string(),
             "zserv.api".to_string(),
             "bfdd.sock".to_string(),
+            // FRR 10.3's mgmtd (in the run directory of pathspace instances).
+            "mgmtd_fe.sock".to_string(),
+            "mgmtd_be.sock".to_string(),
             "watchfrr.started".to_string(),
         ];
         for daemon in self.all_daemons() {
@@ -710,6 +785,12 @@ esac
         }
         if run != &self.spec.config_dir {
             let _ = std::fs::remove_dir(run);
+        }
+        if let Some(state) = self.spec.state_dir() {
+            for name in ["mgmtd_fe.sock", "mgmtd_be.sock", "bfdd.sock", "watchfrr.started"] {
+                let _ = std::fs::remove_file(state.join(name));
+            }
+            let _ = std::fs::remove_dir(state);
         }
     }
 }
@@ -1009,6 +1090,18 @@ pub(crate) fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
 }
 
+/// Whether `daemon` of FRR `version` accepts `-f FILE` (we pass `/dev/null`
+/// so that nothing is read from `/etc/frr`). mgmtd never does (it reads no
+/// file of its own; `vtysh -b` gives it the integrated configuration), nor
+/// does staticd once it is a back end of mgmtd (FRR ≥ 9; 10.3 refuses -f).
+fn takes_config_file(version: FrrVersion, daemon: &str) -> bool {
+    match daemon {
+        MGMTD => false,
+        "staticd" => !version.at_least(9, 0),
+        _ => true,
+    }
+}
+
 /// Quotes a word for sh.
 fn shell_quote(word: &str) -> String {
     if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:=+,@".contains(c)) {
@@ -1022,8 +1115,57 @@ fn shell_quote(word: &str) -> String {
 mod tests {
     use super::*;
 
+    /// An FRR 8.4 instance (no mgmtd), whatever FRR this machine has.
     fn spec() -> InstanceSpec {
-        InstanceSpec::private("t1", NetnsRef::Name("ns1".into()), "/run/t1", "/etc/t1")
+        let mut spec = InstanceSpec::private("t1", NetnsRef::Name("ns1".into()), "/run/t1", "/etc/t1");
+        spec.daemons = DEFAULT_DAEMONS.iter().map(|d| d.to_string()).collect();
+        spec.version = FrrVersion::FRR_8_4;
+        spec
+    }
+
+    #[test]
+    fn frr_10_daemons_get_no_options_they_refuse() {
+        let mut spec = spec();
+        spec.version = FrrVersion::FRR_10_3;
+        spec.daemons = needed_daemons(Path::new("/nonexistent"));
+        spec.daemons.insert(0, MGMTD.to_string());
+        let script = Instance::new(spec).control_script();
+        let line = |d: &str| script.lines().find(|l| l.starts_with(&format!("  {d})"))).unwrap().to_string();
+        assert!(!line("staticd").contains(" -f "), "{script}");
+        assert!(!line("mgmtd").contains(" -f "), "{script}");
+        assert!(line("bgpd").contains(" -f /dev/null"), "{script}");
+        assert!(!line("bfdd").contains("--bfdctl"), "{script}");
+        let old = Instance::new(super::tests::spec()).control_script();
+        assert!(old.contains("  staticd) /usr/lib/frr/staticd -d -i /run/t1/staticd.pid"), "{old}");
+        assert!(old.lines().any(|l| l.starts_with("  staticd)") && l.contains(" -f /dev/null")), "{old}");
+    }
+
+    #[test]
+    fn mgmtd_is_needed_when_installed_and_starts_before_zebra() {
+        let dir = std::env::temp_dir().join(format!("frr-sbin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(needed_daemons(&dir), DEFAULT_DAEMONS);
+        let mgmtd = dir.join(MGMTD);
+        std::fs::write(&mgmtd, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&mgmtd, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(needed_daemons(&dir), ["mgmtd", "zebra", "bgpd", "staticd", "bfdd"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let mut spec = spec();
+        spec.daemons = ["bgpd", "zebra", "bfdd", "mgmtd", "staticd"].map(String::from).to_vec();
+        assert_eq!(spec.ordered_daemons(), ["mgmtd", "zebra", "bgpd", "bfdd", "staticd"]);
+        let script = Instance::new(spec.clone()).control_script();
+        assert!(
+            script.contains("FIRST='mgmtd zebra'\nFIRST_REVERSED='zebra mgmtd'\nOTHERS='bgpd bfdd staticd'"),
+            "{script}"
+        );
+        assert!(script.contains("  mgmtd) /usr/lib/frr/mgmtd -d -N t1 -i /run/t1/mgmtd.pid"), "{script}");
+        assert!(script.contains("  bgpd) /usr/lib/frr/bgpd -d -N t1 -i"), "every daemon shares mgmtd's -N: {script}");
+        assert!(script.contains("--log file:/run/t1/mgmtd.log ;;"), "mgmtd takes no -f: {script}");
+        assert_eq!(spec.state_dir(), Some(PathBuf::from("/var/run/frr/t1")));
+        let argv = Instance::new(spec).launch_argv(Path::new("/run/t1/frr-ctl.sh"));
+        let line: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(line.join(" ").ends_with("mgmtd zebra bgpd bfdd staticd"), "{line:?}");
     }
 
     #[test]
@@ -1051,9 +1193,9 @@ mod tests {
             "{script}"
         );
         assert!(script.contains("--bfdctl /run/t1/bfdd.sock"), "{script}");
-        assert!(script.contains("-f /dev/null --log file:/run/t1/zebra.log -s 90000000 ;;"), "{script}");
+        assert!(script.contains("-P 0 --log file:/run/t1/zebra.log -f /dev/null -s 90000000 ;;"), "{script}");
         assert!(script.contains("OTHERS='bgpd staticd bfdd'"), "{script}");
-        let start = script.find("start_one zebra || {").unwrap();
+        let start = script.find("for d in $FIRST; do start_one \"$d\" || {").unwrap();
         let parallel = script.find("for d in $OTHERS; do start_one \"$d\" & done; wait").unwrap();
         assert!(start < parallel);
     }

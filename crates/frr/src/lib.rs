@@ -120,6 +120,7 @@
 //! - `vrf red` and `router bgp X vrf red` are accepted without a kernel VRF
 //!   device. zebra prints a `vrf` block only when it has content (`vni`).
 
+mod dialect;
 mod exec;
 pub mod instance;
 mod model;
@@ -130,12 +131,15 @@ pub mod render;
 pub mod state;
 mod syntax;
 pub mod testing;
+mod version;
 pub mod vtysh;
 
+pub use dialect::Dialect;
 pub use exec::ExecError;
 pub use instance::{Instance, InstanceError, InstanceSpec, NetnsRef};
 pub use model::*;
 pub use normalize::{normalize_running_config, same_blocks, top_level_blocks};
 pub use reload::{Applier, ApplyError, ApplyOptions, ApplyReport, Delta, DeltaLine, FrrReload};
 pub use syntax::{SyntaxError, VTYSH, check_syntax, check_syntax_with, vtysh_available};
+pub use version::{BadVersion, FrrVersion};
 pub use vtysh::{Vtysh, VtyshError};

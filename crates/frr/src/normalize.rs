@@ -12,7 +12,11 @@
 ///   (it comes from vtysh.conf, not from the daemons);
 /// - the final `end`, and any empty line;
 /// - `hostname …` lines when `drop_hostname` is set (for configs without a
-///   hostname: FRR always prints the system's).
+///   hostname: FRR always prints the system's);
+/// - empty `vrf NAME` / `exit-vrf` blocks and their `!`: FRR 10.3's zebra
+///   keeps printing a VRF whose `vni` and BGP instance were removed (8.4.4
+///   prints a `vrf` block only with content); the block configures nothing,
+///   `frr-reload.py --test` ignores it, and the renderer never prints one.
 ///
 /// Every other line, `!` separators included, is kept as is. Trailing
 /// whitespace is not touched; the result ends with a newline unless empty.
@@ -40,6 +44,26 @@ pub fn normalize_running_config(show_running_config: &str, drop_hostname: bool) 
             out.push_str(line);
             out.push('\n');
         }
+    }
+    drop_empty_vrf_blocks(&out)
+}
+
+/// Removes `vrf NAME` immediately followed by `exit-vrf` (and the `!` after it).
+fn drop_empty_vrf_blocks(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].starts_with("vrf ") && lines.get(i + 1) == Some(&"exit-vrf") {
+            i += 2;
+            if lines.get(i) == Some(&"!") {
+                i += 1;
+            }
+            continue;
+        }
+        out.push_str(lines[i]);
+        out.push('\n');
+        i += 1;
     }
     out
 }
@@ -107,6 +131,15 @@ mod tests {
         assert_eq!(top_level_blocks(a).len(), 3);
         assert!(same_blocks(a, b));
         assert!(!same_blocks(a, &b.replace("vrf a", "vrf c")));
+    }
+
+    #[test]
+    fn drops_empty_vrf_blocks_only() {
+        let show = "Current configuration:\n!\nfrr version 10.3\nhostname pe1\n!\nvrf blue\n vni 200\nexit-vrf\n!\nvrf red\nexit-vrf\n!\nrouter bgp 1\nexit\n!\nend\n";
+        assert_eq!(
+            normalize_running_config(show, false),
+            "hostname pe1\n!\nvrf blue\n vni 200\nexit-vrf\n!\nrouter bgp 1\nexit\n!\n"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::FrrVersion;
 use crate::exec::{self, ExecError};
 use crate::instance::Instance;
 use crate::vtysh::{Vtysh, VtyshError};
@@ -563,6 +564,8 @@ pub struct Applier {
     config_path: PathBuf,
     options: ApplyOptions,
     lock: tokio::sync::Mutex<()>,
+    /// The FRR release the daemons run, read on first use (`show version`).
+    version: tokio::sync::OnceCell<FrrVersion>,
 }
 
 impl Applier {
@@ -573,6 +576,7 @@ impl Applier {
             config_path: config_path.into(),
             options: ApplyOptions::default(),
             lock: tokio::sync::Mutex::new(()),
+            version: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -587,6 +591,7 @@ impl Applier {
             },
             options: ApplyOptions::default(),
             lock: tokio::sync::Mutex::new(()),
+            version: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -633,6 +638,26 @@ impl Applier {
         }
     }
 
+    /// The FRR release the daemons run (`show version`), read the first
+    /// time it is needed and then kept: the applier renders for it.
+    pub async fn frr_version(&self) -> Result<FrrVersion, VtyshError> {
+        let version = self
+            .version
+            .get_or_try_init(|| async {
+                let (_, vtysh) = self.tools();
+                vtysh.version().await
+            })
+            .await?;
+        Ok(*version)
+    }
+
+    /// Renders for `version` from now on instead of asking FRR (for
+    /// callers that already know it). Has no effect once the version is known.
+    pub fn with_frr_version(self, version: FrrVersion) -> Self {
+        let _ = self.version.set(version);
+        self
+    }
+
     /// The hostname FRR prints (the first `hostname` line of the running
     /// config; FRR 8.4 prints vtysh's and, if different, the daemons').
     pub async fn running_hostname(&self) -> Result<Option<String>, VtyshError> {
@@ -656,14 +681,16 @@ impl Applier {
         self.apply_text(&text).await
     }
 
-    /// The text [`Applier::apply`] would write for `config`.
+    /// The text [`Applier::apply`] would write for `config`: rendered for
+    /// the FRR release the daemons run ([`Applier::frr_version`]).
     pub async fn render(&self, config: &Config) -> Result<String, ApplyError> {
+        let version = self.frr_version().await?;
         if config.hostname.is_none() && self.options.fill_hostname {
             let mut config = config.clone();
             config.hostname = self.running_hostname().await?;
-            Ok(config.render())
+            Ok(config.render_for(version))
         } else {
-            Ok(config.render())
+            Ok(config.render_for(version))
         }
     }
 

@@ -15,6 +15,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use crate::FrrVersion;
+use crate::dialect::Dialect;
 use crate::model::*;
 
 /// The debug lines rendered with [`LogLevel::Debugging`], exactly as FRR
@@ -42,16 +44,30 @@ pub const DEBUG_LINES: &[&str] = &[
 ];
 
 impl Config {
-    /// The canonical FRR configuration text, with real passwords: this is
-    /// the content of `frr.conf`.
+    /// The canonical FRR configuration text for [`FrrVersion::DEFAULT`]
+    /// (8.4.4), with real passwords. Code that talks to a running FRR renders
+    /// for its version instead ([`Config::render_for`]).
     pub fn render(&self) -> String {
-        Renderer::new(false).config(self)
+        self.render_for(FrrVersion::DEFAULT)
+    }
+
+    /// The canonical FRR configuration text for FRR `version`, with real
+    /// passwords: this is the content of `frr.conf`. The differences
+    /// between versions are the rules of [`Dialect`].
+    pub fn render_for(&self, version: FrrVersion) -> String {
+        Renderer::new(false, Dialect::of(version)).config(self)
     }
 
     /// Same as [`Config::render`] with every password replaced by
     /// [`REDACTED`]; for logs and human display only.
     pub fn render_redacted(&self) -> String {
-        Renderer::new(true).config(self)
+        self.render_redacted_for(FrrVersion::DEFAULT)
+    }
+
+    /// Same as [`Config::render_for`] with every password replaced by
+    /// [`REDACTED`].
+    pub fn render_redacted_for(&self, version: FrrVersion) -> String {
+        Renderer::new(true, Dialect::of(version)).config(self)
     }
 
     /// Normalises the output of vtysh's `show running-config` so that it can
@@ -82,11 +98,12 @@ impl Config {
 struct Renderer {
     out: String,
     redact: bool,
+    dialect: Dialect,
 }
 
 impl Renderer {
-    fn new(redact: bool) -> Self {
-        Renderer { out: String::new(), redact }
+    fn new(redact: bool, dialect: Dialect) -> Self {
+        Renderer { out: String::new(), redact, dialect }
     }
 
     fn line(&mut self, args: fmt::Arguments<'_>) {
@@ -107,6 +124,12 @@ impl Renderer {
             LogLevel::Debugging => self.line(format_args!("log stdout")),
             level => self.line(format_args!("log stdout {level}")),
         }
+        if !config.resolve_nht_via_default && self.dialect.nht_resolve_via_default_is_default {
+            // Off is not the default here: zebra prints it in its global
+            // lines, before the forwarding ones (FRR 10.3).
+            self.line(format_args!("no ip nht resolve-via-default"));
+            self.line(format_args!("no ipv6 nht resolve-via-default"));
+        }
         if !config.ipv4_forwarding {
             self.line(format_args!("no ip forwarding"));
         }
@@ -114,6 +137,10 @@ impl Renderer {
             self.line(format_args!("no ipv6 forwarding"));
         }
         self.line(format_args!("!"));
+
+        if self.dialect.route_maps_before_vrfs {
+            self.route_maps(config);
+        }
 
         // DEBUG_NODE: no "!" between the lines, one after the group.
         if config.log_level == LogLevel::Debugging {
@@ -147,19 +174,13 @@ impl Renderer {
             self.bgp_instance(instance);
         }
 
-        // RMAP_NODE: route-maps in creation order, entries by sequence; the
-        // canonical order is by name then sequence.
-        let mut route_maps: Vec<&RouteMap> = config.route_maps.iter().collect();
-        route_maps.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()).then(a.seq.cmp(&b.seq)));
-        route_maps.dedup_by(|a, b| a.name == b.name && a.seq == b.seq);
-        for map in route_maps {
-            self.line(format_args!("route-map {} {} {}", map.name, map.action.as_str(), map.seq));
-            self.line(format_args!("exit"));
-            self.line(format_args!("!"));
+        if !self.dialect.route_maps_before_vrfs {
+            self.route_maps(config);
         }
 
-        // PROTOCOL_NODE: each line is its own block, followed by "!".
-        if config.resolve_nht_via_default {
+        // PROTOCOL_NODE: each line is its own block, followed by "!" (only
+        // where resolving via the default route is not the default already).
+        if config.resolve_nht_via_default && !self.dialect.nht_resolve_via_default_is_default {
             self.line(format_args!("ip nht resolve-via-default"));
             self.line(format_args!("!"));
             self.line(format_args!("ipv6 nht resolve-via-default"));
@@ -185,6 +206,19 @@ impl Renderer {
             }
         }
         self.out
+    }
+
+    /// RMAP_NODE: route-maps in creation order, entries by sequence; the
+    /// canonical order is by name then sequence.
+    fn route_maps(&mut self, config: &Config) {
+        let mut route_maps: Vec<&RouteMap> = config.route_maps.iter().collect();
+        route_maps.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()).then(a.seq.cmp(&b.seq)));
+        route_maps.dedup_by(|a, b| a.name == b.name && a.seq == b.seq);
+        for map in route_maps {
+            self.line(format_args!("route-map {} {} {}", map.name, map.action.as_str(), map.seq));
+            self.line(format_args!("exit"));
+            self.line(format_args!("!"));
+        }
     }
 
     fn bfd_profile(&mut self, profile: &BfdProfile) {
@@ -302,7 +336,11 @@ impl Renderer {
             let ttl = hops.unwrap_or(255);
             let interface = matches!(n.target, PeerTarget::Interface(_));
             if ttl != 1 && !interface && !is_ibgp(local_asn, n.remote_as) {
-                self.line(format_args!(" neighbor {name} ebgp-multihop {ttl}"));
+                if ttl == 255 && self.dialect.bare_ebgp_multihop_max_ttl {
+                    self.line(format_args!(" neighbor {name} ebgp-multihop"));
+                } else {
+                    self.line(format_args!(" neighbor {name} ebgp-multihop {ttl}"));
+                }
             }
         }
         if n.disable_connected_check {

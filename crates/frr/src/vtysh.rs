@@ -131,6 +131,16 @@ impl Vtysh {
         Ok(hostnames_in(&text))
     }
 
+    /// The FRR release the daemons run (`show version`).
+    pub async fn version(&self) -> Result<crate::FrrVersion, VtyshError> {
+        let text = self.exec(&["show version"]).await?;
+        crate::FrrVersion::from_output(&text).ok_or_else(|| VtyshError::Failed {
+            command: "show version".to_string(),
+            status: "no FRR version in the output".to_string(),
+            output: text.trim().to_string(),
+        })
+    }
+
     /// The daemons vtysh reaches (`show daemons`), e.g. `["zebra", "bgpd",
     /// "watchfrr", "staticd", "bfdd"]`.
     pub async fn show_daemons(&self) -> Result<Vec<String>, VtyshError> {

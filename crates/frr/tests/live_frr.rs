@@ -24,7 +24,7 @@ fn first_difference(expected: &str, actual: &str) -> String {
 
 async fn check(inst: &Instance, name: &str, config: &Config) -> Result<(), String> {
     let file = inst.spec().config_dir.join("loaded.conf");
-    std::fs::write(&file, config.render()).map_err(|e| format!("write: {e}"))?;
+    std::fs::write(&file, config.render_for(inst.spec().version)).map_err(|e| format!("write: {e}"))?;
     let vtysh = inst.vtysh();
     let file_arg = file.to_string_lossy().into_owned();
     // vtysh -f: load the file as is into the fresh daemons.
@@ -47,12 +47,12 @@ async fn check(inst: &Instance, name: &str, config: &Config) -> Result<(), Strin
 
     let show = vtysh.show_running_config().await.map_err(|e| format!("{name}: {e}"))?;
     let running = config.normalize_running(&show);
-    let expected = config.render();
+    let expected = config.render_for(inst.spec().version);
     if running != expected {
         return Err(format!(
             "{name}: show running-config differs from render(); {}\n--- render() ---\n{}--- FRR (normalised) ---\n{}--- FRR (raw) ---\n{show}",
             first_difference(&expected, &running),
-            config.render_redacted(),
+            config.render_redacted_for(inst.spec().version),
             running,
         ));
     }

@@ -84,3 +84,42 @@ fn normalize_matches_render_for_a_captured_output() {
     let config = graceful_restart_custom();
     assert_eq!(config.normalize_running(captured), config.render());
 }
+
+/// The FRR 10.3 rendering is the 8.4.4 one with exactly the differences
+/// `Dialect` lists (checked against real 10.3 daemons by `live_frr.rs`):
+/// route-maps move up to right after the global lines, `ip nht
+/// resolve-via-default` (the default from 9.1 on) is not printed while its
+/// absence is (as global `no …` lines), and the maximum multihop TTL prints
+/// as the bare command.
+#[test]
+fn frr_10_3_differs_from_8_4_by_the_dialect_rules_only() {
+    fn route_map_blocks(text: &str) -> String {
+        top_level_blocks(text).into_iter().filter(|b| b.starts_with("route-map ")).map(|b| b + "!\n").collect()
+    }
+    fn expected_10_3(config: &Config) -> String {
+        let old = config.render_for(FrrVersion::FRR_8_4);
+        let maps = route_map_blocks(&old);
+        let mut text = old.replace(&maps, "");
+        text = text.replace("ip nht resolve-via-default\n!\nipv6 nht resolve-via-default\n!\n", "");
+        text = text.replace(" ebgp-multihop 255\n", " ebgp-multihop\n");
+        // The first "!" ends the global lines.
+        let globals_end = text.find("\n!\n").map(|i| i + 3).unwrap_or(0);
+        let mut globals = text[..globals_end].to_string();
+        if !config.resolve_nht_via_default {
+            let at = ["no ip forwarding\n", "no ipv6 forwarding\n", "!\n"]
+                .iter()
+                .find_map(|l| globals.find(l).filter(|i| *i == 0 || globals.as_bytes()[i - 1] == b'\n'))
+                .unwrap_or(globals.len());
+            globals.insert_str(at, "no ip nht resolve-via-default\nno ipv6 nht resolve-via-default\n");
+        }
+        format!("{globals}{maps}{}", &text[globals_end..])
+    }
+    let mut differing = 0;
+    for (name, config) in representative() {
+        let new = config.render_for(FrrVersion::FRR_10_3);
+        assert_eq!(new, expected_10_3(&config), "{name}");
+        differing += usize::from(new != config.render());
+        assert_eq!(config.render(), config.render_for(FrrVersion::FRR_8_4), "render() is the 8.4 form: {name}");
+    }
+    assert!(differing >= 3, "the representative configs exercise the rules ({differing} differ)");
+}

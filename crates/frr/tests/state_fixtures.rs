@@ -97,3 +97,27 @@ fn captured_interfaces_have_their_addresses_and_vrfs() {
     assert!(state::parse_interfaces("").unwrap().is_empty());
     assert!(state::parse_interfaces("not json").is_err());
 }
+
+#[test]
+fn frr_10_3_path_vnis_read_like_8_4() {
+    // 8.4.4 prints each EVPN path's VNI twice ("vni" and "VNI"); 10.3 only as
+    // "vni", and for a local MAC+IP route as the pair "L2VNI/L3VNI".
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let old = read(&root.join("frr-8.4.4"), "evpn_routes.json");
+    let new = read(&root.join("frr-10.3"), "evpn_routes.json");
+    assert!(old.contains("\"VNI\":") && !new.contains("\"VNI\":"));
+    assert!(new.contains("\"vni\":\"100/200\""));
+    let local_mac = |text: &str| {
+        let routes = state::parse_evpn_routes(text).unwrap();
+        let route = routes
+            .into_iter()
+            .find(|r| {
+                matches!(&r.key, EvpnRouteKey::MacIp { mac, .. } if mac == "02:00:00:00:00:01")
+                    && r.rd.starts_with("198.51.100.1:")
+            })
+            .expect("local type-2");
+        route.best().expect("best path").vnis.clone()
+    };
+    assert_eq!(local_mac(&new), [100, 200]);
+    assert_eq!(local_mac(&old), [100]);
+}

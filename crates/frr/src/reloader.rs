@@ -9,6 +9,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST /` | applies the config file ([`Applier::apply_file`]: `frr-reload.py --test`, then `--reload`); `200` with a JSON [`ApplyReport`](crate::ApplyReport) on success, `500` with the error text (it names the failing lines) otherwise |
+//! | `GET /version` | `200` with the FRR release the daemons run (`10.3`, `8.4.4`), read once; the controller renders for it; `503` when FRR does not answer |
 //! | any other method on `/` | `405 Method Not Allowed` (`Allow: POST`); upstream answers 400 |
 //! | any other path | `404 Not Found` |
 //!
@@ -218,6 +219,14 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
 }
 
 async fn reload_service(req: Request<Incoming>, applier: Arc<Applier>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // GET /version: the FRR release the daemons run, so that the
+    // controller renders that release's canonical form.
+    if req.uri().path() == "/version" && req.method() == Method::GET {
+        return Ok(match applier.frr_version().await {
+            Ok(version) => text(StatusCode::OK, format!("{version}\n")),
+            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        });
+    }
     if req.uri().path() != "/" {
         return Ok(text(
             StatusCode::NOT_FOUND,
@@ -319,7 +328,19 @@ impl ReloaderClient {
         self.reload().await
     }
 
+    /// `GET /version`: the FRR release behind the reloader.
+    pub async fn version(&self) -> Result<crate::FrrVersion, ClientError> {
+        let body = tokio::time::timeout(self.timeout, self.request(Method::GET, "/version"))
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))??;
+        body.trim().parse().map_err(|e| ClientError::Status { status: 200, body: format!("{e}") })
+    }
+
     async fn post(&self) -> Result<String, ClientError> {
+        self.request(Method::POST, "/").await
+    }
+
+    async fn request(&self, method: Method, path: &str) -> Result<String, ClientError> {
         let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
@@ -329,7 +350,9 @@ impl ReloaderClient {
                 tracing::debug!(error = %e, "reloader connection ended with an error");
             }
         });
-        let req = Request::post("/")
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
             .header(HOST, "reloader")
             .body(Full::new(Bytes::new()))
             .map_err(|e| ClientError::Status { status: 0, body: format!("cannot build the request: {e}") })?;

@@ -70,6 +70,9 @@ async fn contract_health_and_serialisation() {
             "hostname rl-1\nrouter bgp {asn}\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n no bgp network import-check\nexit\n!\n"
         )
     };
+    // The FRR release behind the reloader: what is installed here.
+    let installed = frr::FrrVersion::installed(std::path::Path::new(frr::instance::FRR_SBIN_DIR));
+    assert_eq!(Some(client.version().await.unwrap()), installed);
     let body = client.apply(&config_path, &config(64512)).await.unwrap();
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["reloaded"], true, "{body}");

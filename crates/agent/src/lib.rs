@@ -165,6 +165,10 @@ pub struct Agent {
     /// The router namespace was made again and FRR still runs in the old one: restart it
     /// (kept until a restart succeeds).
     frr_restart_pending: bool,
+    /// The FRR release behind the reloader (asked once, `GET /version`): the
+    /// configuration is rendered in its canonical form. In the other modes the
+    /// applier reads it from vtysh.
+    reloader_frr_version: Option<frr::FrrVersion>,
     status: Arc<RwLock<NodeStatus>>,
     metrics: Arc<Metrics>,
     reconciles: u64,
@@ -265,6 +269,7 @@ impl Agent {
             datapath: None,
             netns_inode: None,
             frr_restart_pending: false,
+            reloader_frr_version: None,
             status: Arc::new(RwLock::new(NodeStatus::default())),
             metrics: Arc::new(Metrics::default()),
             reconciles: 0,
@@ -502,7 +507,22 @@ impl Agent {
                 config.hostname = Some(fixed.clone().unwrap_or_else(hostname));
             }
             let client = frr::reloader::ReloaderClient::new(socket.clone());
-            match client.apply(config_path, &config.render()).await {
+            let version = match self.reloader_frr_version {
+                Some(version) => version,
+                None => match client.version().await {
+                    Ok(version) => {
+                        tracing::info!(%version, "FRR version behind the reloader");
+                        *self.reloader_frr_version.insert(version)
+                    }
+                    Err(e) => {
+                        // An older reloader has no /version: render the default line
+                        // and ask again next time.
+                        tracing::warn!(error = %e, default = %frr::FrrVersion::DEFAULT, "cannot read FRR's version from the reloader");
+                        frr::FrrVersion::DEFAULT
+                    }
+                },
+            };
+            match client.apply(config_path, &config.render_for(version)).await {
                 Ok(body) => {
                     st.frr = reloader_outcome(&body, frr_started.elapsed());
                     self.metrics.frr_apply(

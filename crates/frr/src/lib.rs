@@ -5,13 +5,16 @@
 //! - [`Config`] and friends: plain data describing an FRR 8.4 configuration
 //!   (BGP/EVPN, L3VNI VRFs, BFD profiles, route-maps). FRR-centric: the
 //!   planner decides the semantics, this crate only prints.
-//! - [`Config::render`] / [`Config::render_redacted`]: the canonical text.
+//! - [`Config::render_for`] / [`Config::render_redacted_for`]: the
+//!   canonical text of an FRR release ([`FrrVersion`]: 8.4.4 or 10.3), its
+//!   differences being the rules of [`Dialect`] (`docs/frr-versions.md`);
+//!   [`Config::render`] / [`Config::render_redacted`] are the 8.4.4 form.
 //! - [`normalize_running_config`]: turns vtysh's `show running-config` into
 //!   the form `render()` produces; [`same_blocks`] compares two texts
 //!   ignoring the order of top-level blocks.
 //! - [`check_syntax`] / [`Config::check_syntax`]: `vtysh -C` dry run.
-//! - [`instance`]: an FRR instance (zebra, bgpd, staticd, bfdd under
-//!   watchfrr) in a network namespace with private or pathspace
+//! - [`instance`]: an FRR instance (zebra, bgpd, staticd, bfdd, and
+//!   mgmtd on FRR ≥ 9, under watchfrr) in a network namespace with private or pathspace
 //!   directories: start/stop many at once, status, restart detection.
 //! - [`vtysh`]: [`Vtysh`], how to reach an instance.
 //! - [`reload`]: `frr-reload.py --test`/`--reload` ([`FrrReload`]), the
@@ -106,6 +109,11 @@
 //!   file that fails to load): `ebgp-multihop` on an interface peer ("Operation
 //!   not allowed on a directly connected neighbor") and
 //!   `route-reflector-client` on an eBGP peer ("Not an internal neighbor").
+//!
+//! The canonical form below is 8.4.4's; FRR 10.3 differs from it only by
+//! the [`Dialect`] rules (route-maps after the global lines, NHT via the
+//! default route implied, bare `ebgp-multihop` for TTL 255), which
+//! `tests/live_frr.rs` checks on whichever FRR is installed.
 //!
 //! # FRR 8.4 limitations found
 //!

@@ -52,27 +52,11 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::FrrVersion;
+pub use crate::daemons::{DEFAULT_DAEMONS, MGMTD, needed_daemons};
+use crate::daemons::{STARTED_ALONE, takes_config_file};
 use crate::reload::FrrReload;
 use crate::vtysh::Vtysh;
 
-/// The daemons OpenPERouter runs on every FRR line (watchfrr comes on top).
-pub const DEFAULT_DAEMONS: &[&str] = &["zebra", "bgpd", "staticd", "bfdd"];
-/// FRR 9 and later route the configuration of staticd (and more daemons in
-/// later releases) through the management daemon; it must run, and start
-/// before zebra.
-pub const MGMTD: &str = "mgmtd";
-
-/// The daemons the FRR installed in `sbin_dir` needs: [`DEFAULT_DAEMONS`],
-/// and `mgmtd` first when that FRR has one (FRR ≥ 9; Debian 13's 10.3 does,
-/// Debian 12's 8.4.4 does not).
-pub fn needed_daemons(sbin_dir: &Path) -> Vec<String> {
-    let mut daemons = Vec::new();
-    if is_executable(&sbin_dir.join(MGMTD)) {
-        daemons.push(MGMTD.to_string());
-    }
-    daemons.extend(DEFAULT_DAEMONS.iter().map(|d| d.to_string()));
-    daemons
-}
 /// Where Debian installs the FRR daemons.
 pub const FRR_SBIN_DIR: &str = "/usr/lib/frr";
 /// Debian's run directory (pathspace instances live below it).
@@ -85,11 +69,6 @@ const BOOTED_MARKER: &str = "frr-ctl.booted";
 /// Present while the control script loads `frr.conf` into restarted daemons.
 const BOOTING_MARKER: &str = "frr-ctl.booting";
 const POLL: Duration = Duration::from_millis(20);
-/// Started one after the other, in this order, before the other daemons
-/// (which start in parallel): mgmtd holds the configuration the others
-/// fetch when they connect to it, zebra's API socket must exist before a
-/// daemon connects to zebra.
-const STARTED_ALONE: &[&str] = &[MGMTD, "zebra"];
 
 /// The network namespace an instance runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1081,25 +1060,13 @@ pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
     None
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 pub(crate) fn find_in_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
-}
-
-/// Whether `daemon` of FRR `version` accepts `-f FILE` (we pass `/dev/null`
-/// so that nothing is read from `/etc/frr`). mgmtd never does (it reads no
-/// file of its own; `vtysh -b` gives it the integrated configuration), nor
-/// does staticd once it is a back end of mgmtd (FRR ≥ 9; 10.3 refuses -f).
-fn takes_config_file(version: FrrVersion, daemon: &str) -> bool {
-    match daemon {
-        MGMTD => false,
-        "staticd" => !version.at_least(9, 0),
-        _ => true,
-    }
 }
 
 /// Quotes a word for sh.
@@ -1141,16 +1108,7 @@ mod tests {
     }
 
     #[test]
-    fn mgmtd_is_needed_when_installed_and_starts_before_zebra() {
-        let dir = std::env::temp_dir().join(format!("frr-sbin-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert_eq!(needed_daemons(&dir), DEFAULT_DAEMONS);
-        let mgmtd = dir.join(MGMTD);
-        std::fs::write(&mgmtd, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&mgmtd, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(needed_daemons(&dir), ["mgmtd", "zebra", "bgpd", "staticd", "bfdd"]);
-        std::fs::remove_dir_all(&dir).unwrap();
-
+    fn mgmtd_starts_before_zebra() {
         let mut spec = spec();
         spec.daemons = ["bgpd", "zebra", "bfdd", "mgmtd", "staticd"].map(String::from).to_vec();
         assert_eq!(spec.ordered_daemons(), ["mgmtd", "zebra", "bgpd", "bfdd", "staticd"]);

@@ -128,6 +128,7 @@
 //! - `vrf red` and `router bgp X vrf red` are accepted without a kernel VRF
 //!   device. zebra prints a `vrf` block only when it has content (`vni`).
 
+mod daemons;
 mod dialect;
 mod exec;
 pub mod instance;

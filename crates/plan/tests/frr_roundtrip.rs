@@ -2,7 +2,9 @@
 //! loaded into a real FRR (zebra, bgpd, staticd, bfdd under watchfrr, in a
 //! throwaway network namespace), then `frr-reload.py --test` against the same
 //! file must report an empty delta, and `show running-config` must hold the
-//! same blocks as the rendering.
+//! same blocks as the rendering. The rendering is the canonical form of the
+//! FRR found installed (`Config::render_for`, 8.4.4 or 10.3; see
+//! `docs/frr-versions.md`), so the same test binary checks either line.
 //!
 //! `every_scenario_round_trips_through_real_frr`: a few instances run in
 //! parallel, each takes a share of the scenarios; for each scenario its

@@ -277,7 +277,7 @@ impl Reloads {
 }
 
 /// Serves `POST /` on `socket`: records the method+path and the config file's content at that
-/// moment, answers like the reloader (its JSON report).
+/// moment, answers like the reloader (its JSON report); `GET /version` answers 8.4.4.
 fn reloader_stub(socket: &Path, config: PathBuf) -> Reloads {
     let reloads = Reloads::default();
     let listener = tokio::net::UnixListener::bind(socket).expect("bind the reloader socket");
@@ -290,6 +290,10 @@ fn reloader_stub(socket: &Path, config: PathBuf) -> Reloads {
                 let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                     let (recorded, config) = (recorded.clone(), config.clone());
                     async move {
+                        // The controller asks once which FRR release runs; that is no apply.
+                        if req.method() == hyper::Method::GET && req.uri().path() == "/version" {
+                            return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("8.4.4\n"))));
+                        }
                         let text = std::fs::read_to_string(&config).unwrap_or_default();
                         recorded.0.lock().expect("lock").push((format!("{} {}", req.method(), req.uri().path()), text));
                         let body = json!({"added": ["router bgp 64514"], "removed": [], "reloaded": true});

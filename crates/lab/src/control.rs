@@ -181,7 +181,9 @@ impl Lab {
         let mut spec =
             InstanceSpec::private(ns.name.clone(), NetnsRef::Name(ns.name.clone()), dir.join("run"), dir.join("etc"));
         spec.hostname = Some(short.to_string());
-        spec.daemons = LAB_DAEMONS.iter().map(|d| d.to_string()).collect();
+        // The lab's daemons, plus mgmtd where the installed FRR needs it (FRR ≥ 9: without it
+        // zebra never gets the `vrf X / vni N` configuration, so L3 VNIs stay L2).
+        spec.daemons.retain(|d| LAB_DAEMONS.contains(&d.as_str()) || d == "mgmtd");
         // Under the VM's emulation on a busy machine a daemon can take 10+ s to start.
         spec.start_timeout = Duration::from_secs(120);
         if ns.role == Role::Tor {

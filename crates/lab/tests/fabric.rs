@@ -148,7 +148,9 @@ async fn check_fabric(lab: &Lab) {
     assert_eq!(towards_pe, 2 + 2 * 3, "the ToR's 2 node sessions and 3 per host speaker");
     for ns in &status.namespaces {
         if matches!(ns.role, Role::Spine | Role::Leaf | Role::Tor | Role::NodeHost) {
-            let expected = if ns.role == Role::Tor { 4 } else { 3 };
+            // watchfrr, zebra, bgpd (+ bfdd on the ToR), + mgmtd on FRR ≥ 9.
+            let mgmtd = usize::from(std::path::Path::new("/usr/lib/frr/mgmtd").exists());
+            let expected = if ns.role == Role::Tor { 4 } else { 3 } + mgmtd;
             assert_eq!(ns.daemons.len(), expected, "{}: {:?}", ns.name, ns.daemons);
         } else {
             assert!(ns.daemons.is_empty(), "{} must run no FRR", ns.name);

@@ -266,13 +266,7 @@ pub fn prepare(options: &KitOptions) -> Result<Kit, KitError> {
     fs::create_dir_all(&options.dir).map_err(io_err(format!("creating {}", options.dir.display())))?;
     let dir = options.dir.canonicalize().map_err(io_err(format!("resolving {}", options.dir.display())))?;
     let lock_path = dir.join(".lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io_err(format!("opening {}", lock_path.display())))?;
-    lock.lock().map_err(io_err(format!("locking {}", lock_path.display())))?;
+    let _lock = lock_exclusive(&lock_path).map_err(io_err(format!("locking {}", lock_path.display())))?;
 
     if let Some(stamp) = Stamp::read(&dir).filter(|s| s.format == FORMAT) {
         let kit = Kit { dir: dir.clone(), kernel_release: stamp.kernel_release.clone() };
@@ -534,6 +528,14 @@ fn missing_packages(wanted: &[Vec<String>], dpkg_query: &str) -> Vec<String> {
         .filter(|alternatives| !alternatives.iter().any(|a| installed.contains(&a.as_str())))
         .map(|alternatives| alternatives[0].clone())
         .collect()
+}
+
+/// Opens (creating it) and locks `path` exclusively, waiting for another holder; the lock lasts
+/// as long as the returned file.
+pub(crate) fn lock_exclusive(path: &Path) -> io::Result<File> {
+    let file = File::options().create(true).truncate(false).write(true).open(path)?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// Finds a program in PATH, also looking in the sbin directories (absent from a user's PATH).

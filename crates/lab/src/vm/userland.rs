@@ -18,13 +18,13 @@
 //! .debian13.lock       serializes builds between processes
 //! ```
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::kit::which;
+use super::kit::{lock_exclusive, which};
 
 /// Bumped whenever the way the root is built changes (forces a rebuild).
 pub const ROOT_FORMAT: u32 = 1;
@@ -197,13 +197,7 @@ pub fn prepare_debian13(kit_dir: &Path, verbose: bool) -> Result<PathBuf, RootEr
     fs::create_dir_all(kit_dir).map_err(io_err(format!("creating {}", kit_dir.display())))?;
     let kit_dir = kit_dir.canonicalize().map_err(io_err(format!("resolving {}", kit_dir.display())))?;
     let lock_path = kit_dir.join(".debian13.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io_err(format!("opening {}", lock_path.display())))?;
-    lock.lock().map_err(io_err(format!("locking {}", lock_path.display())))?;
+    let _lock = lock_exclusive(&lock_path).map_err(io_err(format!("locking {}", lock_path.display())))?;
 
     let root = kit_dir.join(ROOT_DIR);
     let stamp = kit_dir.join(STAMP);

@@ -1,14 +1,16 @@
-//! Apply-time benchmark against a live FRR (not a timed test): 100 L3VNI
-//! blocks added, a no-op, the blocks removed, each through frr-reload.py
-//! (`Applier`), with the time of each step and the vtysh processes it
-//! spawned (counted by a vtysh shim passed as `--bindir`). This is the
-//! baseline for our own incremental applier.
+//! Apply-time benchmark against a live FRR (not a timed test): our
+//! [`Applier`] against frr-reload.py (`--test`, then `--reload` when the
+//! delta is not empty, as a reloader runs it), each on an FRR instance of
+//! its own, in the same run: N L3VNIs (a VRF with its `vni`, a BGP instance
+//! and a host session each) added, a no-op, one neighbor changed, all of
+//! them removed. Prints the time of each step, the vtysh processes it
+//! started, the ratio, and the goals for N = 100.
 //!
-//! Run: `cargo bench -p frr --bench apply` (root and FRR needed). Set
-//! `BENCH_VNIS` to change the number of blocks (default 100).
+//! Run: `cargo bench -p frr --bench apply` (root and FRR needed).
+//! `BENCH_VNIS=10,100,1000` (the default) chooses the sizes.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use frr::testing::{Fleet, skip_loudly, skip_reason};
 use frr::*;
@@ -42,8 +44,15 @@ fn with_vnis(count: u32) -> Config {
         config.vrf_vnis.push(VrfVni { vrf: vrf.clone(), vni });
         let mut bgp = BgpInstance::new(ASN, Some(vrf));
         bgp.router_id = "10.0.0.1".parse().ok();
+        let host = PeerTarget::Address(format!("192.169.{}.{}", i / 250, i % 250 + 2).parse::<IpAddr>().unwrap());
+        bgp.neighbors = vec![Neighbor::new(host.clone(), RemoteAs::Number(64515))];
         let v4 = AddressFamily {
             networks: vec![format!("10.{}.{}.0/24", i / 250, i % 250).parse().unwrap()],
+            neighbors: vec![AfNeighbor {
+                route_map_in: Some("allowall".into()),
+                route_map_out: Some("allowall".into()),
+                ..AfNeighbor::activated(host)
+            }],
             ..AddressFamily::new(Afi::Ipv4Unicast)
         };
         let evpn = AddressFamily {
@@ -58,17 +67,64 @@ fn with_vnis(count: u32) -> Config {
     config
 }
 
-fn row(step: &str, r: &ApplyReport) {
+/// One step of one applier: its time and the vtysh processes it started.
+#[derive(Clone, Copy)]
+struct Step {
+    took: Duration,
+    vtysh: usize,
+}
+
+/// frr-reload.py as a reloader runs it: `--test`, then `--reload` when the delta is not empty.
+async fn frr_reload_apply(inst: &Instance, config: &Config) -> Step {
+    let mut config = config.clone();
+    config.hostname = inst.spec().hostname.clone();
+    let text = config.render_for(inst.spec().version);
+    let path = inst.config_path();
+    std::fs::write(&path, text).expect("write frr.conf");
+    let mut reload = inst.frr_reload();
+    reload.count_vtysh = true;
+    let started = Instant::now();
+    let test = reload.test(&path).await.expect("frr-reload.py --test");
+    let mut vtysh = test.vtysh_processes.unwrap_or(0);
+    if !test.delta.is_empty() {
+        let done = reload.reload(&path).await.expect("frr-reload.py --reload");
+        vtysh += done.vtysh_processes.unwrap_or(0);
+    }
+    Step { took: started.elapsed(), vtysh }
+}
+
+async fn ours(applier: &Applier, config: &Config) -> Step {
+    let started = Instant::now();
+    let report = applier.apply(config).await.expect("apply");
+    Step { took: started.elapsed(), vtysh: report.vtysh_processes }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn row(step: &str, ours: Step, theirs: Option<Step>) {
+    let (theirs_ms, theirs_vtysh, ratio) = match theirs {
+        Some(t) => (
+            format!("{:.1}", ms(t.took)),
+            t.vtysh.to_string(),
+            format!("{:.0}x", t.took.as_secs_f64() / ours.took.as_secs_f64().max(1e-6)),
+        ),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
     println!(
-        "| {step:<28} | {:>8.2} | {:>8.2} | {:>9} | {:>6} | {:>6} | {:>7} | {:>6} |",
-        r.duration.as_secs_f64(),
-        r.test_duration.as_secs_f64(),
-        r.reload_duration.map(|d| format!("{:.2}", d.as_secs_f64())).unwrap_or_else(|| "-".into()),
-        r.added.len(),
-        r.removed.len(),
-        r.deletes_executed,
-        r.vtysh_processes.map(|n| n.to_string()).unwrap_or_default(),
+        "| {step:<34} | {:>10.1} | {:>5} | {:>14} | {:>5} | {:>7} |",
+        ms(ours.took),
+        ours.vtysh,
+        theirs_ms,
+        theirs_vtysh,
+        ratio
     );
+}
+
+fn goal(what: &str, took: Duration, limit_ms: f64) {
+    let verdict = if ms(took) <= limit_ms { "met" } else { "MISSED" };
+    println!("goal {what}: {:.1} ms (≤ {limit_ms} ms): {verdict}", ms(took));
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -81,42 +137,58 @@ async fn main() {
         skip_loudly("apply benchmark", &reason);
         return;
     }
-    let count: u32 = std::env::var("BENCH_VNIS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let sizes: Vec<u32> = std::env::var("BENCH_VNIS")
+        .unwrap_or_else(|_| "10,100,1000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
     let mut fleet = Fleet::new();
-    let inst = fleet.add_instance("frrbench", Some("bench")).expect("namespace");
-    frr::testing::enable_forwarding(fleet.namespaces().last().expect("netns")).expect("forwarding");
+    let mine = fleet.add_instance("frrbench-ours", Some("bench-ours")).expect("namespace");
+    let theirs = fleet.add_instance("frrbench-py", Some("bench-py")).expect("namespace");
+    for ns in fleet.namespaces().to_vec() {
+        frr::testing::enable_forwarding(&ns).expect("forwarding");
+    }
     fleet.start_all().expect("FRR start");
-    // frr-reload.py as upstream runs it (--test, --reload), without the
-    // applier's verification --test.
-    let plain = ApplyOptions { verify: false, ..ApplyOptions::default() };
-    let applier = Applier::for_instance(&inst).with_vtysh_count(true).with_options(plain);
-    let forced = Applier::for_instance(&inst)
-        .with_vtysh_count(true)
-        .with_options(ApplyOptions { skip_unchanged: false, ..plain });
-
+    let applier = Applier::for_instance(&mine);
+    // The same applier with its memory always expired: every apply reads FRR (a drift check).
+    let checking = Applier::for_instance(&mine)
+        .with_options(ApplyOptions { drift_check: Duration::ZERO, ..ApplyOptions::default() });
+    let mut goals = Vec::new();
     let started = Instant::now();
-    applier.apply(&base()).await.expect("base config");
-    println!("\nfrr-reload.py apply benchmark, {count} L3VNI blocks (FRR {}):\n", frr_version(&inst).await);
-    println!(
-        "| step                         | total s  | --test s | --reload s | +lines | -lines | deletes | vtysh  |"
-    );
-    println!("|------------------------------|----------|----------|-----------|--------|--------|---------|--------|");
-    let big = with_vnis(count);
-    row(&format!("add {count} L3VNIs"), &applier.apply(&big).await.expect("add"));
-    row("no-op (--test only)", &applier.apply(&big).await.expect("no-op"));
-    row("no-op (--test + --reload)", &forced.apply(&big).await.expect("forced no-op"));
-    let removed = applier.apply(&base()).await.expect("remove");
-    row(&format!("remove {count} L3VNIs"), &removed);
-    let residual = applier.delta(&base()).await.expect("delta");
-    println!(
-        "\nafter removal, delta to the base config: {}",
-        if residual.is_empty() { "empty".to_string() } else { residual.to_string() }
-    );
-    if removed.deletes_executed > 0 {
-        println!(
-            "per delete: {:.1} ms (one vtysh process each)",
-            removed.reload_duration.unwrap_or_default().as_secs_f64() * 1000.0 / removed.deletes_executed as f64
-        );
+    println!("\napply benchmark, FRR {}: ours against frr-reload.py (same run)\n", frr_version(&mine).await);
+    println!("| step                               | ours ms    | vtysh | frr-reload ms  | vtysh | ratio   |");
+    println!("|------------------------------------|------------|-------|----------------|-------|---------|");
+    for &n in &sizes {
+        ours(&applier, &base()).await;
+        frr_reload_apply(&theirs, &base()).await;
+        let big = with_vnis(n);
+        let add = ours(&applier, &big).await;
+        row(&format!("add {n} L3VNIs"), add, Some(frr_reload_apply(&theirs, &big).await));
+        let noop = ours(&applier, &big).await;
+        let their_noop = frr_reload_apply(&theirs, &big).await;
+        row(&format!("no-op, {n} L3VNIs"), noop, Some(their_noop));
+        let drift = ours(&checking, &big).await;
+        row(&format!("no-op with drift check, {n}"), drift, None);
+        let mut changed = big.clone();
+        changed.bgp[1].neighbors[0].remote_as = RemoteAs::Number(64600);
+        let change = ours(&applier, &changed).await;
+        row(&format!("change one neighbor, {n} L3VNIs"), change, Some(frr_reload_apply(&theirs, &changed).await));
+        let remove = ours(&applier, &base()).await;
+        let their_remove = frr_reload_apply(&theirs, &base()).await;
+        row(&format!("remove {n} L3VNIs"), remove, Some(their_remove));
+        let left = applier.delta(&base()).await.expect("delta");
+        assert!(left.is_empty(), "after removing {n}: {left}");
+        if n == 100 {
+            goals.push((add, noop, drift, change, remove));
+        }
+    }
+    println!();
+    for (add, noop, drift, change, remove) in goals {
+        goal("add 100", add.took, 300.0);
+        goal("no-op 100", noop.took, 20.0);
+        goal("no-op 100 with its drift check", drift.took, 20.0);
+        goal("change one neighbor (100)", change.took, 50.0);
+        goal("remove 100", remove.took, 500.0);
     }
     println!("whole run: {:?}", started.elapsed());
 }

@@ -17,9 +17,16 @@
 //!   mgmtd on FRR ≥ 9, under watchfrr) in a network namespace with private or pathspace
 //!   directories: start/stop many at once, status, restart detection.
 //! - [`vtysh`]: [`Vtysh`], how to reach an instance.
-//! - [`reload`]: `frr-reload.py --test`/`--reload` ([`FrrReload`]), the
-//!   parsed [`Delta`], and [`Applier`], which applies one configuration at a
-//!   time, keeps the previous one on failure and returns an [`ApplyReport`].
+//! - [`delta`]: the change between two configuration texts as data: the
+//!   lines that differ ([`Delta`]) and the ordered vtysh commands that make
+//!   the change (the FRR quirks they respect are listed there).
+//! - [`Applier`]: applies one configuration at a time through one `vtysh -f`
+//!   per pass, verifies that FRR runs it, retries once, puts the previous
+//!   configuration back on failure, spawns nothing when nothing changed, and
+//!   leaves out `raw` snippets FRR refuses ([`ApplyReport`]).
+//! - [`reload`]: `frr-reload.py --test`/`--reload` ([`FrrReload`]): the
+//!   oracle of the tests and the baseline of the benchmark, not the product's
+//!   path.
 //! - [`reloader`]: the reloader sidecar (HTTP on a unix socket + health on
 //!   TCP) and its client.
 //! - [`state`]: typed readers over `show … json` (BGP neighbors, EVPN VNIs,
@@ -128,7 +135,9 @@
 //! - `vrf red` and `router bgp X vrf red` are accepted without a kernel VRF
 //!   device. zebra prints a `vrf` block only when it has content (`vni`).
 
+mod applier;
 mod daemons;
+pub mod delta;
 mod dialect;
 mod exec;
 pub mod instance;
@@ -143,12 +152,14 @@ pub mod testing;
 mod version;
 pub mod vtysh;
 
+pub use applier::{Applier, ApplyError, ApplyOptions, ApplyReport, FailedLine, Identity, RejectedSnippet, Rollback};
+pub use delta::{Delta, DeltaLine};
 pub use dialect::Dialect;
 pub use exec::ExecError;
 pub use instance::{Instance, InstanceError, InstanceSpec, NetnsRef};
 pub use model::*;
 pub use normalize::{normalize_running_config, same_blocks, top_level_blocks};
-pub use reload::{Applier, ApplyError, ApplyOptions, ApplyReport, Delta, DeltaLine, FrrReload};
+pub use reload::FrrReload;
 pub use syntax::{SyntaxError, VTYSH, check_syntax, check_syntax_with, vtysh_available};
 pub use version::{BadVersion, FrrVersion};
 pub use vtysh::{Vtysh, VtyshError};

@@ -40,7 +40,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 
-use crate::reload::Applier;
+use crate::applier::Applier;
 use crate::vtysh::{Vtysh, VtyshError};
 
 /// The daemons upstream's health check requires.

@@ -757,6 +757,14 @@ async fn config_removal(c: &Ctx<'_>) -> Option<Check> {
             }
         })
         .await?;
+        // Ready can still be the status of the configuration without the Underlay: wait for the
+        // restored host bridges themselves (a loaded machine may need a while to rebuild them).
+        eventually(Duration::from_secs(120), || async {
+            let h = ifindexes(&host).await;
+            let missing: Vec<&str> = ["br-hs-110", "br-hs-300"].into_iter().filter(|b| !h.contains_key(*b)).collect();
+            if missing.is_empty() { Ok(String::new()) } else { Err(format!("{host}: {missing:?} not rebuilt yet")) }
+        })
+        .await?;
         crate::control::attach_pods(c.lab).await.map_err(|e| e.to_string())?;
         underlay_sessions(c).await?;
         host_sessions(c).await?;

@@ -72,7 +72,8 @@ enum Command {
     /// RouterNodeConfigurationStatus.
     Controller(k8s_cmd::ControllerArgs),
     /// Serve FRR config reloads on a unix socket (the router pod's sidecar): `POST /` applies
-    /// the config file with frr-reload.py; `/healthz` and `/readyz` on TCP check FRR's daemons.
+    /// the config file with the incremental applier; `/healthz` and `/readyz` on TCP check FRR's
+    /// daemons.
     Reloader(reloader_cmd::ReloaderArgs),
     /// Run the node agent on a Linux host: apply static files and/or manifests from a
     /// directory to the router namespace, FRR and the host, and keep them applied.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use frr::reloader::{HealthCheck, Reloader};
-use frr::{Applier, ApplyOptions, FrrReload, Vtysh};
+use frr::{Applier, ApplyOptions, Vtysh};
 
 /// Options of `openperouter reloader`.
 #[derive(Args, Debug)]
@@ -29,24 +29,26 @@ pub struct ReloaderArgs {
     /// Daemons `show daemons` must list for the health checks to pass.
     #[arg(long, value_delimiter = ',', default_value = "zebra,bgpd,staticd,bfdd,watchfrr")]
     required_daemons: Vec<String>,
-    /// Seconds one frr-reload.py run (`--test` or `--reload`) may take.
+    /// Seconds one vtysh run of an apply (reading the running configuration, or sending the
+    /// change) may take.
     #[arg(long, default_value_t = 120)]
     reload_timeout: u64,
     /// Directory of FRR's vty sockets (default: FRR's own, /var/run/frr).
     #[arg(long)]
     vty_socket: Option<PathBuf>,
-    /// FRR's config directory (vtysh.conf), frr-reload.py's `--confdir`.
+    /// FRR's config directory (`vtysh.conf`).
     #[arg(long, default_value = "/etc/frr")]
     frr_confdir: PathBuf,
-    /// Where frr-reload.py writes its temporary files.
+    /// FRR's run directory: its daemons' pid files tell the applier when FRR restarted.
     #[arg(long, default_value = "/var/run/frr")]
     frr_rundir: PathBuf,
     /// Directory of the vtysh binary.
     #[arg(long, default_value = "/usr/bin")]
     vtysh_bindir: PathBuf,
-    /// The frr-reload.py script.
-    #[arg(long, default_value = frr::reload::FRR_RELOAD_SCRIPT)]
-    frr_reload: PathBuf,
+    /// Seconds an unchanged configuration is trusted to be running before FRR's running
+    /// configuration is read again to look for drift.
+    #[arg(long, default_value_t = 60)]
+    drift_check: u64,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -66,18 +68,16 @@ async fn serve(args: ReloaderArgs) -> Result<()> {
         config_dir: Some(args.frr_confdir.clone()),
         ..Vtysh::default()
     };
-    let reload = FrrReload {
-        script: args.frr_reload.clone(),
-        bindir: args.vtysh_bindir.clone(),
-        confdir: args.frr_confdir.clone(),
-        rundir: args.frr_rundir.clone(),
-        vty_socket: args.vty_socket.clone(),
-        timeout: Duration::from_secs(args.reload_timeout),
-        ..FrrReload::default()
-    };
     // The file is the controller's: applied as is (no hostname filling).
-    let options = ApplyOptions { fill_hostname: false, ..ApplyOptions::default() };
-    let applier = Arc::new(Applier::new(reload, vtysh.clone(), &args.frr_config).with_options(options));
+    let options = ApplyOptions {
+        fill_hostname: false,
+        timeout: Duration::from_secs(args.reload_timeout),
+        drift_check: Duration::from_secs(args.drift_check),
+        ..ApplyOptions::default()
+    };
+    let applier = Arc::new(
+        Applier::new(vtysh.clone(), &args.frr_config).with_options(options).with_run_dir(args.frr_rundir.clone()),
+    );
     let health = HealthCheck {
         vtysh: vtysh.with_timeout(Duration::from_secs(args.vtysh_timeout)),
         required: args.required_daemons.clone(),

@@ -1,0 +1,695 @@
+//! The change from one FRR configuration to another, as data: which lines go, which come, and
+//! the ordered vtysh commands that make it so. Pure: nothing here talks to FRR.
+//!
+//! Both sides are configuration texts in the canonical form (what [`crate::Config::render_for`]
+//! prints, and what [`crate::normalize_running_config`] makes of `show running-config`). A text
+//! is read as a tree of lines by indentation; `!` and the `exit…` lines only close blocks. Two
+//! trees are compared block by block as sets of lines, so the order FRR prints blocks or lines
+//! in never makes a change.
+//!
+//! # The order of the commands
+//!
+//! Deletions first, then additions, each in an order FRR accepts. The rules, each found on a
+//! live FRR and covered by `tests/applier.rs` (8.4.4 and 10.3 unless said otherwise):
+//!
+//! - **`vni` before its BGP VRF instance.** bgpd refuses `no router bgp A vrf X` while zebra has
+//!   `vrf X / vni N` ("Please unconfigure l3vni N"). Top-level deletions run in this order:
+//!   `vrf` blocks, BGP VRF instances, the default BGP instance (bgpd refuses to delete it while
+//!   VRF instances exist), then everything else (route-maps, `bfd`, global lines), so that
+//!   nothing still refers to what goes. When a BGP VRF instance goes but its VRF keeps its
+//!   `vni`, the `vni` line is taken out first and put back afterwards.
+//! - **A `vrf` block is emptied, not deleted.** zebra refuses `no vrf X` while the kernel has the
+//!   VRF device, and prints no `vrf` block without content; deleting the block's lines is enough.
+//! - **Address families are emptied, not deleted.** bgpd has no `no address-family …`; a family
+//!   without lines is not printed.
+//! - **A neighbor goes in one command.** `no neighbor X` (`no neighbor X peer-group` for a peer
+//!   group) takes all of X's lines with it, in every address family; its other lines are not
+//!   deleted one by one (bgpd would answer "Specify remote-as or peer-group commands first").
+//!   Within a block, lines are deleted in reverse order, so `bgp listen range … peer-group G`
+//!   goes before the peer group `G` it names.
+//! - **A value that changes is overwritten, not deleted.** For single-valued settings (router
+//!   id, a neighbor's `remote-as`, timers, `update-source`, `password`, a route-map direction,
+//!   BFD intervals…) the new line replaces the old one: deleting it first would reset the
+//!   session for nothing (or, for `remote-as`, delete the neighbor).
+//! - **Negation.** A deleted line `X` is sent as `no X`, a deleted `no X` as `X`.
+//!
+//! Additions follow the target's own order (a `vrf`'s `vni` before the BGP instance of that VRF,
+//! a neighbor's `remote-as` before its other lines), entering each block with its header line.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+/// One line of a delta and the blocks it is in (deleted lines are *not* negated).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeltaLine {
+    /// Enclosing blocks, outermost first, e.g. `["router bgp 64512", "address-family ipv4
+    /// unicast"]`.
+    pub context: Vec<String>,
+    /// The line itself, e.g. `network 10.0.0.0/24` or, for a whole block, its header.
+    pub line: String,
+}
+
+impl fmt::Display for DeltaLine {
+    /// `router bgp 64512 > address-family ipv4 unicast > network 10.0.0.0/24`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for ctx in &self.context {
+            write!(f, "{ctx} > ")?;
+        }
+        f.write_str(&self.line)
+    }
+}
+
+/// What differs between two configurations: lines of the old one that the new one lacks, and
+/// lines of the new one that are not in the old one. Passwords are redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delta {
+    pub removed: Vec<DeltaLine>,
+    pub added: Vec<DeltaLine>,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+}
+
+impl fmt::Display for Delta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.removed {
+            writeln!(f, "- {line}")?;
+        }
+        for line in &self.added {
+            writeln!(f, "+ {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the word after every `password` with [`crate::REDACTED`].
+pub fn redact_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("password ") {
+        let (head, tail) = rest.split_at(pos + "password ".len());
+        out.push_str(head);
+        let end = tail.find(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == ',').unwrap_or(tail.len());
+        if end > 0 {
+            out.push_str(crate::REDACTED);
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A configuration line and the lines nested under it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Node {
+    pub line: String,
+    pub children: Vec<Node>,
+    /// Whether the line opens a block (it has children, an `exit` closes it, or it is a known
+    /// block header): sending it moves vtysh into that block.
+    pub block: bool,
+}
+
+/// Reads a configuration text as a forest of [`Node`]s.
+pub fn parse(text: &str) -> Vec<Node> {
+    let mut roots: Vec<Node> = Vec::new();
+    // Open nodes with their indentation, outermost first.
+    let mut stack: Vec<(usize, Node)> = Vec::new();
+    fn close(stack: &mut Vec<(usize, Node)>, roots: &mut Vec<Node>) {
+        if let Some((_, node)) = stack.pop() {
+            match stack.last_mut() {
+                Some((_, parent)) => {
+                    parent.block = true;
+                    parent.children.push(node);
+                }
+                None => roots.push(node),
+            }
+        }
+    }
+    for raw in text.lines() {
+        let line = raw.trim_end_matches('\r').trim_end();
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed == "!" || trimmed == "end" {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if is_exit(trimmed) {
+            // Closes the innermost block at this indentation (and anything deeper).
+            while stack.last().is_some_and(|(i, _)| *i > indent) {
+                close(&mut stack, &mut roots);
+            }
+            if let Some((i, node)) = stack.last_mut()
+                && *i == indent
+            {
+                node.block = true;
+                close(&mut stack, &mut roots);
+            }
+            continue;
+        }
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            close(&mut stack, &mut roots);
+        }
+        let block = opens_block(trimmed);
+        stack.push((indent, Node { line: trimmed.to_string(), children: Vec::new(), block }));
+    }
+    while !stack.is_empty() {
+        close(&mut stack, &mut roots);
+    }
+    roots
+}
+
+fn is_exit(line: &str) -> bool {
+    matches!(line, "exit" | "exit-vrf" | "exit-address-family" | "quit")
+}
+
+/// Headers that open a block even when nothing is nested under them.
+fn opens_block(line: &str) -> bool {
+    const OPENERS: [&str; 12] = [
+        "router ",
+        "vrf ",
+        "route-map ",
+        "address-family ",
+        "interface ",
+        "profile ",
+        "peer ",
+        "segment-routing",
+        "srv6",
+        "locator ",
+        "key chain ",
+        "line vty",
+    ];
+    line == "bfd" || line == "locators" || OPENERS.iter().any(|p| line.starts_with(p))
+}
+
+/// One vtysh command of a change, in its blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The block headers to enter first, outermost first.
+    pub context: Vec<String>,
+    /// The command (`no neighbor 10.0.0.1`, `network 10.0.0.0/24`, `router bgp 64512 vrf red`).
+    pub text: String,
+    /// Whether the command enters a block (an added block header).
+    pub enters: bool,
+    /// Whether it deletes (as opposed to adds).
+    pub deletes: bool,
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for ctx in &self.context {
+            write!(f, "{ctx} > ")?;
+        }
+        f.write_str(&redact_passwords(&self.text))
+    }
+}
+
+/// The change from one configuration to another.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Change {
+    /// The lines that differ (what a human reads).
+    pub delta: Delta,
+    /// The commands that make the change, in the order to send them.
+    pub commands: Vec<Command>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.delta.is_empty() && self.commands.is_empty()
+    }
+
+    /// The commands as a vtysh script (`vtysh -f`, starting in configuration mode): each block
+    /// entered once with its header, left with one `exit` per level. Also returns, for every
+    /// line of the script, the index of the command it was written for.
+    pub fn script(&self) -> (String, Vec<usize>) {
+        let mut text = String::new();
+        let mut owners = Vec::new();
+        let mut open: Vec<String> = Vec::new();
+        let mut push = |text: &mut String, depth: usize, line: &str, owner: usize| {
+            for _ in 0..depth {
+                text.push(' ');
+            }
+            text.push_str(line);
+            text.push('\n');
+            owners.push(owner);
+        };
+        for (i, cmd) in self.commands.iter().enumerate() {
+            let common = open.iter().zip(&cmd.context).take_while(|(a, b)| a == b).count();
+            while open.len() > common {
+                open.pop();
+                push(&mut text, open.len(), "exit", i);
+            }
+            for header in &cmd.context[common..] {
+                push(&mut text, open.len(), header, i);
+                open.push(header.clone());
+            }
+            push(&mut text, open.len(), &cmd.text, i);
+            if cmd.enters {
+                open.push(cmd.text.clone());
+            }
+        }
+        let last = self.commands.len().saturating_sub(1);
+        while !open.is_empty() {
+            open.pop();
+            push(&mut text, open.len(), "exit", last);
+        }
+        (text, owners)
+    }
+}
+
+/// Whether two configuration texts hold the same lines in the same blocks.
+pub fn same(a: &str, b: &str) -> bool {
+    diff(a, b).delta.is_empty()
+}
+
+/// The change that turns configuration `from` into `to`.
+pub fn diff(from: &str, to: &str) -> Change {
+    let running = parse(from);
+    let target = parse(to);
+    let mut change = Change::default();
+    let mut running = running;
+    unpin_vnis(&mut running, &target, &mut change);
+    deletions_top(&running, &target, &mut change);
+    // The `vni` lines taken out for a BGP VRF instance's sake are missing from `running` now, so
+    // the additions put them back, in the target's order.
+    additions(&[], &running, &target, &mut change);
+    change
+}
+
+/// Takes out of `running` the `vni` of every VRF whose BGP instance is deleted while the VRF
+/// keeps its `vni` (bgpd would refuse to delete the instance), with a command for each.
+fn unpin_vnis(running: &mut [Node], target: &[Node], change: &mut Change) {
+    let target_lines: BTreeSet<&str> = target.iter().map(|n| n.line.as_str()).collect();
+    let deleted_vrf_instances: BTreeSet<String> = running
+        .iter()
+        .filter(|n| !target_lines.contains(n.line.as_str()))
+        .filter_map(|n| bgp_vrf_of(&n.line).map(str::to_string))
+        .collect();
+    for node in running.iter_mut() {
+        let Some(vrf) = node.line.strip_prefix("vrf ") else { continue };
+        if !deleted_vrf_instances.contains(vrf.trim()) {
+            continue;
+        }
+        let header = node.line.clone();
+        let kept_in_target =
+            |line: &str| target.iter().any(|t| t.line == header && t.children.iter().any(|c| c.line == line));
+        node.children.retain(|c| {
+            let pinned = c.line.starts_with("vni ") && kept_in_target(&c.line);
+            if pinned {
+                change.commands.push(Command {
+                    context: vec![header.clone()],
+                    text: negate(&c.line),
+                    enters: false,
+                    deletes: true,
+                });
+            }
+            !pinned
+        });
+    }
+}
+
+/// `X` of `router bgp A vrf X`.
+fn bgp_vrf_of(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("router bgp ")?;
+    let (_, vrf) = rest.split_once(" vrf ")?;
+    Some(vrf.trim())
+}
+
+/// The order of top-level deletions (see the module documentation).
+fn top_rank(line: &str) -> u8 {
+    if line.starts_with("vrf ") {
+        0
+    } else if bgp_vrf_of(line).is_some() {
+        1
+    } else if line.starts_with("router bgp ") {
+        2
+    } else {
+        3
+    }
+}
+
+fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
+    let mut order: Vec<usize> = (0..running.len()).collect();
+    // Rank first, then reverse document order.
+    order.sort_by_key(|&i| (top_rank(&running[i].line), std::cmp::Reverse(i)));
+    let target_by_line: HashMap<&str, &Node> = target.iter().map(|n| (n.line.as_str(), n)).collect();
+    for i in order {
+        let node = &running[i];
+        match target_by_line.get(node.line.as_str()) {
+            Some(t) => deletions_in(std::slice::from_ref(&node.line), &node.children, &t.children, &BTreeSet::new(), change),
+            None if node.line.starts_with("vrf ") => {
+                record_removed(&[], node, change);
+                empty_block(std::slice::from_ref(&node.line), &node.children, &BTreeSet::new(), change);
+            }
+            None => {
+                record_removed(&[], node, change);
+                change.commands.push(Command {
+                    context: Vec::new(),
+                    text: negate(&node.line),
+                    enters: false,
+                    deletes: true,
+                });
+            }
+        }
+    }
+}
+
+/// Deletes from block `context` the lines of `running` that `target` lacks. Lines of neighbors
+/// in `gone` (deleted with `no neighbor X` further out) are recorded but not sent.
+fn deletions_in(context: &[String], running: &[Node], target: &[Node], gone: &BTreeSet<String>, change: &mut Change) {
+    let target_by_line: HashMap<&str, &Node> = target.iter().map(|n| (n.line.as_str(), n)).collect();
+    let running_lines: BTreeSet<&str> = running.iter().map(|n| n.line.as_str()).collect();
+    // Keys of the single-valued settings the target sets anew in this block.
+    let replaced: BTreeSet<String> =
+        target.iter().filter(|n| !running_lines.contains(n.line.as_str())).filter_map(|n| value_key(&n.line)).collect();
+    // Neighbors defined here that the target no longer defines.
+    let defined_in_target: BTreeSet<&str> = target.iter().filter_map(|n| defined_neighbor(&n.line)).collect();
+    let mut gone_here: BTreeMap<String, bool> = BTreeMap::new(); // name → is a peer group
+    for n in running {
+        if let Some(name) = defined_neighbor(&n.line)
+            && !defined_in_target.contains(name)
+            && !gone.contains(name)
+        {
+            let group = n.line == format!("neighbor {name} peer-group");
+            *gone_here.entry(name.to_string()).or_default() |= group;
+        }
+    }
+    let mut all_gone = gone.clone();
+    all_gone.extend(gone_here.keys().cloned());
+    let mut sent_neighbor_deletes = BTreeSet::new();
+    let ctx = context.to_vec();
+    for node in running.iter().rev() {
+        let owner = neighbor_of(&node.line);
+        match target_by_line.get(node.line.as_str()) {
+            Some(t) => {
+                if !node.children.is_empty() || !t.children.is_empty() {
+                    let mut inner = ctx.clone();
+                    inner.push(node.line.clone());
+                    deletions_in(&inner, &node.children, &t.children, &all_gone, change);
+                }
+            }
+            None => {
+                record_removed(&ctx, node, change);
+                if let Some(name) = owner
+                    && all_gone.contains(name)
+                {
+                    // Goes with its neighbor: one command for all of its lines, sent where
+                    // its defining line was.
+                    if let Some(group) = gone_here.get(name)
+                        && defined_neighbor(&node.line) == Some(name)
+                        && sent_neighbor_deletes.insert(name.to_string())
+                    {
+                        let text = if *group {
+                            format!("no neighbor {name} peer-group")
+                        } else {
+                            format!("no neighbor {name}")
+                        };
+                        change.commands.push(Command { context: ctx.clone(), text, enters: false, deletes: true });
+                    }
+                    continue;
+                }
+                if node.line.starts_with("address-family ") {
+                    let mut inner = ctx.clone();
+                    inner.push(node.line.clone());
+                    empty_block(&inner, &node.children, &all_gone, change);
+                    continue;
+                }
+                if value_key(&node.line).is_some_and(|k| replaced.contains(&k)) {
+                    continue;
+                }
+                change.commands.push(Command {
+                    context: ctx.clone(),
+                    text: negate(&node.line),
+                    enters: false,
+                    deletes: true,
+                });
+            }
+        }
+    }
+}
+
+/// Records `node` (and, for a block, each line in it) as removed.
+fn record_removed(context: &[String], node: &Node, change: &mut Change) {
+    change.delta.removed.push(DeltaLine {
+        context: context.iter().map(|c| redact_passwords(c)).collect(),
+        line: redact_passwords(&node.line),
+    });
+}
+
+/// Deletes every line of a block that cannot itself be deleted (`vrf`, `address-family`); the
+/// block was recorded as removed as a whole, so its lines are not recorded again.
+fn empty_block(context: &[String], children: &[Node], gone: &BTreeSet<String>, change: &mut Change) {
+    let mut quiet = Change::default();
+    deletions_in(context, children, &[], gone, &mut quiet);
+    change.commands.extend(quiet.commands);
+}
+
+fn additions(context: &[String], running: &[Node], target: &[Node], change: &mut Change) {
+    let running_by_line: HashMap<&str, &Node> = running.iter().map(|n| (n.line.as_str(), n)).collect();
+    for node in target {
+        let mut inner = context.to_vec();
+        inner.push(node.line.clone());
+        match running_by_line.get(node.line.as_str()) {
+            Some(r) => {
+                if !node.children.is_empty() {
+                    additions(&inner, &r.children, &node.children, change);
+                }
+            }
+            None => {
+                change.delta.added.push(DeltaLine {
+                    context: context.iter().map(|c| redact_passwords(c)).collect(),
+                    line: redact_passwords(&node.line),
+                });
+                change.commands.push(Command {
+                    context: context.to_vec(),
+                    text: node.line.clone(),
+                    enters: node.block,
+                    deletes: false,
+                });
+                additions(&inner, &[], &node.children, change);
+            }
+        }
+    }
+}
+
+/// The command that deletes `line`.
+pub fn negate(line: &str) -> String {
+    match line.strip_prefix("no ") {
+        Some(rest) => rest.to_string(),
+        None => format!("no {line}"),
+    }
+}
+
+/// `X` for the lines that define neighbor (or peer group) `X`: `neighbor X remote-as …`,
+/// `neighbor X interface …`, `neighbor X peer-group [G]`.
+fn defined_neighbor(line: &str) -> Option<&str> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["neighbor", name, "remote-as", _] => Some(name),
+        ["neighbor", name, "interface", ..] => Some(name),
+        ["neighbor", name, "peer-group"] | ["neighbor", name, "peer-group", _] => Some(name),
+        _ => None,
+    }
+}
+
+/// `X` of any `neighbor X …` line.
+fn neighbor_of(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("neighbor ")?;
+    rest.split_whitespace().next()
+}
+
+/// For a single-valued setting, what identifies it without its value (`neighbor X timers`,
+/// `bgp router-id`): a new line with the same key overwrites the old one.
+fn value_key(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let key = |n: usize| Some(words[..n.min(words.len())].join(" "));
+    match words.as_slice() {
+        ["hostname", _] | ["log", "stdout", ..] => key(words.len().min(2)),
+        ["bgp", "router-id", _] | ["bgp", "cluster-id", _] => key(2),
+        ["bgp", "graceful-restart", "restart-time" | "stalepath-time", _] => key(3),
+        ["bgp", "listen", "limit", _] => key(3),
+        ["neighbor", _, "remote-as", _] => key(3),
+        ["neighbor", _, "interface", "remote-as", _] => key(4),
+        ["neighbor", _, "timers", "connect", _] => key(4),
+        ["neighbor", _, "timers", _, _] => key(3),
+        ["neighbor", _, "ebgp-multihop", ..]
+        | ["neighbor", _, "update-source", _]
+        | ["neighbor", _, "password", _]
+        | ["neighbor", _, "port", _]
+        | ["neighbor", _, "allowas-in", ..] => key(3),
+        ["neighbor", _, "bfd", "profile", _] => key(4),
+        ["neighbor", name, "route-map", _, dir] => Some(format!("neighbor {name} route-map {dir}")),
+        ["transmit-interval" | "receive-interval" | "detect-multiplier" | "echo-interval" | "minimum-ttl", _] => key(1),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(change: &Change) -> Vec<String> {
+        change.commands.iter().map(ToString::to_string).collect()
+    }
+
+    const BASE: &str = "hostname pe\n!\nrouter bgp 64514\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n neighbor 192.168.11.2 remote-as 64512\n neighbor 192.168.11.2 bfd\n !\n address-family ipv4 unicast\n  network 100.65.0.1/32\n  neighbor 192.168.11.2 activate\n exit-address-family\n !\n address-family l2vpn evpn\n  neighbor 192.168.11.2 activate\n  advertise-all-vni\n exit-address-family\nexit\n!\nroute-map allowall permit 1\nexit\n!\n";
+
+    fn with_red(base: &str) -> String {
+        let vrf = "vrf red\n vni 100\nexit-vrf\n!\n";
+        let bgp = "router bgp 64514 vrf red\n bgp router-id 10.0.0.1\n neighbor 192.169.10.2 remote-as 64515\n !\n address-family ipv4 unicast\n  neighbor 192.169.10.2 activate\n  neighbor 192.169.10.2 route-map allowall in\n exit-address-family\n !\n address-family l2vpn evpn\n  advertise ipv4 unicast\n  route-target import 64514:100\n exit-address-family\nexit\n!\n";
+        let (head, tail) = base.split_once("route-map").unwrap();
+        format!("{head}{vrf}{bgp}route-map{tail}")
+    }
+
+    #[test]
+    fn parses_blocks_by_indentation() {
+        let tree = parse(BASE);
+        let headers: Vec<&str> = tree.iter().map(|n| n.line.as_str()).collect();
+        assert_eq!(headers, ["hostname pe", "router bgp 64514", "route-map allowall permit 1"]);
+        assert!(!tree[0].block);
+        assert!(tree[1].block && tree[2].block, "an exit makes an empty route-map a block");
+        let afs: Vec<&str> = tree[1].children.iter().filter(|c| c.block).map(|c| c.line.as_str()).collect();
+        assert_eq!(afs, ["address-family ipv4 unicast", "address-family l2vpn evpn"]);
+        assert_eq!(tree[1].children[4].children[1].line, "neighbor 192.168.11.2 activate");
+    }
+
+    #[test]
+    fn same_text_in_another_order_is_no_change() {
+        let a = with_red(BASE);
+        let blocks = crate::top_level_blocks(&a);
+        let reversed: String = blocks.iter().rev().map(|b| format!("{b}!\n")).collect();
+        assert!(same(&a, &reversed));
+        assert!(diff(&a, &reversed).commands.is_empty());
+        assert!(!same(&a, BASE));
+    }
+
+    #[test]
+    fn adding_a_vrf_enters_new_blocks_in_target_order() {
+        let change = diff(BASE, &with_red(BASE));
+        assert!(change.delta.removed.is_empty());
+        let cmds = lines(&change);
+        assert_eq!(cmds[0], "vrf red");
+        assert_eq!(cmds[1], "vrf red > vni 100");
+        assert_eq!(cmds[2], "router bgp 64514 vrf red");
+        let (script, owners) = change.script();
+        assert_eq!(owners.len(), script.lines().count());
+        assert!(
+            script.starts_with("vrf red\n vni 100\nexit\nrouter bgp 64514 vrf red\n bgp router-id 10.0.0.1\n"),
+            "{script}"
+        );
+        assert!(script.contains("\n address-family ipv4 unicast\n  neighbor 192.169.10.2 activate\n"), "{script}");
+        // Every block entered is left: as many exits as headers entered.
+        let entered = change.commands.iter().filter(|c| c.enters).count();
+        assert_eq!(script.lines().filter(|l| l.trim() == "exit").count(), entered);
+    }
+
+    #[test]
+    fn removing_a_vrf_deletes_vni_then_instance() {
+        let change = diff(&with_red(BASE), BASE);
+        assert!(change.delta.added.is_empty());
+        assert_eq!(lines(&change), ["vrf red > no vni 100", "no router bgp 64514 vrf red"]);
+        let removed: Vec<String> = change.delta.removed.iter().map(ToString::to_string).collect();
+        assert_eq!(removed, ["vrf red", "router bgp 64514 vrf red"]);
+    }
+
+    #[test]
+    fn instance_going_while_its_vrf_keeps_its_vni_unpins_it() {
+        let from = with_red(BASE);
+        let to = from.replace("router bgp 64514 vrf red\n", "router bgp 64515 vrf red\n");
+        let cmds = lines(&diff(&from, &to));
+        let pos = |s: &str| cmds.iter().position(|c| c == s).unwrap_or_else(|| panic!("{s} not in {cmds:?}"));
+        assert!(pos("vrf red > no vni 100") < pos("no router bgp 64514 vrf red"));
+        assert!(pos("no router bgp 64514 vrf red") < pos("vrf red > vni 100"));
+        assert!(pos("vrf red > vni 100") < pos("router bgp 64515 vrf red"));
+    }
+
+    #[test]
+    fn a_neighbor_goes_in_one_command() {
+        let to = BASE
+            .replace(" neighbor 192.168.11.2 remote-as 64512\n neighbor 192.168.11.2 bfd\n", "")
+            .replace("  neighbor 192.168.11.2 activate\n", "");
+        let change = diff(BASE, &to);
+        assert_eq!(lines(&change), ["router bgp 64514 > no neighbor 192.168.11.2"]);
+        assert_eq!(change.delta.removed.len(), 4, "{:?}", change.delta.removed);
+    }
+
+    #[test]
+    fn changed_values_are_overwritten() {
+        let to = BASE.replace("remote-as 64512", "remote-as 64600").replace("router-id 10.0.0.1", "router-id 10.0.0.2");
+        let change = diff(BASE, &to);
+        assert_eq!(
+            lines(&change),
+            ["router bgp 64514 > bgp router-id 10.0.0.2", "router bgp 64514 > neighbor 192.168.11.2 remote-as 64600"]
+        );
+        assert_eq!(change.delta.removed.len(), 2);
+    }
+
+    #[test]
+    fn af_lines_are_deleted_one_by_one_and_negation_flips() {
+        let to = BASE
+            .replace("  network 100.65.0.1/32\n  neighbor 192.168.11.2 activate\n", "")
+            .replace(" no bgp ebgp-requires-policy\n", "");
+        let cmds = lines(&diff(BASE, &to));
+        assert_eq!(
+            cmds,
+            [
+                "router bgp 64514 > address-family ipv4 unicast > no neighbor 192.168.11.2 activate",
+                "router bgp 64514 > address-family ipv4 unicast > no network 100.65.0.1/32",
+                "router bgp 64514 > bgp ebgp-requires-policy",
+            ]
+        );
+    }
+
+    #[test]
+    fn peer_group_goes_after_its_listen_range() {
+        let from = "router bgp 1\n neighbor G peer-group\n neighbor G remote-as internal\n bgp listen range 10.0.0.0/24 peer-group G\nexit\n";
+        let to = "router bgp 1\nexit\n";
+        assert_eq!(
+            lines(&diff(from, to)),
+            ["router bgp 1 > no bgp listen range 10.0.0.0/24 peer-group G", "router bgp 1 > no neighbor G peer-group"]
+        );
+    }
+
+    #[test]
+    fn default_instance_goes_after_vrf_instances_and_before_route_maps() {
+        let cmds = lines(&diff(&with_red(BASE), "hostname pe\n"));
+        assert_eq!(
+            cmds,
+            [
+                "vrf red > no vni 100",
+                "no router bgp 64514 vrf red",
+                "no router bgp 64514",
+                "no route-map allowall permit 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn passwords_stay_out_of_the_delta_and_display() {
+        let to = BASE.replace(
+            " neighbor 192.168.11.2 bfd\n",
+            " neighbor 192.168.11.2 bfd\n neighbor 192.168.11.2 password s3cret\n",
+        );
+        let change = diff(BASE, &to);
+        assert_eq!(change.delta.added[0].line, "neighbor 192.168.11.2 password <redacted>");
+        assert!(!change.commands[0].to_string().contains("s3cret"));
+        assert!(change.script().0.contains("s3cret"), "the script itself carries the secret");
+    }
+
+    #[test]
+    fn script_leaves_and_enters_only_what_differs() {
+        let change = Change {
+            delta: Delta::default(),
+            commands: vec![
+                Command { context: vec!["a".into(), "b".into()], text: "x".into(), enters: false, deletes: true },
+                Command { context: vec!["a".into(), "b".into()], text: "y".into(), enters: false, deletes: true },
+                Command { context: vec!["a".into(), "c".into()], text: "z".into(), enters: false, deletes: true },
+                Command { context: vec![], text: "w".into(), enters: false, deletes: false },
+            ],
+        };
+        let (script, owners) = change.script();
+        assert_eq!(script, "a\n b\n  x\n  y\n exit\n c\n  z\n exit\nexit\nw\n");
+        assert_eq!(owners, [0, 0, 0, 1, 2, 2, 2, 3, 3, 3]);
+    }
+}

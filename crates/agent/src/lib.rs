@@ -477,6 +477,9 @@ impl Agent {
                     if let Some(applier) = applier {
                         match applier.apply(&frr_config).await {
                             Ok(r) => {
+                                let refused: Vec<(usize, String)> =
+                                    r.rejected_snippets.iter().map(|x| (x.index, x.to_string())).collect();
+                                refuse_snippets(&mut st, &plan.raw_names, &refused);
                                 st.frr = status::FrrOutcome {
                                     lines_added: r.added.len(),
                                     lines_removed: r.removed.len(),
@@ -525,6 +528,7 @@ impl Agent {
             match client.apply(config_path, &config.render_for(version)).await {
                 Ok(body) => {
                     st.frr = reloader_outcome(&body, frr_started.elapsed());
+                    refuse_snippets(&mut st, &plan.raw_names, &reloader_rejected_snippets(&body));
                     self.metrics.frr_apply(
                         true,
                         frr_started.elapsed().as_secs_f64(),
@@ -570,7 +574,13 @@ impl Agent {
         } else {
             st.kernel.skipped = true;
         }
-        st.conditions = status::conditions(Some(plan.verdict), &st.failed_resources, hard_error.as_deref());
+        let verdict = match plan.verdict {
+            plan::Verdict::ConfigurationSuccessful if !st.failed_resources.is_empty() => {
+                plan::Verdict::ConfigurationFailed
+            }
+            v => v,
+        };
+        st.conditions = status::conditions(Some(verdict), &st.failed_resources, hard_error.as_deref());
         if let Some(kernel) = &plan.kernel {
             st.vnis = status::vnis_of(kernel, &frr_config, &st.failed_resources);
         }
@@ -789,6 +799,46 @@ impl Agent {
 
 /// The FRR outcome from the reloader's answer (its JSON apply report; counts stay 0 when the
 /// answer is not that report).
+/// Marks the RawFRRConfigs whose snippets FRR refused (`(index in frr.raw, why)`) as failed:
+/// the rest of the configuration was applied without them.
+fn refuse_snippets(st: &mut NodeStatus, raw_names: &[String], refused: &[(usize, String)]) {
+    for (index, why) in refused {
+        let Some(name) = raw_names.get(*index) else { continue };
+        st.applied.retain(|a| !(a.kind == ResourceKind::RawFRRConfig && &a.name == name));
+        let mut message = why.clone();
+        if message.chars().count() > 480 {
+            message = format!("{}…", message.chars().take(480).collect::<String>());
+        }
+        tracing::warn!(raw_frr_config = %name, %message, "FRR refused a RawFRRConfig: applied the rest without it");
+        st.failed_resources.push(FailedResource::new(
+            ResourceKind::RawFRRConfig,
+            name,
+            FailureReason::ValidationFailed,
+            message,
+        ));
+    }
+}
+
+/// `rejectedSnippets` of the reloader's JSON report, as `(index, why)`.
+fn reloader_rejected_snippets(body: &str) -> Vec<(usize, String)> {
+    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    report
+        .get("rejectedSnippets")
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|x| {
+                    let index = x.get("index")?.as_u64()? as usize;
+                    let line = x.get("line")?.as_str()?;
+                    let message = x.get("message")?.as_str()?;
+                    Some((index, format!("FRR refused `{line}`: {message}")))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn reloader_outcome(body: &str, elapsed: Duration) -> status::FrrOutcome {
     let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let count = |key: &str| report.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);

@@ -180,6 +180,31 @@ async fn host_mode_end_to_end_without_vrf() {
     assert_eq!(st.kernel.writes, 0, "the valid resources were not touched");
     std::fs::remove_file(lab.config_dir().join("bad.yaml")).expect("rm");
 
+    // A RawFRRConfig whose line FRR does not know fails alone, named with FRR's message and the
+    // line; another snippet and everything else are applied.
+    let raws = "apiVersion: network.openperouter.io/v1alpha1\nkind: RawFRRConfig\nmetadata: {name: typo}\n\
+                spec: {rawConfig: \"router bgp 64514\\n neighbor 192.168.77.1 remote-az 5\\nexit\\n\"}\n---\n\
+                apiVersion: network.openperouter.io/v1alpha1\nkind: RawFRRConfig\nmetadata: {name: fine}\n\
+                spec: {rawConfig: \"route-map from-raw permit 10\\nexit\\n\"}\n";
+    std::fs::write(lab.config_dir().join("raw.yaml"), raws).expect("write");
+    let st = agent.reconcile().await;
+    assert!(st.frr.error.is_none(), "{:?}", st.frr);
+    assert_eq!(st.failed_resources.len(), 1, "{:?}", st.failed_resources);
+    let typo = &st.failed_resources[0];
+    assert_eq!(
+        (typo.kind, typo.name.as_str(), typo.reason),
+        (api::ResourceKind::RawFRRConfig, "typo", api::FailureReason::ValidationFailed)
+    );
+    assert!(typo.message.contains("remote-az 5") && typo.message.contains("Unknown command"), "{typo}");
+    let running = running_config(&agent).await;
+    assert!(running.contains("route-map from-raw permit 10") && !running.contains("remote-az"), "{running}");
+    assert!(running.contains("neighbor 192.169.30.2 remote-as 64515"), "the passthrough stays: {running}");
+    // Once refused, the snippet is not tried again: the next reconcile starts no process.
+    let st = agent.reconcile().await;
+    assert_eq!(st.failed_resources.len(), 1, "{:?}", st.failed_resources);
+    assert!(!st.frr.reloaded, "{:?}", st.frr);
+    std::fs::remove_file(lab.config_dir().join("raw.yaml")).expect("rm");
+
     // Removing the L2VNI removes exactly its objects.
     std::fs::write(
         lab.config_dir().join("openpe_overlay.yaml"),

@@ -248,6 +248,9 @@ impl Identity {
 #[derive(Debug, Clone)]
 struct Memory {
     target: String,
+    /// What FRR ran right after (normalised): the starting point of the next change while
+    /// the memory is trusted.
+    running: String,
     identity: Identity,
     read_at: Instant,
     hostname: Option<String>,
@@ -567,7 +570,12 @@ impl Applier {
             });
         }
         let mut spawned = 0;
-        let running = self.read_running(&mut spawned).await?;
+        // A trusted memory saves reading FRR before the change; the verification reads it after.
+        let remembered = state.memory.as_ref().filter(|m| self.trusted(m)).map(|m| m.running.clone());
+        let running = match remembered {
+            Some(running) => running,
+            None => self.read_running(&mut spawned).await?,
+        };
         let hostname = hostname.or_else(|| crate::vtysh::hostnames_in(&running).into_iter().next());
         self.converge_from(state, text, hostname, running, Pass { queued, started, started_at, spawned }).await
     }
@@ -619,6 +627,7 @@ impl Applier {
         }
         state.memory = Identity::read(&self.run_dir()).map(|identity| Memory {
             target,
+            running,
             identity,
             read_at: Instant::now(),
             hostname,

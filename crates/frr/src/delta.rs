@@ -337,7 +337,9 @@ fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
     for i in order {
         let node = &running[i];
         match target_by_line.get(node.line.as_str()) {
-            Some(t) => deletions_in(std::slice::from_ref(&node.line), &node.children, &t.children, &BTreeSet::new(), change),
+            Some(t) => {
+                deletions_in(std::slice::from_ref(&node.line), &node.children, &t.children, &BTreeSet::new(), change)
+            }
             None if node.line.starts_with("vrf ") => {
                 record_removed(&[], node, change);
                 empty_block(std::slice::from_ref(&node.line), &node.children, &BTreeSet::new(), change);

@@ -126,6 +126,8 @@ pub struct NodePlan {
     pub failed_resources: Vec<FailedResource>,
     /// Resources that are part of the plan.
     pub applied: Vec<Applied>,
+    /// The name of the RawFRRConfig behind each of `frr.raw`'s snippets, in the same order.
+    pub raw_names: Vec<String>,
 }
 
 impl NodePlan {
@@ -164,6 +166,7 @@ pub fn plan_node(resources: &Resources, node: &Node, options: &Options) -> NodeP
             kernel: None,
             failed_resources,
             applied: Vec::new(),
+            raw_names: Vec::new(),
         };
     };
     let frr = build_frr::build(&valid, options);
@@ -177,5 +180,6 @@ pub fn plan_node(resources: &Resources, node: &Node, options: &Options) -> NodeP
         kernel: Some(kernel),
         failed_resources,
         applied: valid.applied(),
+        raw_names: valid.raw.iter().map(|(name, _)| name.clone()).collect(),
     }
 }

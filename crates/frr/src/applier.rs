@@ -742,7 +742,7 @@ fn refused_commands(output: &str, owners: &[usize]) -> Vec<(usize, String)> {
                 None => what.split(", line:").next().unwrap_or(what).trim().to_string(),
             }
         };
-        refused.push((owner, redact_passwords(&message)));
+        refused.push((owner, redact_passwords(&crate::syntax::plain_message(&message))));
     }
     refused
 }
@@ -804,7 +804,7 @@ mod tests {
                    line 9: % out of the script\n";
         assert_eq!(
             refused_commands(out, &owners),
-            [(1, "% Unknown command[4]".to_string()), (2, "% Invalid command. Not an internal neighbor".to_string())]
+            [(1, "% Unknown command".to_string()), (2, "% Invalid command. Not an internal neighbor".to_string())]
         );
     }
 

@@ -160,6 +160,6 @@ pub use instance::{Instance, InstanceError, InstanceSpec, NetnsRef};
 pub use model::*;
 pub use normalize::{normalize_running_config, same_blocks, top_level_blocks};
 pub use reload::FrrReload;
-pub use syntax::{SyntaxError, VTYSH, check_syntax, check_syntax_with, vtysh_available};
+pub use syntax::{SyntaxError, VTYSH, check_syntax, check_syntax_with, refused_line, vtysh_available};
 pub use version::{BadVersion, FrrVersion};
 pub use vtysh::{Vtysh, VtyshError};

@@ -74,6 +74,33 @@ pub fn check_syntax_with(vtysh: &Path, config_text: &str) -> Result<(), SyntaxEr
     }
 }
 
+/// The first line vtysh refused, from the output of `vtysh -C -f` or `vtysh -f`
+/// (`line 2: % Unknown command[25]:  neighbor 1.2.3.4 remote-az 5`): the line
+/// and vtysh's message (`% Unknown command[25]`), passwords redacted.
+pub fn refused_line(output: &str) -> Option<(String, String)> {
+    output.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("line ")?;
+        let (number, what) = rest.split_once(": ")?;
+        number.parse::<usize>().ok()?;
+        let (message, line) = match what.split_once(":  ") {
+            Some((m, line)) => (m.trim(), line.trim()),
+            None => (what.trim(), ""),
+        };
+        Some((crate::delta::redact_passwords(line), crate::delta::redact_passwords(&plain_message(message))))
+    })
+}
+
+/// vtysh's message without the number of the parser node it stopped at (`% Unknown
+/// command[25]` → `% Unknown command`): that number differs between FRR builds.
+pub(crate) fn plain_message(message: &str) -> String {
+    match (message.find('['), message.ends_with(']')) {
+        (Some(open), true) if message[open + 1..message.len() - 1].chars().all(|c| c.is_ascii_digit()) => {
+            message[..open].to_string()
+        }
+        _ => message.to_string(),
+    }
+}
+
 /// Whether an executable `vtysh` is found in `PATH`.
 pub fn vtysh_available() -> bool {
     find_in_path(OsStr::new(VTYSH)).is_some()
@@ -89,6 +116,16 @@ fn find_in_path(program: &OsStr) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_line_is_read_from_vtysh_output() {
+        let out = "% a note\nline 2: % Unknown command[25]:  neighbor 1.2.3.4 password x\n";
+        assert_eq!(
+            refused_line(out),
+            Some(("neighbor 1.2.3.4 password <redacted>".to_string(), "% Unknown command".to_string()))
+        );
+        assert_eq!(refused_line("nothing wrong\n"), None);
+    }
 
     fn skip() -> bool {
         if vtysh_available() {

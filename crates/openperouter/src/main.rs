@@ -56,6 +56,11 @@ enum Command {
         /// With --diff: the host namespace, by name or path (default: this process's).
         #[arg(long, requires = "diff")]
         host_netns: Option<String>,
+        /// With --diff: the directory of the node's FRR vty sockets, to print the FRR lines the
+        /// applier would delete and add (default: the host agent's managed FRR,
+        /// /var/run/openperouter/frr/ROUTER_NETNS, else the pathspace /var/run/frr/ROUTER_NETNS).
+        #[arg(long, requires = "diff", value_name = "DIR")]
+        frr_vty: Option<PathBuf>,
     },
     /// Check that every resource is valid for a node.
     #[command(after_help = EXIT_HELP)]
@@ -198,18 +203,47 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        Command::Plan { node, output, diff: Some(router), host_netns } => {
+        Command::Plan { node, output, diff: Some(router), host_netns, frr_vty } => {
             let (plan, _) = plan_from(&node)?;
-            let Some(kernel) = &plan.kernel else {
+            let (Some(kernel), Some(frr_config)) = (&plan.kernel, &plan.frr) else {
                 return Err(Failure::Other(anyhow!("the Underlay is invalid: applying would change nothing")));
             };
             let diff = dataplane::diff_live(kernel, &router, host_netns.as_deref())
                 .map_err(|e| Failure::Other(anyhow!("reading the live kernel state: {e}")))?;
+            let frr = frr_diff(frr_config, &router, frr_vty);
             match output {
-                OutputFormat::Text if diff.is_empty() => println!("nothing to do: the kernel already matches the plan"),
-                OutputFormat::Text => print!("{diff}"),
+                OutputFormat::Text => {
+                    if diff.is_empty() {
+                        println!("nothing to do: the kernel already matches the plan");
+                    } else {
+                        print!("{diff}");
+                    }
+                    match &frr {
+                        Ok((dir, delta)) if delta.is_empty() => {
+                            println!("FRR ({}): nothing to do, it runs the plan's configuration", dir.display())
+                        }
+                        Ok((dir, delta)) => {
+                            println!(
+                                "FRR ({}): {} line(s) to delete, {} to add",
+                                dir.display(),
+                                delta.removed.len(),
+                                delta.added.len()
+                            );
+                            print!("{delta}");
+                        }
+                        Err(note) => println!("FRR: not compared: {note}"),
+                    }
+                }
                 OutputFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&diff).map_err(|e| Failure::Other(e.into()))?)
+                    let lines = |l: &[frr::DeltaLine]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    let frr = match &frr {
+                        Ok((dir, delta)) => serde_json::json!({
+                            "vtyDir": dir, "removed": lines(&delta.removed), "added": lines(&delta.added),
+                        }),
+                        Err(note) => serde_json::json!({ "note": note }),
+                    };
+                    let both = serde_json::json!({ "kernel": diff, "frr": frr });
+                    println!("{}", serde_json::to_string_pretty(&both).map_err(|e| Failure::Other(e.into()))?)
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -226,7 +260,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(if plan.failed_resources.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Validate(args) => {
-            let (plan, count) = plan_from(&args)?;
+            let (mut plan, count) = plan_from(&args)?;
+            let note = check_snippets(&mut plan);
+            if let Some(note) = &note {
+                println!("note: {note}");
+            }
             if plan.failed_resources.is_empty() {
                 println!(
                     "OK: {count} resource(s) read, {} apply to node {:?} (index {}), all valid",
@@ -243,6 +281,68 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
         }
     }
+}
+
+/// The FRR lines the applier would delete and add on the node's FRR (read-only), with the
+/// socket directory it read; or why it could not compare.
+fn frr_diff(
+    config: &frr::Config,
+    router: &str,
+    vty: Option<PathBuf>,
+) -> std::result::Result<(PathBuf, frr::Delta), String> {
+    let candidates = match vty {
+        Some(dir) => vec![dir],
+        None => vec![
+            PathBuf::from("/var/run/openperouter/frr").join(router),
+            PathBuf::from(frr::instance::FRR_RUN_DIR).join(router),
+        ],
+    };
+    let Some(dir) = candidates.iter().find(|d| d.join("zebra.vty").exists()).cloned() else {
+        let tried: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+        return Err(format!("no FRR vty sockets in {} (pass --frr-vty DIR)", tried.join(" or ")));
+    };
+    let vtysh = frr::Vtysh { vty_socket: Some(dir.clone()), ..frr::Vtysh::default() };
+    // Read-only: the applier's configuration path is never written by `delta`.
+    let applier = frr::Applier::new(vtysh, dir.join("frr.conf.unused"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let delta = runtime.block_on(applier.delta(config)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok((dir, delta))
+}
+
+/// Checks every RawFRRConfig snippet of `plan` with FRR's own parser (`vtysh -C`), adding the
+/// ones it refuses to the plan's failures; returns a note when they could not be checked.
+fn check_snippets(plan: &mut plan::NodePlan) -> Option<String> {
+    let snippets: Vec<(String, String)> = match &plan.frr {
+        Some(frr) => plan.raw_names.iter().cloned().zip(frr.raw.iter().cloned()).collect(),
+        None => Vec::new(),
+    };
+    if snippets.is_empty() {
+        return None;
+    }
+    if !frr::vtysh_available() {
+        return Some(format!(
+            "{} RawFRRConfig snippet(s) not checked with FRR's parser: vtysh (FRR) is not installed here",
+            snippets.len()
+        ));
+    }
+    for (name, text) in snippets {
+        let message = match frr::check_syntax(&text) {
+            Ok(()) => continue,
+            Err(frr::SyntaxError::Rejected { output, .. }) => match frr::refused_line(&output) {
+                Some((line, said)) => format!("FRR's parser refused `{line}`: {said}"),
+                None => "FRR's parser refused it without naming a line".to_string(),
+            },
+            Err(e) => return Some(format!("RawFRRConfig snippets not checked with FRR's parser: {e}")),
+        };
+        plan.applied.retain(|a| !(a.kind == api::ResourceKind::RawFRRConfig && a.name == name));
+        plan.failed_resources.push(api::FailedResource::new(
+            api::ResourceKind::RawFRRConfig,
+            &name,
+            api::FailureReason::ValidationFailed,
+            message,
+        ));
+    }
+    None
 }
 
 fn hostname() -> String {

@@ -72,6 +72,30 @@ fn validate_failures_one_line_each() {
 }
 
 #[test]
+fn validate_checks_raw_snippets_with_frrs_parser() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raws = "apiVersion: network.openperouter.io/v1alpha1\nkind: RawFRRConfig\nmetadata: {name: typo}\n\
+                spec: {rawConfig: \"router bgp 64514\\n neighbor 10.0.0.1 remote-az 5\\nexit\\n\"}\n---\n\
+                apiVersion: network.openperouter.io/v1alpha1\nkind: RawFRRConfig\nmetadata: {name: fine}\n\
+                spec: {rawConfig: \"route-map from-raw permit 10\\nexit\\n\"}\n";
+    let file = write_temp(&dir, "raw.yaml", raws);
+    let out = run(&["validate", "-f", "examples/lab/openpe.yaml", &file]);
+    let text = stdout(&out);
+    if !frr::vtysh_available() {
+        assert!(text.contains("not checked with FRR's parser: vtysh (FRR) is not installed here"), "{text}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "RawFRRConfig/typo: ValidationFailed: FRR's parser refused `neighbor 10.0.0.1 remote-az 5`: % Unknown command"
+        ],
+        "{text}"
+    );
+}
+
+#[test]
 fn malformed_input_exits_2_naming_file_document_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = "apiVersion: network.openperouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: red}\nspec: {vrf: red, vni: 100}\n---\n\
@@ -243,4 +267,29 @@ fn plan_diff_lists_kernel_operations_without_applying() {
     assert!(text.contains("create vxlan vni100 id 100 local 100.65.0.0 dstport 4789"), "{text}");
     assert!(text.contains("create vrf red"), "{text}");
     assert!(!std::path::Path::new("/run/netns").join(&ns).exists(), "--diff must not create anything");
+    assert!(text.contains("FRR: not compared: no FRR vty sockets in"), "{text}");
+}
+
+#[test]
+fn plan_diff_prints_the_frr_lines_to_delete_and_add() {
+    if let Some(reason) = frr::testing::skip_reason() {
+        frr::testing::skip_loudly("plan --diff against FRR", &reason);
+        return;
+    }
+    let mut fleet = frr::testing::Fleet::new();
+    let inst = fleet.add_instance("frrdiff", None).expect("namespace");
+    fleet.start_all().expect("FRR");
+    let ns = format!("opr-diff-absent-{}", std::process::id());
+    let vty = inst.spec().run_dir.to_string_lossy().into_owned();
+    let out = run(&["plan", "-f", "examples/lab", "--node-name", "worker-0", "--diff", &ns, "--frr-vty", &vty]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("FRR ({vty}): ")), "{text}");
+    assert!(text.contains("+ router bgp 64514\n") && text.contains("+ vrf red > vni 100\n"), "{text}");
+    // Read-only: FRR still runs nothing of it.
+    let shown = std::process::Command::new("vtysh")
+        .args(["--vty_socket", &vty, "-c", "show running-config"])
+        .output()
+        .expect("vtysh");
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains("router bgp"), "--diff must not apply anything");
 }

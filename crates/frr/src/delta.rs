@@ -157,7 +157,28 @@ pub fn parse(text: &str) -> Vec<Node> {
     while !stack.is_empty() {
         close(&mut stack, &mut roots);
     }
-    roots
+    merge_repeated(roots)
+}
+
+/// One node per block: a block header seen twice (a raw snippet reopening `router bgp A`)
+/// holds the lines of both, as in FRR.
+fn merge_repeated(nodes: Vec<Node>) -> Vec<Node> {
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        match out.iter_mut().find(|n| n.line == node.line && (n.block || node.block)) {
+            Some(first) => {
+                first.block = true;
+                first.children.extend(node.children);
+            }
+            None => out.push(node),
+        }
+    }
+    for node in &mut out {
+        if !node.children.is_empty() {
+            node.children = merge_repeated(std::mem::take(&mut node.children));
+        }
+    }
+    out
 }
 
 fn is_exit(line: &str) -> bool {
@@ -554,6 +575,14 @@ mod tests {
         let afs: Vec<&str> = tree[1].children.iter().filter(|c| c.block).map(|c| c.line.as_str()).collect();
         assert_eq!(afs, ["address-family ipv4 unicast", "address-family l2vpn evpn"]);
         assert_eq!(tree[1].children[4].children[1].line, "neighbor 192.168.11.2 activate");
+    }
+
+    #[test]
+    fn a_reopened_block_is_one_block() {
+        let with_snippet = format!("{BASE}router bgp 64514\n neighbor 192.168.99.9 remote-as 65099\nexit\n");
+        let tree = parse(&with_snippet);
+        assert_eq!(tree.iter().filter(|n| n.line == "router bgp 64514").count(), 1);
+        assert_eq!(lines(&diff(BASE, &with_snippet)), ["router bgp 64514 > neighbor 192.168.99.9 remote-as 65099"]);
     }
 
     #[test]

@@ -28,18 +28,18 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM ${BASE_IMAGE}
 # frr: the daemons (zebra, bgpd, staticd, bfdd, and mgmtd, which FRR 10 needs) and vtysh;
-# frr-pythontools: frr-reload.py, which the reloader keeps as its fallback and test oracle;
 # util-linux: nsenter, so the router pod's FRR container can enter /run/netns/perouter;
 # iproute2: `ip` for debugging a node; tini: the init that reaps the daemons' children.
+# No frr-pythontools: the reloader applies changes with its own applier (one vtysh per pass),
+# so the image carries no Python.
 # Versions follow the Debian 13 point release the base image carries (pinning them breaks the
 # build at every security update).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends frr frr-pythontools util-linux iproute2 tini \
+    && apt-get install -y --no-install-recommends frr util-linux iproute2 tini \
     && rm -rf /var/lib/apt/lists/* \
     && command -v nsenter \
-    && test -x /usr/lib/frr/mgmtd \
-    && test -f /usr/lib/frr/frr-reload.py
+    && test -x /usr/lib/frr/mgmtd
 COPY --from=build /out/openperouter /usr/bin/openperouter
 # The manifests set every container's command; without one the image prints the usage.
 ENTRYPOINT []

@@ -136,6 +136,7 @@
 //!   device. zebra prints a `vrf` block only when it has content (`vni`).
 
 mod applier;
+mod apply_report;
 mod daemons;
 pub mod delta;
 mod dialect;
@@ -152,7 +153,8 @@ pub mod testing;
 mod version;
 pub mod vtysh;
 
-pub use applier::{Applier, ApplyError, ApplyOptions, ApplyReport, FailedLine, Identity, RejectedSnippet, Rollback};
+pub use applier::{Applier, ApplyOptions, Identity};
+pub use apply_report::{ApplyError, ApplyReport, FailedLine, RejectedSnippet, Rollback};
 pub use delta::{Delta, DeltaLine};
 pub use dialect::Dialect;
 pub use exec::ExecError;

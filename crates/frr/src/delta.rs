@@ -213,8 +213,6 @@ pub struct Command {
     pub text: String,
     /// Whether the command enters a block (an added block header).
     pub enters: bool,
-    /// Whether it deletes (as opposed to adds).
-    pub deletes: bool,
 }
 
 impl fmt::Display for Command {
@@ -318,12 +316,7 @@ fn unpin_vnis(running: &mut [Node], target: &[Node], change: &mut Change) {
         node.children.retain(|c| {
             let pinned = c.line.starts_with("vni ") && kept_in_target(&c.line);
             if pinned {
-                change.commands.push(Command {
-                    context: vec![header.clone()],
-                    text: negate(&c.line),
-                    enters: false,
-                    deletes: true,
-                });
+                change.commands.push(Command { context: vec![header.clone()], text: negate(&c.line), enters: false });
             }
             !pinned
         });
@@ -367,12 +360,7 @@ fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
             }
             None => {
                 record_removed(&[], node, change);
-                change.commands.push(Command {
-                    context: Vec::new(),
-                    text: negate(&node.line),
-                    enters: false,
-                    deletes: true,
-                });
+                change.commands.push(Command { context: Vec::new(), text: negate(&node.line), enters: false });
             }
         }
     }
@@ -428,7 +416,7 @@ fn deletions_in(context: &[String], running: &[Node], target: &[Node], gone: &BT
                         } else {
                             format!("no neighbor {name}")
                         };
-                        change.commands.push(Command { context: ctx.clone(), text, enters: false, deletes: true });
+                        change.commands.push(Command { context: ctx.clone(), text, enters: false });
                     }
                     continue;
                 }
@@ -441,12 +429,7 @@ fn deletions_in(context: &[String], running: &[Node], target: &[Node], gone: &BT
                 if value_key(&node.line).is_some_and(|k| replaced.contains(&k)) {
                     continue;
                 }
-                change.commands.push(Command {
-                    context: ctx.clone(),
-                    text: negate(&node.line),
-                    enters: false,
-                    deletes: true,
-                });
+                change.commands.push(Command { context: ctx.clone(), text: negate(&node.line), enters: false });
             }
         }
     }
@@ -488,7 +471,6 @@ fn additions(context: &[String], running: &[Node], target: &[Node], change: &mut
                     context: context.to_vec(),
                     text: node.line.clone(),
                     enters: node.block,
-                    deletes: false,
                 });
                 additions(&inner, &[], &node.children, change);
             }
@@ -713,10 +695,10 @@ mod tests {
         let change = Change {
             delta: Delta::default(),
             commands: vec![
-                Command { context: vec!["a".into(), "b".into()], text: "x".into(), enters: false, deletes: true },
-                Command { context: vec!["a".into(), "b".into()], text: "y".into(), enters: false, deletes: true },
-                Command { context: vec!["a".into(), "c".into()], text: "z".into(), enters: false, deletes: true },
-                Command { context: vec![], text: "w".into(), enters: false, deletes: false },
+                Command { context: vec!["a".into(), "b".into()], text: "x".into(), enters: false },
+                Command { context: vec!["a".into(), "b".into()], text: "y".into(), enters: false },
+                Command { context: vec!["a".into(), "c".into()], text: "z".into(), enters: false },
+                Command { context: vec![], text: "w".into(), enters: false },
             ],
         };
         let (script, owners) = change.script();

@@ -1,5 +1,5 @@
 //! [`Applier`]: brings a running FRR to a target configuration, incrementally and verified,
-//! with one vtysh process per pass.
+//! over one session on the daemons' vty sockets ([`crate::vty`]): no process is started.
 //!
 //! One apply:
 //!
@@ -10,7 +10,7 @@
 //!    Otherwise one `show running-config` tells where FRR is (so drift is found at least once
 //!    per `drift_check`).
 //! 2. **The change** from the running configuration to the target ([`crate::delta::diff`]),
-//!    sent as one script through one `vtysh -f`.
+//!    sent command by command over the vty session, each to the daemons that know it.
 //! 3. **Verified.** `show running-config` must now equal the target. If it does not, the change
 //!    left is sent once more; if something is still missing or extra, the apply fails with
 //!    those exact lines and FRR's messages for them, and the configuration that ran before the
@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::apply_report::{ApplyError, ApplyReport, FailedLine, RejectedSnippet, Rollback};
-use crate::delta::{self, Change, DeltaLine, redact_passwords};
-use crate::exec;
+use crate::delta::{self, Change, DeltaLine};
 use crate::instance::Instance;
-use crate::vtysh::{Vtysh, VtyshError};
+use crate::vty::{self, Session};
+use crate::vtysh::Vtysh;
 use crate::{Config, FrrVersion};
 
 /// Behaviour of [`Applier`].
@@ -44,7 +44,7 @@ pub struct ApplyOptions {
     /// How long what the applier remembers of FRR is trusted: an apply of an unchanged target
     /// within this time spawns nothing; after it, one `show running-config` looks for drift.
     pub drift_check: Duration,
-    /// Deadline of one vtysh run.
+    /// Deadline of one exchange with a daemon (one command, or reading its configuration).
     pub timeout: Duration,
 }
 
@@ -60,7 +60,7 @@ impl Default for ApplyOptions {
     }
 }
 
-/// Default deadline of one vtysh run of the applier.
+/// Default deadline of one exchange of the applier with a daemon.
 pub const DEFAULT_APPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How FRR is reached.
@@ -126,12 +126,6 @@ pub struct Applier {
     version: tokio::sync::OnceCell<FrrVersion>,
 }
 
-/// One vtysh script run: the commands FRR refused, with its message.
-#[derive(Debug, Default)]
-struct ScriptOutcome {
-    refused: Vec<(usize, String)>,
-}
-
 impl Applier {
     /// An applier for the FRR `vtysh` reaches; `config_path` is the file FRR loads at start.
     pub fn new(vtysh: Vtysh, config_path: impl Into<PathBuf>) -> Self {
@@ -173,19 +167,16 @@ impl Applier {
         self.options
     }
 
-    fn vtysh(&self) -> Vtysh {
-        let vtysh = match &self.target {
-            Target::Fixed(v) => v.clone(),
-            Target::Instance(i) => i.vtysh(),
-        };
-        vtysh.with_timeout(self.options.timeout)
-    }
-
     /// Where the FRR's pid files and vty sockets are.
     fn run_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.run_dir {
-            return dir.clone();
+        match &self.run_dir {
+            Some(dir) => dir.clone(),
+            None => self.vty_dir(),
         }
+    }
+
+    /// Where the daemons' vty sockets are.
+    fn vty_dir(&self) -> PathBuf {
         match &self.target {
             Target::Instance(i) => i.spec().run_dir.clone(),
             Target::Fixed(v) => {
@@ -198,9 +189,26 @@ impl Applier {
         }
     }
 
+    /// A session on the daemons' vty sockets.
+    async fn session(&self) -> Result<Session, ApplyError> {
+        Ok(Session::open(&self.vty_dir(), self.options.timeout).await?)
+    }
+
     /// The FRR version (asked once).
-    pub async fn frr_version(&self) -> Result<FrrVersion, VtyshError> {
-        let version = self.version.get_or_try_init(|| async { self.vtysh().version().await }).await?;
+    pub async fn frr_version(&self) -> Result<FrrVersion, ApplyError> {
+        let version = self
+            .version
+            .get_or_try_init(|| async {
+                let reply = self.session().await?.ask("show version").await?;
+                FrrVersion::from_output(&reply.output).ok_or_else(|| {
+                    ApplyError::Vty(vty::VtyError::Refused {
+                        daemon: "FRR".into(),
+                        command: "show version".into(),
+                        output: format!("no FRR version in: {}", reply.output.trim()),
+                    })
+                })
+            })
+            .await?;
         Ok(*version)
     }
 
@@ -211,16 +219,9 @@ impl Applier {
     }
 
     /// The hostname FRR prints in its running configuration.
-    pub async fn running_hostname(&self) -> Result<Option<String>, VtyshError> {
-        let names = self.vtysh().running_hostnames().await?;
-        if names.len() > 1 {
-            tracing::warn!(
-                ?names,
-                "FRR prints several hostnames: vtysh and the daemons run in different UTS namespaces, \
-                 so no configuration can equal the running one"
-            );
-        }
-        Ok(names.into_iter().next())
+    pub async fn running_hostname(&self) -> Result<Option<String>, ApplyError> {
+        let running = self.session().await?.running_config().await?;
+        Ok(crate::vtysh::hostnames_in(&running).into_iter().next())
     }
 
     /// The text `config` renders to for this FRR, with the hostname FRR prints when the config
@@ -249,10 +250,9 @@ impl Applier {
         }
     }
 
-    /// The running configuration, normalised.
-    async fn read_running(&self, spawned: &mut usize) -> Result<String, ApplyError> {
-        *spawned += 1;
-        Ok(crate::normalize_running_config(&self.vtysh().show_running_config().await?, false))
+    /// The running configuration of all the daemons, normalised.
+    async fn read_running(&self, session: &mut Session) -> Result<String, ApplyError> {
+        Ok(session.running_config().await?)
     }
 
     /// The change from the running configuration to `config` (reads FRR, changes nothing).
@@ -263,8 +263,7 @@ impl Applier {
 
     /// The change from the running configuration to `text` (reads FRR, changes nothing).
     pub async fn delta_of_text(&self, text: &str) -> Result<delta::Delta, ApplyError> {
-        let mut spawned = 0;
-        let running = self.read_running(&mut spawned).await?;
+        let running = self.read_running(&mut self.session().await?).await?;
         Ok(delta::diff(&settle_hostnames(&running, text), text).delta)
     }
 
@@ -381,11 +380,11 @@ impl Applier {
         // The hostname has to be read: read the running configuration once for both.
         let started_at = SystemTime::now();
         let started = Instant::now();
-        let mut spawned = 0;
-        let running = self.read_running(&mut spawned).await?;
+        let mut session = self.session().await?;
+        let running = self.read_running(&mut session).await?;
         let hostname = crate::vtysh::hostnames_in(&running).into_iter().next();
         let text = self.render_with(config, hostname.clone()).await?;
-        self.converge_from(state, text, hostname, running, Pass { queued, started, started_at, spawned }).await
+        self.converge_from(state, &mut session, text, hostname, running, Pass { queued, started, started_at }).await
     }
 
     fn trusted(&self, m: &Memory) -> bool {
@@ -411,7 +410,6 @@ impl Applier {
                 reloaded: false,
                 commands: 0,
                 passes: 0,
-                vtysh_processes: 0,
                 read_running: false,
                 rejected_snippets: Vec::new(),
                 queued,
@@ -420,26 +418,27 @@ impl Applier {
                 finished_at: SystemTime::now(),
             });
         }
-        let mut spawned = 0;
+        let mut session = self.session().await?;
         // A trusted memory saves reading FRR before the change; the verification reads it after.
         let remembered = state.memory.as_ref().filter(|m| self.trusted(m)).map(|m| m.running.clone());
         let running = match remembered {
             Some(running) => running,
-            None => self.read_running(&mut spawned).await?,
+            None => self.read_running(&mut session).await?,
         };
         let hostname = hostname.or_else(|| crate::vtysh::hostnames_in(&running).into_iter().next());
-        self.converge_from(state, text, hostname, running, Pass { queued, started, started_at, spawned }).await
+        self.converge_from(state, &mut session, text, hostname, running, Pass { queued, started, started_at }).await
     }
 
     async fn converge_from(
         &self,
         state: &mut State,
+        session: &mut Session,
         target: String,
         hostname: Option<String>,
         before: String,
         pass: Pass,
     ) -> Result<ApplyReport, ApplyError> {
-        let Pass { queued, started, started_at, mut spawned } = pass;
+        let Pass { queued, started, started_at } = pass;
         let before = settle_hostnames(&before, &target);
         let first = delta::diff(&before, &target);
         let mut commands = 0;
@@ -448,20 +447,19 @@ impl Applier {
         let mut running = before.clone();
         let mut left = first.clone();
         while !left.is_empty() && passes < 2 {
-            let outcome = self.run_script(&left, &mut spawned).await?;
+            let refusals = session.configure(&left).await?;
             commands += left.commands.len();
             passes += 1;
-            for (i, message) in outcome.refused {
-                let cmd = &left.commands[i];
-                refused.push((cmd.text.clone(), message));
+            for r in refusals {
+                refused.push((left.commands[r.index].text.clone(), r.message));
             }
-            running = settle_hostnames(&self.read_running(&mut spawned).await?, &target);
+            running = settle_hostnames(&self.read_running(session).await?, &target);
             left = delta::diff(&running, &target);
         }
         if !left.is_empty() {
             let lines = failed_lines(&left, &refused);
             let rollback = if self.options.rollback {
-                self.put_back(&running, &before, &mut spawned).await
+                self.put_back(session, &running, &before).await
             } else {
                 Rollback::NotAttempted
             };
@@ -471,7 +469,7 @@ impl Applier {
             return Err(ApplyError::NotApplied { lines, rollback });
         }
         if !refused.is_empty() {
-            tracing::debug!(?refused, "vtysh refused commands, but FRR runs the target");
+            tracing::debug!(?refused, "FRR refused commands, but runs the target");
         }
         if std::fs::read_to_string(&self.config_path).ok().as_deref() != Some(target.as_str()) {
             write_private(&self.config_path, &target)?;
@@ -489,7 +487,6 @@ impl Applier {
             reloaded: passes > 0,
             commands,
             passes,
-            vtysh_processes: spawned,
             read_running: true,
             rejected_snippets: Vec::new(),
             queued,
@@ -500,45 +497,19 @@ impl Applier {
     }
 
     /// Brings FRR from `running` back to `previous`.
-    async fn put_back(&self, running: &str, previous: &str, spawned: &mut usize) -> Rollback {
+    async fn put_back(&self, session: &mut Session, running: &str, previous: &str) -> Rollback {
         let change = delta::diff(running, previous);
         if change.is_empty() {
             return Rollback::Restored;
         }
-        if let Err(e) = self.run_script(&change, spawned).await {
+        if let Err(e) = session.configure(&change).await {
             return Rollback::Failed(e.to_string());
         }
-        match self.read_running(spawned).await {
+        match self.read_running(session).await {
             Ok(now) if delta::same(&now, previous) => Rollback::Restored,
             Ok(now) => Rollback::Failed(format!("still different: {}", delta::diff(&now, previous).delta)),
             Err(e) => Rollback::Failed(e.to_string()),
         }
-    }
-
-    /// Sends `change` through one `vtysh -f`.
-    async fn run_script(&self, change: &Change, spawned: &mut usize) -> Result<ScriptOutcome, ApplyError> {
-        let (script, owners) = change.script();
-        let path = self.script_path();
-        write_private(&path, &script)?;
-        let mut argv = self.vtysh().base_argv();
-        argv.push("-f".into());
-        argv.push(path.clone().into());
-        *spawned += 1;
-        let result = exec::run(&argv, self.options.timeout).await;
-        let _ = std::fs::remove_file(&path);
-        let out = result.map_err(|e| ApplyError::Vtysh(VtyshError::Exec(e)))?;
-        let text = format!("{}\n{}", out.stdout, out.stderr);
-        let refused = refused_commands(&text, &owners);
-        if !out.status.success() && refused.is_empty() {
-            return Err(ApplyError::Script { status: out.status.to_string(), output: redact_passwords(text.trim()) });
-        }
-        Ok(ScriptOutcome { refused })
-    }
-
-    fn script_path(&self) -> PathBuf {
-        let mut name = self.config_path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "frr.conf".into());
-        name.push(".apply");
-        self.config_path.with_file_name(name)
     }
 }
 
@@ -561,41 +532,11 @@ fn settle_hostnames(running: &str, target: &str) -> String {
         .collect()
 }
 
-/// Times and counts carried from the start of an apply.
+/// Times carried from the start of an apply.
 struct Pass {
     queued: Duration,
     started: Instant,
     started_at: SystemTime,
-    spawned: usize,
-}
-
-/// The commands vtysh refused, from its output: `line N: % Unknown command: …`, `line N:
-/// Failure to communicate[13] to bgpd, line: …` (FRR's own message, `% …`, is on the line
-/// before). `owners` maps each script line to its command.
-fn refused_commands(output: &str, owners: &[usize]) -> Vec<(usize, String)> {
-    let mut refused = Vec::new();
-    let mut last_message: Option<String> = None;
-    for raw in output.lines() {
-        let line = raw.trim();
-        if line.starts_with('%') {
-            last_message = Some(line.to_string());
-            continue;
-        }
-        let Some(rest) = line.strip_prefix("line ") else { continue };
-        let Some((number, what)) = rest.split_once(": ") else { continue };
-        let Ok(number) = number.parse::<usize>() else { continue };
-        let Some(&owner) = number.checked_sub(1).and_then(|n| owners.get(n)) else { continue };
-        let message = if what.starts_with('%') {
-            what.split(":  ").next().unwrap_or(what).trim().to_string()
-        } else {
-            match last_message.take() {
-                Some(m) => m,
-                None => what.split(", line:").next().unwrap_or(what).trim().to_string(),
-            }
-        };
-        refused.push((owner, redact_passwords(&crate::syntax::plain_message(&message))));
-    }
-    refused
 }
 
 /// The lines of `left` (what is still to do after the retry), with what FRR said about them.
@@ -645,19 +586,6 @@ fn write_private(path: &Path, text: &str) -> Result<(), ApplyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refused_lines_are_mapped_to_their_commands() {
-        let owners = [0, 0, 1, 1, 2];
-        let out = "line 3: % Unknown command[4]:  neighbor 1.2.3.4 remote-az 5\n\
-                   % Invalid command. Not an internal neighbor\n\
-                   line 5: Failure to communicate[13] to bgpd, line:   neighbor 10.0.0.1 route-reflector-client\n\
-                   line 9: % out of the script\n";
-        assert_eq!(
-            refused_commands(out, &owners),
-            [(1, "% Unknown command".to_string()), (2, "% Invalid command. Not an internal neighbor".to_string())]
-        );
-    }
 
     #[test]
     fn failed_lines_name_the_line_its_blocks_and_frrs_words() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::delta::DeltaLine;
-use crate::vtysh::VtyshError;
+use crate::vty::VtyError;
 
 /// A `raw` snippet FRR refused, left out of the applied configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +38,6 @@ pub struct ApplyReport {
     pub commands: usize,
     /// Scripts sent: 0 (nothing to do), 1, or 2 when the first left something to do.
     pub passes: u8,
-    /// vtysh processes started by this apply (0 when it trusted what it remembered).
-    pub vtysh_processes: usize,
     /// Whether the running configuration was read (false: the target was the one applied
     /// last, FRR had not restarted and the drift check was not due).
     pub read_running: bool,
@@ -66,7 +64,6 @@ impl ApplyReport {
             "reloaded": self.reloaded,
             "commands": self.commands,
             "passes": self.passes,
-            "vtyshProcesses": self.vtysh_processes,
             "readRunning": self.read_running,
             "rejectedSnippets": self.rejected_snippets.iter().map(|r| serde_json::json!({
                 "index": r.index, "line": r.line, "message": r.message,
@@ -127,9 +124,6 @@ pub enum ApplyError {
     /// FRR did not take some lines, even after a retry.
     #[error("FRR did not take {}: {}; {rollback}", count(lines.len()), lines.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     NotApplied { lines: Vec<FailedLine>, rollback: Rollback },
-    /// vtysh ran but failed as a whole (no daemon answered, …).
-    #[error("vtysh -f failed ({status}): {output}")]
-    Script { status: String, output: String },
     /// The configuration file could not be written or read.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -138,9 +132,9 @@ pub enum ApplyError {
         #[source]
         source: std::io::Error,
     },
-    /// vtysh could not be run or could not read the running configuration.
+    /// The daemons could not be reached or did not answer.
     #[error("cannot talk to FRR: {0}")]
-    Vtysh(#[from] VtyshError),
+    Vty(#[from] VtyError),
 }
 
 fn count(n: usize) -> String {

@@ -39,6 +39,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
+pub use crate::tree::{Node, parse};
+
 /// One line of a delta and the blocks it is in (deleted lines are *not* negated).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeltaLine {
@@ -102,108 +104,6 @@ pub fn redact_passwords(text: &str) -> String {
     out
 }
 
-/// A configuration line and the lines nested under it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Node {
-    pub line: String,
-    pub children: Vec<Node>,
-    /// Whether the line opens a block (it has children, an `exit` closes it, or it is a known
-    /// block header): sending it moves vtysh into that block.
-    pub block: bool,
-}
-
-/// Reads a configuration text as a forest of [`Node`]s.
-pub fn parse(text: &str) -> Vec<Node> {
-    let mut roots: Vec<Node> = Vec::new();
-    // Open nodes with their indentation, outermost first.
-    let mut stack: Vec<(usize, Node)> = Vec::new();
-    fn close(stack: &mut Vec<(usize, Node)>, roots: &mut Vec<Node>) {
-        if let Some((_, node)) = stack.pop() {
-            match stack.last_mut() {
-                Some((_, parent)) => {
-                    parent.block = true;
-                    parent.children.push(node);
-                }
-                None => roots.push(node),
-            }
-        }
-    }
-    for raw in text.lines() {
-        let line = raw.trim_end_matches('\r').trim_end();
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed == "!" || trimmed == "end" {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if is_exit(trimmed) {
-            // Closes the innermost block at this indentation (and anything deeper).
-            while stack.last().is_some_and(|(i, _)| *i > indent) {
-                close(&mut stack, &mut roots);
-            }
-            if let Some((i, node)) = stack.last_mut()
-                && *i == indent
-            {
-                node.block = true;
-                close(&mut stack, &mut roots);
-            }
-            continue;
-        }
-        while stack.last().is_some_and(|(i, _)| *i >= indent) {
-            close(&mut stack, &mut roots);
-        }
-        let block = opens_block(trimmed);
-        stack.push((indent, Node { line: trimmed.to_string(), children: Vec::new(), block }));
-    }
-    while !stack.is_empty() {
-        close(&mut stack, &mut roots);
-    }
-    merge_repeated(roots)
-}
-
-/// One node per block: a block header seen twice (a raw snippet reopening `router bgp A`)
-/// holds the lines of both, as in FRR.
-fn merge_repeated(nodes: Vec<Node>) -> Vec<Node> {
-    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
-    for node in nodes {
-        match out.iter_mut().find(|n| n.line == node.line && (n.block || node.block)) {
-            Some(first) => {
-                first.block = true;
-                first.children.extend(node.children);
-            }
-            None => out.push(node),
-        }
-    }
-    for node in &mut out {
-        if !node.children.is_empty() {
-            node.children = merge_repeated(std::mem::take(&mut node.children));
-        }
-    }
-    out
-}
-
-fn is_exit(line: &str) -> bool {
-    matches!(line, "exit" | "exit-vrf" | "exit-address-family" | "quit")
-}
-
-/// Headers that open a block even when nothing is nested under them.
-fn opens_block(line: &str) -> bool {
-    const OPENERS: [&str; 12] = [
-        "router ",
-        "vrf ",
-        "route-map ",
-        "address-family ",
-        "interface ",
-        "profile ",
-        "peer ",
-        "segment-routing",
-        "srv6",
-        "locator ",
-        "key chain ",
-        "line vty",
-    ];
-    line == "bfd" || line == "locators" || OPENERS.iter().any(|p| line.starts_with(p))
-}
-
 /// One vtysh command of a change, in its blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -231,49 +131,15 @@ pub struct Change {
     pub delta: Delta,
     /// The commands that make the change, in the order to send them.
     pub commands: Vec<Command>,
+    /// How many of the first commands (the deletions) must reach the daemons in this order
+    /// across daemons (zebra's `no vni` before bgpd's `no router bgp … vrf`); the rest (the
+    /// additions) only need their order within each daemon.
+    pub lockstep: usize,
 }
 
 impl Change {
     pub fn is_empty(&self) -> bool {
         self.delta.is_empty() && self.commands.is_empty()
-    }
-
-    /// The commands as a vtysh script (`vtysh -f`, starting in configuration mode): each block
-    /// entered once with its header, left with one `exit` per level. Also returns, for every
-    /// line of the script, the index of the command it was written for.
-    pub fn script(&self) -> (String, Vec<usize>) {
-        let mut text = String::new();
-        let mut owners = Vec::new();
-        let mut open: Vec<String> = Vec::new();
-        let mut push = |text: &mut String, depth: usize, line: &str, owner: usize| {
-            for _ in 0..depth {
-                text.push(' ');
-            }
-            text.push_str(line);
-            text.push('\n');
-            owners.push(owner);
-        };
-        for (i, cmd) in self.commands.iter().enumerate() {
-            let common = open.iter().zip(&cmd.context).take_while(|(a, b)| a == b).count();
-            while open.len() > common {
-                open.pop();
-                push(&mut text, open.len(), "exit", i);
-            }
-            for header in &cmd.context[common..] {
-                push(&mut text, open.len(), header, i);
-                open.push(header.clone());
-            }
-            push(&mut text, open.len(), &cmd.text, i);
-            if cmd.enters {
-                open.push(cmd.text.clone());
-            }
-        }
-        let last = self.commands.len().saturating_sub(1);
-        while !open.is_empty() {
-            open.pop();
-            push(&mut text, open.len(), "exit", last);
-        }
-        (text, owners)
     }
 }
 
@@ -290,6 +156,7 @@ pub fn diff(from: &str, to: &str) -> Change {
     let mut running = running;
     unpin_vnis(&mut running, &target, &mut change);
     deletions_top(&running, &target, &mut change);
+    change.lockstep = change.commands.len();
     // The `vni` lines taken out for a BGP VRF instance's sake are missing from `running` now, so
     // the additions put them back, in the target's order.
     additions(&[], &running, &target, &mut change);
@@ -585,16 +452,14 @@ mod tests {
         assert_eq!(cmds[0], "vrf red");
         assert_eq!(cmds[1], "vrf red > vni 100");
         assert_eq!(cmds[2], "router bgp 64514 vrf red");
-        let (script, owners) = change.script();
-        assert_eq!(owners.len(), script.lines().count());
-        assert!(
-            script.starts_with("vrf red\n vni 100\nexit\nrouter bgp 64514 vrf red\n bgp router-id 10.0.0.1\n"),
-            "{script}"
-        );
-        assert!(script.contains("\n address-family ipv4 unicast\n  neighbor 192.169.10.2 activate\n"), "{script}");
-        // Every block entered is left: as many exits as headers entered.
-        let entered = change.commands.iter().filter(|c| c.enters).count();
-        assert_eq!(script.lines().filter(|l| l.trim() == "exit").count(), entered);
+        assert_eq!(cmds[3], "router bgp 64514 vrf red > bgp router-id 10.0.0.1");
+        assert!(cmds.contains(&"router bgp 64514 vrf red > address-family ipv4 unicast".to_string()));
+        assert!(cmds.contains(
+            &"router bgp 64514 vrf red > address-family ipv4 unicast > neighbor 192.169.10.2 activate".to_string()
+        ));
+        // Headers of new blocks enter them; nothing to delete, nothing in lockstep.
+        assert!(change.commands[0].enters && change.commands[2].enters && !change.commands[1].enters);
+        assert_eq!(change.lockstep, 0);
     }
 
     #[test]
@@ -602,6 +467,7 @@ mod tests {
         let change = diff(&with_red(BASE), BASE);
         assert!(change.delta.added.is_empty());
         assert_eq!(lines(&change), ["vrf red > no vni 100", "no router bgp 64514 vrf red"]);
+        assert_eq!(change.lockstep, 2, "deletions keep their order across daemons");
         let removed: Vec<String> = change.delta.removed.iter().map(ToString::to_string).collect();
         assert_eq!(removed, ["vrf red", "router bgp 64514 vrf red"]);
     }
@@ -687,22 +553,6 @@ mod tests {
         let change = diff(BASE, &to);
         assert_eq!(change.delta.added[0].line, "neighbor 192.168.11.2 password <redacted>");
         assert!(!change.commands[0].to_string().contains("s3cret"));
-        assert!(change.script().0.contains("s3cret"), "the script itself carries the secret");
-    }
-
-    #[test]
-    fn script_leaves_and_enters_only_what_differs() {
-        let change = Change {
-            delta: Delta::default(),
-            commands: vec![
-                Command { context: vec!["a".into(), "b".into()], text: "x".into(), enters: false },
-                Command { context: vec!["a".into(), "b".into()], text: "y".into(), enters: false },
-                Command { context: vec!["a".into(), "c".into()], text: "z".into(), enters: false },
-                Command { context: vec![], text: "w".into(), enters: false },
-            ],
-        };
-        let (script, owners) = change.script();
-        assert_eq!(script, "a\n b\n  x\n  y\n exit\n c\n  z\n exit\nexit\nw\n");
-        assert_eq!(owners, [0, 0, 0, 1, 2, 2, 2, 3, 3, 3]);
+        assert!(change.commands[0].text.contains("s3cret"), "the command itself carries the secret");
     }
 }

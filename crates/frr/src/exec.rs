@@ -61,12 +61,16 @@ pub(crate) async fn run(argv: &[OsString], timeout: Duration) -> Result<Captured
     let child = cmd.spawn().map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
     let pgid = child.id();
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) => Ok(Captured {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            duration: started.elapsed(),
-        }),
+        Ok(Ok(output)) => {
+            let duration = started.elapsed();
+            tracing::debug!(%program, args = argv.len() - 1, ?duration, status = %output.status, "helper finished");
+            Ok(Captured {
+                status: output.status,
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+                duration,
+            })
+        }
         Ok(Err(source)) => Err(ExecError::Spawn { program, source }),
         Err(_) => {
             // The child itself is killed by kill_on_drop; its descendants

@@ -150,7 +150,9 @@ pub mod render;
 pub mod state;
 mod syntax;
 pub mod testing;
+pub mod tree;
 mod version;
+pub mod vty;
 pub mod vtysh;
 
 pub use applier::{Applier, ApplyOptions, Identity};

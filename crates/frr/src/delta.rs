@@ -131,13 +131,34 @@ pub struct Change {
     pub delta: Delta,
     /// The commands that make the change, in the order to send them.
     pub commands: Vec<Command>,
-    /// How many of the first commands (the deletions) must reach the daemons in this order
-    /// across daemons (zebra's `no vni` before bgpd's `no router bgp … vrf`); the rest (the
-    /// additions) only need their order within each daemon.
-    pub lockstep: usize,
+    /// Where the steps of the change start (indices into `commands`, increasing). The commands
+    /// of one step only need their order within each daemon; a step starts once every daemon has
+    /// done the steps before it (zebra's `no vni` before bgpd's `no router bgp … vrf`).
+    pub steps: Vec<usize>,
 }
 
 impl Change {
+    /// Ends the current step: the commands from here on wait for the ones before.
+    fn step(&mut self) {
+        let here = self.commands.len();
+        if here > 0 && self.steps.last() != Some(&here) {
+            self.steps.push(here);
+        }
+    }
+
+    /// The commands step by step.
+    pub fn in_steps(&self) -> Vec<&[Command]> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &to in self.steps.iter().chain(std::iter::once(&self.commands.len())) {
+            if to > from {
+                out.push(&self.commands[from..to]);
+                from = to;
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.delta.is_empty() && self.commands.is_empty()
     }
@@ -156,7 +177,7 @@ pub fn diff(from: &str, to: &str) -> Change {
     let mut running = running;
     unpin_vnis(&mut running, &target, &mut change);
     deletions_top(&running, &target, &mut change);
-    change.lockstep = change.commands.len();
+    change.step();
     // The `vni` lines taken out for a BGP VRF instance's sake are missing from `running` now, so
     // the additions put them back, in the target's order.
     additions(&[], &running, &target, &mut change);
@@ -215,8 +236,14 @@ fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
     // Rank first, then reverse document order.
     order.sort_by_key(|&i| (top_rank(&running[i].line), std::cmp::Reverse(i)));
     let target_by_line: HashMap<&str, &Node> = target.iter().map(|n| (n.line.as_str(), n)).collect();
+    let mut rank = 0;
     for i in order {
         let node = &running[i];
+        // Each rank waits for the one before (a step per rank).
+        if top_rank(&node.line) != rank {
+            rank = top_rank(&node.line);
+            change.step();
+        }
         match target_by_line.get(node.line.as_str()) {
             Some(t) => {
                 deletions_in(std::slice::from_ref(&node.line), &node.children, &t.children, &BTreeSet::new(), change)
@@ -459,7 +486,7 @@ mod tests {
         ));
         // Headers of new blocks enter them; nothing to delete, nothing in lockstep.
         assert!(change.commands[0].enters && change.commands[2].enters && !change.commands[1].enters);
-        assert_eq!(change.lockstep, 0);
+        assert_eq!(change.in_steps().len(), 1, "additions are one step");
     }
 
     #[test]
@@ -467,7 +494,8 @@ mod tests {
         let change = diff(&with_red(BASE), BASE);
         assert!(change.delta.added.is_empty());
         assert_eq!(lines(&change), ["vrf red > no vni 100", "no router bgp 64514 vrf red"]);
-        assert_eq!(change.lockstep, 2, "deletions keep their order across daemons");
+        let steps: Vec<usize> = change.in_steps().iter().map(|s| s.len()).collect();
+        assert_eq!(steps, [1, 1], "the instance goes once the vni is gone");
         let removed: Vec<String> = change.delta.removed.iter().map(ToString::to_string).collect();
         assert_eq!(removed, ["vrf red", "router bgp 64514 vrf red"]);
     }

@@ -10,10 +10,16 @@
 //! daemon, the blocks it is in: a daemon that does not know a block header (zebra and `router
 //! bgp`) gets none of the block's lines. A command is taken when at least one daemon takes it
 //! — the daemons that own a command are the ones that know it, which is how vtysh chooses
-//! where to send it. Deletions go one at a time to all daemons: what one daemon does before
-//! another (zebra's `no vni` before bgpd's `no router bgp … vrf`) stays in order. Additions go
-//! to each daemon in order, the daemons working side by side (zebra creating VRFs while bgpd
-//! creates their BGP instances).
+//! where to send it. A change goes in steps ([`Change::steps`]): within a step each daemon gets
+//! its commands in order, the daemons working side by side (zebra creating VRFs while bgpd
+//! creates their BGP instances); a step starts once every daemon is done with the one before,
+//! so that what one daemon must do before another (zebra's `no vni` before bgpd's `no router
+//! bgp … vrf`) stays in order.
+//!
+//! FRR ≥ 10 runs mgmtd, which configures some daemons (its backends: zebra, staticd) itself;
+//! they refuse the commands mgmtd holds, except staticd, which still takes `vrf NAME` on its
+//! own vty — and crashes when that VRF races the transaction mgmtd pushes (10.3, seen live).
+//! So with mgmtd running, its backends get no `vrf` block directly.
 //!
 //! [`Session::running_config`] asks every daemon for its running configuration and joins them
 //! ([`crate::tree::union`]), as `show running-config` in vtysh does.
@@ -95,6 +101,10 @@ struct Daemon {
     at: Vec<String>,
     /// Blocks (full paths) the daemon refused to enter, with its answer.
     unknown: Vec<(Vec<String>, Reply)>,
+    /// mgmtd configures this daemon (FRR ≥ 10): it gets no `vrf` block directly.
+    under_mgmtd: bool,
+    /// mgmtd holding changes to commit them at once.
+    batching: bool,
     timeout: Duration,
 }
 
@@ -112,7 +122,15 @@ impl Daemon {
                 return Err(VtyError::Timeout { daemon: name.to_string(), command: "connect".into(), after: timeout });
             }
         };
-        let mut daemon = Daemon { name: name.to_string(), stream, at: Vec::new(), unknown: Vec::new(), timeout };
+        let mut daemon = Daemon {
+            name: name.to_string(),
+            stream,
+            at: Vec::new(),
+            unknown: Vec::new(),
+            under_mgmtd: false,
+            batching: false,
+            timeout,
+        };
         daemon.expect("enable").await?;
         Ok(Some(daemon))
     }
@@ -170,6 +188,9 @@ impl Daemon {
     /// and sends it, unless the daemon does not know one of the blocks.
     async fn run(&mut self, command: &Command) -> Result<Outcome, VtyError> {
         let path = &command.context;
+        if self.under_mgmtd && touches_vrf_block(command) {
+            return Ok(Outcome::Outside(Reply { status: CMD_ERR_NO_MATCH, output: String::new() }));
+        }
         if let Some((_, reply)) = self.unknown.iter().find(|(p, _)| path.starts_with(p)) {
             return Ok(Outcome::Outside(reply.clone()));
         }
@@ -229,7 +250,26 @@ impl Session {
         if daemons.is_empty() {
             return Err(VtyError::NoDaemon { dir: dir.to_path_buf() });
         }
-        Ok(Session { dir: dir.to_path_buf(), daemons })
+        let mut session = Session { dir: dir.to_path_buf(), daemons };
+        session.mark_mgmtd_backends().await?;
+        Ok(session)
+    }
+
+    /// With mgmtd running, marks the daemons it configures: the ones it lists as its backends,
+    /// and zebra and staticd (its backends since FRR 10) even while they are not connected.
+    async fn mark_mgmtd_backends(&mut self) -> Result<(), VtyError> {
+        let Some(mgmtd) = self.daemons.iter_mut().find(|d| d.name == "mgmtd") else {
+            return Ok(());
+        };
+        let listed = mgmtd.exec("show mgmt backend-adapter all").await?;
+        let mut backends: Vec<String> = vec!["zebra".into(), "staticd".into()];
+        if listed.ok() {
+            backends.extend(mgmtd_backends(&listed.output));
+        }
+        for daemon in &mut self.daemons {
+            daemon.under_mgmtd = backends.contains(&daemon.name);
+        }
+        Ok(())
     }
 
     /// The daemons connected, in the order they are asked.
@@ -268,19 +308,63 @@ impl Session {
     }
 
     /// Sends `change`'s commands in configuration mode, each one to every daemon that knows its
-    /// blocks; returns the commands no daemon took. The first [`Change::lockstep`] commands go
-    /// one at a time to all daemons, so that each daemon has done one before any daemon gets the
-    /// next; the others go to each daemon in order but to the daemons side by side. Leaves
+    /// blocks; returns the commands no daemon took. Step by step ([`Change::steps`]): within a
+    /// step each daemon gets its commands in order, the daemons side by side, and mgmtd commits
+    /// them as one transaction; the next step starts when every daemon is done. Leaves
     /// configuration mode at the end.
     pub async fn configure(&mut self, change: &Change) -> Result<Vec<Refusal>, VtyError> {
-        for result in join_all(self.daemons.iter_mut().map(|d| d.expect("configure terminal"))).await {
-            result?;
+        let mut refused = Vec::new();
+        let mut first = 0;
+        for step in change.in_steps() {
+            self.enter(true).await?;
+            let result = self.side_by_side(step, first).await;
+            self.leave(result.map(|r| refused.extend(r))).await?;
+            first += step.len();
         }
-        let mut result = self.send(change).await;
-        // Back to enable mode on every daemon, whatever happened.
+        Ok(refused)
+    }
+
+    /// Configuration mode on every daemon; with `batch`, mgmtd holds its changes until
+    /// [`Session::leave`] (the configuration lock and the batch markers of `vtysh -f`).
+    async fn enter(&mut self, batch: bool) -> Result<(), VtyError> {
+        let results = join_all(self.daemons.iter_mut().map(|d| async move {
+            if batch && d.name == "mgmtd" {
+                d.expect("configure terminal file-lock").await?;
+                d.expect("XFRR_start_configuration").await?;
+                d.batching = true;
+                Ok(())
+            } else {
+                d.expect("configure terminal").await.map(drop)
+            }
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    /// Back to enable mode on every daemon, whatever happened before (`result`). A batch mgmtd
+    /// could not commit fails the commands it took.
+    async fn leave(&mut self, result: Result<(), VtyError>) -> Result<(), VtyError> {
+        let mut result = result;
         for daemon in &mut self.daemons {
             daemon.at.clear();
             daemon.unknown.clear();
+            if std::mem::take(&mut daemon.batching) {
+                match daemon.exec("XFRR_end_configuration").await {
+                    Ok(reply) if !reply.ok() && result.is_ok() => {
+                        result = Err(VtyError::Refused {
+                            daemon: daemon.name.clone(),
+                            command: "commit".into(),
+                            output: redact_passwords(reply.output.trim()),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
             if let Err(e) = daemon.exec("end").await
                 && result.is_ok()
             {
@@ -290,35 +374,45 @@ impl Session {
         result
     }
 
-    async fn send(&mut self, change: &Change) -> Result<Vec<Refusal>, VtyError> {
-        let lockstep = change.lockstep.min(change.commands.len());
-        let (ordered, free) = change.commands.split_at(lockstep);
-        let mut refused = Vec::new();
-        for (index, command) in ordered.iter().enumerate() {
-            let outcomes = join_all(self.daemons.iter_mut().map(|d| d.run(command))).await;
-            let answers = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
-            if let Some(message) = refusal(&answers) {
-                refused.push(Refusal { index, message });
-            }
-        }
+    async fn side_by_side(&mut self, commands: &[Command], first_index: usize) -> Result<Vec<Refusal>, VtyError> {
         let per_daemon = join_all(self.daemons.iter_mut().map(|d| async move {
-            let mut answers = Vec::with_capacity(free.len());
-            for command in free {
+            let started = std::time::Instant::now();
+            let mut answers = Vec::with_capacity(commands.len());
+            for command in commands {
                 answers.push(d.run(command).await?);
             }
+            let sent = answers.iter().filter(|a| matches!(a, Outcome::Sent(_))).count();
+            tracing::debug!(daemon = %d.name, sent, took = ?started.elapsed(), "sent side by side");
             Ok::<_, VtyError>(answers)
         }))
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        for (offset, _) in free.iter().enumerate() {
+        let mut refused = Vec::new();
+        for offset in 0..commands.len() {
             let answers: Vec<Outcome> = per_daemon.iter().map(|a| a[offset].clone()).collect();
             if let Some(message) = refusal(&answers) {
-                refused.push(Refusal { index: lockstep + offset, message });
+                refused.push(Refusal { index: first_index + offset, message });
             }
         }
         Ok(refused)
     }
+}
+
+/// The clients of `show mgmt backend-adapter all` (`Client: staticd`).
+fn mgmtd_backends(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Client:"))
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Whether a command is, or is in, a `vrf` block (or deletes one).
+fn touches_vrf_block(command: &Command) -> bool {
+    let is_vrf = |line: &str| line.starts_with("vrf ") || line.starts_with("no vrf ");
+    command.context.iter().any(|c| is_vrf(c)) || is_vrf(&command.text)
 }
 
 /// FRR's message for a command no daemon took; `None` when one took it.
@@ -371,6 +465,26 @@ mod tests {
         assert_eq!(refusal(&answers).as_deref(), Some("% Invalid command. Not an internal neighbor"));
         let nobody = [Outcome::Sent(reply(2, "")), Outcome::Outside(reply(2, ""))];
         assert_eq!(refusal(&nobody).as_deref(), Some("% Unknown command"));
+    }
+
+    #[test]
+    fn mgmtd_names_its_backends() {
+        let out = "MGMTD Backend Adapters\n  Client: \t\t\tzebra\n    Conn-FD: \t\t\t13\n  Client: \t\t\tstaticd\n  Total: 2\n";
+        assert_eq!(mgmtd_backends(out), ["zebra", "staticd"]);
+    }
+
+    #[test]
+    fn vrf_blocks_are_recognised_in_context_and_text() {
+        let cmd = |context: &[&str], text: &str| Command {
+            context: context.iter().map(|c| c.to_string()).collect(),
+            text: text.into(),
+            enters: false,
+        };
+        assert!(touches_vrf_block(&cmd(&[], "vrf red")));
+        assert!(touches_vrf_block(&cmd(&["vrf red"], "vni 100")));
+        assert!(touches_vrf_block(&cmd(&[], "no vrf red")));
+        assert!(!touches_vrf_block(&cmd(&["router bgp 1 vrf red"], "neighbor x remote-as 1")));
+        assert!(!touches_vrf_block(&cmd(&[], "router bgp 1 vrf red")));
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! its own, in the same run: N L3VNIs (a VRF with its `vni`, a BGP instance
 //! and a host session each) added, a no-op, one neighbor changed, all of
 //! them removed. Prints the time of each step, the vtysh processes it
-//! started, the ratio, and the goals for N = 100.
+//! started (`procs`; ours talks to the vty sockets and starts none), the
+//! ratio, and the goals for N = 100.
 //!
-//! Run: `cargo bench -p frr --bench apply` (root and FRR needed).
-//! `BENCH_VNIS=10,100,1000` (the default) chooses the sizes.
+//! Run: `cargo bench -p frr --bench apply` (root and FRR needed); on FRR 10.3:
+//! `scripts/frr10 cargo bench -p frr --bench apply`.
+//! `BENCH_VNIS=10,100,1000` (the default) chooses the sizes; `RUST_LOG=frr=debug`
+//! shows what each daemon did.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -161,7 +164,7 @@ async fn main() {
     let mut goals = Vec::new();
     let started = Instant::now();
     println!("\napply benchmark, FRR {}: ours against frr-reload.py (same run)\n", frr_version(&mine).await);
-    println!("| step                               | ours ms    | vtysh | frr-reload ms  | vtysh | ratio   |");
+    println!("| step                               | ours ms    | procs | frr-reload ms  | procs | ratio   |");
     println!("|------------------------------------|------------|-------|----------------|-------|---------|");
     for &n in &sizes {
         ours(&applier, &base()).await;

@@ -17,12 +17,14 @@
 //!   mgmtd on FRR ≥ 9, under watchfrr) in a network namespace with private or pathspace
 //!   directories: start/stop many at once, status, restart detection.
 //! - [`vtysh`]: [`Vtysh`], how to reach an instance.
+//! - [`tree`]: a configuration text as a tree of blocks.
 //! - [`delta`]: the change between two configuration texts as data: the
-//!   lines that differ ([`Delta`]) and the ordered vtysh commands that make
-//!   the change (the FRR quirks they respect are listed there).
-//! - [`Applier`]: applies one configuration at a time through one `vtysh -f`
-//!   per pass, verifies that FRR runs it, retries once, puts the previous
-//!   configuration back on failure, spawns nothing when nothing changed, and
+//!   lines that differ ([`Delta`]) and the ordered commands that make
+//!   the change, in steps (the FRR quirks they respect are listed there).
+//! - [`vty`]: the daemons' vty sockets spoken directly, as vtysh does.
+//! - [`Applier`]: applies one configuration at a time over one vty session,
+//!   verifies that FRR runs it, retries once, puts the previous
+//!   configuration back on failure, does not ask FRR when nothing changed, and
 //!   leaves out `raw` snippets FRR refuses ([`ApplyReport`]).
 //! - [`reload`]: `frr-reload.py --test`/`--reload` ([`FrrReload`]): the
 //!   oracle of the tests and the baseline of the benchmark, not the product's

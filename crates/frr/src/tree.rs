@@ -182,6 +182,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn comments_are_not_configuration() {
+        let text = "hostname pe\n! \"log file /run/zebra.log debugging\" enabled by \"--log\" startup option\n!\nrouter bgp 1\n ! inner remark\nexit\n";
+        let tree = parse(text);
+        assert_eq!(tree.len(), 2);
+        assert!(tree[1].children.is_empty() && tree[1].block);
+    }
+
+    #[test]
     fn daemons_texts_join_into_one_configuration() {
         let zebra = parse("hostname pe\nvrf red\n vni 100\nexit-vrf\nroute-map all permit 1\nexit\n");
         let bgpd = parse(

@@ -29,8 +29,8 @@ pub struct ReloaderArgs {
     /// Daemons `show daemons` must list for the health checks to pass.
     #[arg(long, value_delimiter = ',', default_value = "zebra,bgpd,staticd,bfdd,watchfrr")]
     required_daemons: Vec<String>,
-    /// Seconds one vtysh run of an apply (reading the running configuration, or sending the
-    /// change) may take.
+    /// Seconds one exchange of an apply with a daemon (one command, or reading its running
+    /// configuration) may take.
     #[arg(long, default_value_t = 120)]
     reload_timeout: u64,
     /// Directory of FRR's vty sockets (default: FRR's own, /var/run/frr).

@@ -14,7 +14,9 @@
 //! its commands in order, the daemons working side by side (zebra creating VRFs while bgpd
 //! creates their BGP instances); a step starts once every daemon is done with the one before,
 //! so that what one daemon must do before another (zebra's `no vni` before bgpd's `no router
-//! bgp … vrf`) stays in order.
+//! bgp … vrf`) stays in order. Each step is a batch, as `vtysh -f` makes one
+//! (`XFRR_start_configuration` … `XFRR_end_configuration`): bgpd starts new sessions only once
+//! the batch is in, mgmtd commits it as one transaction.
 //!
 //! FRR ≥ 10 runs mgmtd, which configures some daemons (its backends: zebra, staticd) itself;
 //! they refuse the commands mgmtd holds, except staticd, which still takes `vrf NAME` on its
@@ -103,7 +105,7 @@ struct Daemon {
     unknown: Vec<(Vec<String>, Reply)>,
     /// mgmtd configures this daemon (FRR ≥ 10): it gets no `vrf` block directly.
     under_mgmtd: bool,
-    /// mgmtd holding changes to commit them at once.
+    /// In a batch (between `XFRR_start_configuration` and `XFRR_end_configuration`).
     batching: bool,
     timeout: Duration,
 }
@@ -316,7 +318,7 @@ impl Session {
         let mut refused = Vec::new();
         let mut first = 0;
         for step in change.in_steps() {
-            self.enter(true).await?;
+            self.enter().await?;
             let result = self.side_by_side(step, first).await;
             self.leave(result.map(|r| refused.extend(r))).await?;
             first += step.len();
@@ -324,25 +326,29 @@ impl Session {
         Ok(refused)
     }
 
-    /// Configuration mode on every daemon; with `batch`, mgmtd holds its changes until
-    /// [`Session::leave`] (the configuration lock and the batch markers of `vtysh -f`).
-    async fn enter(&mut self, batch: bool) -> Result<(), VtyError> {
+    /// Configuration mode on every daemon, in a batch as `vtysh -f` makes one: each daemon is
+    /// told where the batch starts and ends (`XFRR_start_configuration`, `…_end_…`). bgpd
+    /// then starts new sessions only once the whole batch is in (so that a restarted bgpd does
+    /// not end graceful restart before it has its networks and policies back); mgmtd commits the
+    /// batch as one transaction, under the configuration lock it needs for that.
+    async fn enter(&mut self) -> Result<(), VtyError> {
         let results = join_all(self.daemons.iter_mut().map(|d| async move {
-            if batch && d.name == "mgmtd" {
+            if d.name == "mgmtd" {
                 d.expect("configure terminal file-lock").await?;
                 d.expect("XFRR_start_configuration").await?;
                 d.batching = true;
-                Ok(())
             } else {
-                d.expect("configure terminal").await.map(drop)
+                d.expect("configure terminal").await?;
+                d.batching = d.exec("XFRR_start_configuration").await?.ok();
             }
+            Ok(())
         }))
         .await;
         results.into_iter().collect()
     }
 
-    /// Back to enable mode on every daemon, whatever happened before (`result`). A batch mgmtd
-    /// could not commit fails the commands it took.
+    /// Ends the batch and goes back to enable mode on every daemon, whatever happened before
+    /// (`result`). A batch mgmtd could not commit fails the step.
     async fn leave(&mut self, result: Result<(), VtyError>) -> Result<(), VtyError> {
         let mut result = result;
         for daemon in &mut self.daemons {
@@ -350,7 +356,8 @@ impl Session {
             daemon.unknown.clear();
             if std::mem::take(&mut daemon.batching) {
                 match daemon.exec("XFRR_end_configuration").await {
-                    Ok(reply) if !reply.ok() && result.is_ok() => {
+                    // mgmtd commits here: a failed commit fails the batch.
+                    Ok(reply) if !reply.ok() && result.is_ok() && daemon.name == "mgmtd" => {
                         result = Err(VtyError::Refused {
                             daemon: daemon.name.clone(),
                             command: "commit".into(),

@@ -13,16 +13,10 @@
 //! planner leaves the hostname out; it is set to the instance's (each runs
 //! in its own UTS namespace named after a node), as the applier does.
 //!
-//! Reusing one instance for many scenarios (applying each over the previous
-//! one with frr-reload.py) is not a sound round trip with FRR 8.4, because
-//! some transitions fail for reasons that have nothing to do with the
-//! scenario itself: once `vrf red / vni 100` was removed from a VRF that has
-//! no kernel device (this host kernel has no VRFs), zebra still holds the
-//! VNI, and adding `vrf red / vni 100` back fails ("% Configuration failed.
-//! … VNI 100 is already configured as L3-VNI"). Removing BFD needs two
-//! reloads (the applier's verification does the second). The ignored
-//! `transitions_between_scenarios` (run it with `--ignored --nocapture`)
-//! walks such transitions and prints what happens.
+//! `goldens_in_sequence_through_the_applier`: the same scenarios applied by
+//! `frr::Applier` (the product's path) each over the one before, there and
+//! back, on a few instances; after each, `frr-reload.py --test` (the oracle)
+//! must be empty and FRR must run the rendering.
 //!
 //! Needs root and FRR; skipped loudly otherwise.
 
@@ -180,46 +174,34 @@ async fn every_scenario_round_trips_through_real_frr() {
     judge(outcomes, work.len(), started, &without_config);
 }
 
+/// The goldens through the product's path: on each instance, every scenario of its share is
+/// applied by the applier over the one before, in file order and then back in reverse order;
+/// after each, `frr-reload.py --test` is empty and FRR runs the rendering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "diagnostic: frr-reload.py transitions between unrelated scenarios (slow, some never converge in FRR 8.4)"]
-async fn transitions_between_scenarios() {
+async fn goldens_in_sequence_through_the_applier() {
     if let Some(reason) = skip_reason() {
-        skip_loudly("FRR round trip of the golden scenarios", &reason);
+        skip_loudly("the golden scenarios in sequence through the applier", &reason);
         return;
     }
     let started = Instant::now();
     let (work, without_config) = planned();
     let mut fleet = Fleet::new();
     let instances: Vec<Instance> =
-        (0..INSTANCES).map(|i| fleet.add_instance("frrrt", Some(&format!("worker-rt{i}"))).unwrap()).collect();
+        (0..INSTANCES).map(|i| fleet.add_instance("frrseq", Some(&format!("worker-sq{i}"))).unwrap()).collect();
     fleet.start_all().unwrap();
-    let fleet = Arc::new(std::sync::Mutex::new(fleet));
-
+    for ns in fleet.namespaces() {
+        frr::testing::enable_forwarding(ns).unwrap();
+    }
     let mut tasks = Vec::new();
     for (i, inst) in instances.into_iter().enumerate() {
         let share: Vec<(String, frr::Config)> = work.iter().skip(i).step_by(INSTANCES).cloned().collect();
         tasks.push(tokio::spawn(async move {
-            let mut results = Vec::new();
             let applier = Applier::for_instance(&inst);
-            for (name, config) in share {
-                let mut outcome = round_trip(&applier, &inst, &name, &config).await;
-                if let Err(first) = outcome.clone() {
-                    // Over the previous scenario it failed: boot a fresh
-                    // instance with this scenario's config (watchfrr's start
-                    // script loads frr.conf, as in production) and check the
-                    // delta there; only that verdict counts.
-                    let text = applier.render(&config).await.unwrap_or_else(|_| config.render());
-                    outcome = fresh_boot(&inst, &text).await.map(|()| String::new());
-                    if outcome.is_ok() {
-                        outcome = match oracle_delta(&inst).await {
-                            Ok(delta) if delta.is_empty() => {
-                                Ok(format!("round-trips on a fresh instance; over the previous scenario: {first}"))
-                            }
-                            Ok(delta) => Err(format!("{name}: not empty on a fresh instance either:\n{delta}")),
-                            Err(e) => Err(format!("{name}: --test failed on a fresh instance: {e}")),
-                        };
-                    }
-                }
+            let mut results = Vec::new();
+            let there = share.iter().map(|(n, c)| (n.clone(), c));
+            let back = share.iter().rev().skip(1).map(|(n, c)| (format!("{n} (back)"), c));
+            for (name, config) in there.chain(back) {
+                let outcome = round_trip(&applier, &inst, &name, config).await;
                 results.push((name, outcome));
             }
             results
@@ -227,7 +209,8 @@ async fn transitions_between_scenarios() {
     }
     let outcomes = outcomes(tasks).await;
     drop(fleet);
-    judge(outcomes, work.len(), started, &without_config);
+    let total = outcomes.len();
+    judge(outcomes, total, started, &without_config);
 }
 
 /// Per-scenario results of the worker tasks.

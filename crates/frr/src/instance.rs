@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use crate::FrrVersion;
 pub use crate::daemons::{DEFAULT_DAEMONS, MGMTD, needed_daemons};
 use crate::daemons::{STARTED_ALONE, takes_config_file};
+#[cfg(feature = "testing")]
 use crate::reload::FrrReload;
 use crate::vtysh::Vtysh;
 
@@ -364,7 +365,8 @@ impl Instance {
         }
     }
 
-    /// An frr-reload.py driver for this instance.
+    /// An frr-reload.py driver for this instance (the tests' oracle).
+    #[cfg(feature = "testing")]
     pub fn frr_reload(&self) -> FrrReload {
         let mut reload = FrrReload::for_dirs(&self.spec.run_dir, &self.spec.config_dir);
         reload.wrapper = self.uts_wrapper();

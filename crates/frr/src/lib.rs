@@ -137,35 +137,58 @@
 //! - `vrf red` and `router bgp X vrf red` are accepted without a kernel VRF
 //!   device. zebra prints a `vrf` block only when it has content (`vni`).
 
-mod applier;
-mod apply_report;
-mod daemons;
+// The configuration as data: pure.
 pub mod delta;
 mod dialect;
-mod exec;
-pub mod instance;
 mod model;
 mod normalize;
-pub mod reload;
-pub mod reloader;
 pub mod render;
-pub mod state;
 mod syntax;
-pub mod testing;
 pub mod tree;
 mod version;
+
+// Running FRR and talking to it (feature `runtime`).
+#[cfg(feature = "runtime")]
+mod applier;
+#[cfg(feature = "runtime")]
+mod apply_report;
+#[cfg(feature = "runtime")]
+mod daemons;
+#[cfg(feature = "runtime")]
+mod exec;
+#[cfg(feature = "runtime")]
+pub mod instance;
+#[cfg(feature = "runtime")]
+pub mod reloader;
+#[cfg(feature = "runtime")]
+pub mod state;
+#[cfg(feature = "runtime")]
 pub mod vty;
+#[cfg(feature = "runtime")]
 pub mod vtysh;
 
-pub use applier::{Applier, ApplyOptions, Identity};
-pub use apply_report::{ApplyError, ApplyReport, FailedLine, RejectedSnippet, Rollback};
+// For tests and benchmarks (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod reload;
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use delta::{Delta, DeltaLine};
 pub use dialect::Dialect;
-pub use exec::ExecError;
-pub use instance::{Instance, InstanceError, InstanceSpec, NetnsRef};
 pub use model::*;
 pub use normalize::{normalize_running_config, same_blocks, top_level_blocks};
-pub use reload::FrrReload;
 pub use syntax::{SyntaxError, VTYSH, check_syntax, check_syntax_with, refused_line, vtysh_available};
 pub use version::{BadVersion, FrrVersion};
+
+#[cfg(feature = "runtime")]
+pub use applier::{Applier, ApplyOptions, Identity};
+#[cfg(feature = "runtime")]
+pub use apply_report::{ApplyError, ApplyReport, FailedLine, RejectedSnippet, Rollback};
+#[cfg(feature = "runtime")]
+pub use exec::ExecError;
+#[cfg(feature = "runtime")]
+pub use instance::{Instance, InstanceError, InstanceSpec, NetnsRef};
+#[cfg(feature = "testing")]
+pub use reload::FrrReload;
+#[cfg(feature = "runtime")]
 pub use vtysh::{Vtysh, VtyshError};

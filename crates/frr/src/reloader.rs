@@ -302,7 +302,7 @@ pub enum ClientError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloaderClient {
     pub socket: PathBuf,
-    /// Deadline of one request (a reload that deletes a lot is slow).
+    /// Deadline of one request (an apply that deletes a lot is slow).
     pub timeout: Duration,
 }
 
@@ -310,7 +310,7 @@ impl ReloaderClient {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         ReloaderClient {
             socket: socket.into(),
-            timeout: crate::reload::DEFAULT_RELOAD_TIMEOUT * 2 + Duration::from_secs(10),
+            timeout: crate::applier::DEFAULT_APPLY_TIMEOUT * 2 + Duration::from_secs(10),
         }
     }
 

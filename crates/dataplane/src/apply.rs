@@ -55,13 +55,6 @@ fn nl_err(side: Side, ns: &NetNs, action: impl Into<String>, source: NlError) ->
     Error::Netlink { side, ns: ns.label(), action: action.into(), source }
 }
 
-/// Sets `lo` up on a socket's namespace.
-pub(crate) fn set_loopback_up(sock: &mut Socket) -> Result<(), NlError> {
-    let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
-    m.ifinfomsg(AF_UNSPEC, 0, IFF_UP, IFF_UP).str(IFLA_IFNAME, crate::names::LOOPBACK);
-    sock.request(&mut m)
-}
-
 impl Datapath {
     /// Opens netlink sockets in both namespaces.
     pub fn new(router: NetNs, host: NetNs) -> Result<Datapath, Error> {

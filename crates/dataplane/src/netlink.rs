@@ -478,6 +478,13 @@ impl Socket {
         self.exchange(msg, |_, _| {}).map(drop)
     }
 
+    /// Sets the link named `name` up (`lo` in a new namespace).
+    pub fn set_up_by_name(&mut self, name: &str) -> Result<(), NlError> {
+        let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
+        m.ifinfomsg(AF_UNSPEC, 0, IFF_UP, IFF_UP).str(IFLA_IFNAME, name);
+        self.request(&mut m)
+    }
+
     /// A request answered by one message (a `get`); returns its payload.
     pub fn get(&mut self, msg: &mut Msg) -> Result<Vec<u8>, NlError> {
         let mut out = None;

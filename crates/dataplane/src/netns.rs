@@ -117,7 +117,7 @@ impl NetNs {
                 nix::mount::mount(Some(own.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                     .map_err(|e| ns_error(&target, "bind-mount", e))?;
                 let mut sock = crate::netlink::Socket::open().map_err(|e| ns_error(&target, "open netlink", e))?;
-                crate::apply::set_loopback_up(&mut sock)
+                sock.set_up_by_name(crate::names::LOOPBACK)
                     .map_err(|e| ns_error(&target, "set lo up", io::Error::other(e.to_string())))?;
                 Ok(())
             })

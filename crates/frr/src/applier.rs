@@ -180,7 +180,7 @@ impl Applier {
         match &self.target {
             Target::Instance(i) => i.spec().run_dir.clone(),
             Target::Fixed(v) => {
-                let base = v.vty_socket.clone().unwrap_or_else(|| PathBuf::from(crate::instance::FRR_RUN_DIR));
+                let base = v.vty_socket.clone().unwrap_or_else(|| PathBuf::from(crate::layout::FRR_RUN_DIR));
                 match (&v.vty_socket, &v.pathspace) {
                     (None, Some(name)) => base.join(name),
                     _ => base,

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::FrrVersion;
-use crate::instance::is_executable;
+use crate::layout::is_executable;
 
 /// The daemons OpenPERouter runs on every FRR line (watchfrr comes on top).
 pub const DEFAULT_DAEMONS: &[&str] = &["zebra", "bgpd", "staticd", "bfdd"];

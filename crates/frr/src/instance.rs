@@ -54,16 +54,12 @@ use std::time::{Duration, Instant};
 use crate::FrrVersion;
 pub use crate::daemons::{DEFAULT_DAEMONS, MGMTD, needed_daemons};
 use crate::daemons::{STARTED_ALONE, takes_config_file};
+use crate::layout::{find_in_path, is_executable};
 #[cfg(feature = "testing")]
 use crate::reload::FrrReload;
 use crate::vtysh::Vtysh;
 
-/// Where Debian installs the FRR daemons.
-pub const FRR_SBIN_DIR: &str = "/usr/lib/frr";
-/// Debian's run directory (pathspace instances live below it).
-pub const FRR_RUN_DIR: &str = "/var/run/frr";
-/// Debian's config directory (pathspace instances live below it).
-pub const FRR_CONFIG_DIR: &str = "/etc/frr";
+pub use crate::layout::{FRR_CONFIG_DIR, FRR_RUN_DIR, FRR_SBIN_DIR};
 
 const CTL_SCRIPT: &str = "frr-ctl.sh";
 const BOOTED_MARKER: &str = "frr-ctl.booted";
@@ -1060,15 +1056,6 @@ pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
         }
     }
     None
-}
-
-pub(crate) fn is_executable(path: &Path) -> bool {
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-pub(crate) fn find_in_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
 }
 
 /// Quotes a word for sh.

@@ -159,6 +159,8 @@ mod exec;
 #[cfg(feature = "runtime")]
 pub mod instance;
 #[cfg(feature = "runtime")]
+mod layout;
+#[cfg(feature = "runtime")]
 pub mod reloader;
 #[cfg(feature = "runtime")]
 pub mod state;

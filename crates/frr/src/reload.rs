@@ -66,8 +66,8 @@ impl Default for FrrReload {
         FrrReload {
             script: PathBuf::from(FRR_RELOAD_SCRIPT),
             bindir: PathBuf::from("/usr/bin"),
-            confdir: PathBuf::from(crate::instance::FRR_CONFIG_DIR),
-            rundir: PathBuf::from(crate::instance::FRR_RUN_DIR),
+            confdir: PathBuf::from(crate::layout::FRR_CONFIG_DIR),
+            rundir: PathBuf::from(crate::layout::FRR_RUN_DIR),
             vty_socket: None,
             pathspace: None,
             wrapper: Vec::new(),

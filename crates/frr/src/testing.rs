@@ -30,7 +30,7 @@ pub fn skip_reason() -> Option<String> {
         return Some(format!("{} is missing (apt-get install frr-pythontools)", crate::reload::FRR_RELOAD_SCRIPT));
     }
     for tool in ["ip", "nsenter", "unshare", "hostname", "python3"] {
-        if instance::find_in_path(tool).is_none() {
+        if crate::layout::find_in_path(tool).is_none() {
             return Some(format!("{tool} not found in PATH"));
         }
     }

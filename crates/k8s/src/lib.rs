@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod controller;
 pub mod lease;
+mod node;
 pub mod nodeindex;
 pub mod rbac;
 pub mod runtime;

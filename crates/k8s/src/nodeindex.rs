@@ -14,10 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::state::NodeInfo;
-
-/// The Node annotation holding the node index.
-pub const ANNOTATION: &str = "openpe.io/nodeindex";
+pub use crate::node::{ANNOTATION, NodeInfo};
 
 /// Parses an annotation value as a node index: ASCII decimal digits only (no sign, no spaces),
 /// fitting in a `u32`. Leading zeros are accepted (`"07"` is 7) so that a value written by

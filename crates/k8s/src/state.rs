@@ -1,43 +1,12 @@
 //! The cluster as the webhooks and the allocator see it: every resource of the API and the
 //! Nodes (name, labels, index annotation, creation time).
 
-use std::collections::BTreeMap;
-
 use api::{L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, Underlay};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 
+pub use crate::node::NodeInfo;
 use crate::nodeindex;
-
-/// What the allocator and the webhooks need to know about a Node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeInfo {
-    /// `metadata.name`.
-    pub name: String,
-    /// `metadata.labels`, matched against `nodeSelector`s.
-    pub labels: BTreeMap<String, String>,
-    /// The raw value of the [`nodeindex::ANNOTATION`] annotation, if any.
-    pub index_annotation: Option<String>,
-    /// `metadata.creationTimestamp`.
-    pub created: Option<Timestamp>,
-    /// `metadata.resourceVersion`.
-    pub resource_version: Option<String>,
-}
-
-impl NodeInfo {
-    /// Extracts the fields from a Node's metadata; `None` when the metadata has no name.
-    pub fn from_meta(meta: &ObjectMeta) -> Option<NodeInfo> {
-        let name = meta.name.clone().filter(|n| !n.is_empty())?;
-        Some(NodeInfo {
-            name,
-            labels: meta.labels.clone().unwrap_or_default(),
-            index_annotation: meta.annotations.as_ref().and_then(|a| a.get(nodeindex::ANNOTATION)).cloned(),
-            created: meta.creation_timestamp.as_ref().map(|t| t.0),
-            resource_version: meta.resource_version.clone(),
-        })
-    }
-}
 
 /// Every existing resource and every Node.
 #[derive(Debug, Clone, Default)]

@@ -192,7 +192,7 @@ impl Ctx<'_> {
 
     /// Node `i`'s host speaker (FRR, BIRD or GoBGP), for sessions and routes.
     fn speaker(&self, i: u32) -> Speaker {
-        Speaker::of(self.lab, i)
+        self.lab.speaker(i)
     }
 
     fn pairs(&self) -> Option<(u32, u32)> {

@@ -142,6 +142,11 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Node `index`'s BGP speaker.
+    pub fn speaker(&self, index: u32) -> Speaker {
+        Speaker::new(&self.options.spec, &self.options.dir(), index, self.instance(&format!("node{index}")))
+    }
+
     fn from_options(options: LabOptions) -> Lab {
         Lab { topology: Topology::new(&options.spec), with_pe: options.pe.is_some(), options }
     }
@@ -328,7 +333,7 @@ async fn bring_up(lab: &Lab, progress: &mut (dyn FnMut(&str) + Send)) -> Result<
 async fn start_speakers(lab: &Lab) -> Result<Vec<String>, LabError> {
     let program = lab.options.program.clone().or_else(|| lab.options.pe.as_ref().map(|p| p.program.clone()));
     let speakers: Vec<Speaker> = (0..lab.options.spec.nodes)
-        .map(|i| Speaker::of(lab, i))
+        .map(|i| lab.speaker(i))
         .filter(|s| s.kind != crate::speaker::SpeakerKind::Frr)
         .collect();
     let names = speakers.iter().map(|s| format!("node{} {}", s.index, s.kind)).collect();
@@ -498,7 +503,7 @@ pub async fn sessions(lab: &Lab) -> (Vec<Session>, Vec<String>) {
     });
     let mut results = futures_util::future::join_all(queries).await;
     // Node speakers that are not FRR instances (BIRD, GoBGP).
-    let others = (0..nodes).map(|i| Speaker::of(lab, i)).filter(|s| s.kind != SpeakerKind::Frr);
+    let others = (0..nodes).map(|i| lab.speaker(i)).filter(|s| s.kind != SpeakerKind::Frr);
     let others = others.map(|s| async move { (format!("node{}", s.index), s.neighbors().await) });
     results.extend(futures_util::future::join_all(others).await);
     for (short, result) in results {
@@ -631,7 +636,7 @@ pub async fn status(lab: &Lab) -> LabStatus {
     }
     let speakers = (0..lab.options.spec.nodes)
         .map(|i| {
-            let s = Speaker::of(lab, i);
+            let s = lab.speaker(i);
             SpeakerStatus { node: i, kind: s.kind, processes: s.processes() }
         })
         .collect();
@@ -857,7 +862,7 @@ fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
     //     node had, its pid files say what ran.
     for i in 0..lab.options.spec.nodes {
         for kind in [SpeakerKind::Bird, SpeakerKind::Gobgp] {
-            let mut speaker = Speaker::of(lab, i);
+            let mut speaker = lab.speaker(i);
             speaker.kind = kind;
             report.speakers.extend(speaker.stop());
         }

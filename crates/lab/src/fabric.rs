@@ -49,7 +49,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::speaker::SpeakerKind;
+use crate::speaker::kind::SpeakerKind;
 
 /// AS numbers of the lab.
 pub mod asn {
@@ -200,7 +200,7 @@ impl Default for LabSpec {
 impl LabSpec {
     /// The BGP speaker of node `index`.
     pub fn speaker(&self, index: u32) -> SpeakerKind {
-        crate::speaker::kind_of(&self.speakers, index)
+        crate::speaker::kind::kind_of(&self.speakers, index)
     }
 }
 

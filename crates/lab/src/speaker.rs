@@ -20,82 +20,19 @@
 pub mod bird;
 pub mod fib;
 pub mod gobgp;
+pub mod kind;
 
-use std::fmt;
+pub use kind::{SpeakerKind, kind_of, parse_list};
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use frr::state::BgpNeighbor;
 use serde_json::Value;
 
-use crate::control::Lab;
-use crate::fabric::{node_host_ns, pod_prefix};
-
-/// Which BGP speaker a node runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SpeakerKind {
-    /// FRR (FRR-K8s, MetalLB).
-    #[default]
-    Frr,
-    /// BIRD 2 (Calico).
-    Bird,
-    /// GoBGP (Cilium, kube-vip).
-    Gobgp,
-}
-
-impl SpeakerKind {
-    /// Every kind, in the order the CLI lists them.
-    pub const ALL: [SpeakerKind; 3] = [SpeakerKind::Frr, SpeakerKind::Bird, SpeakerKind::Gobgp];
-
-    /// The name used on the command line, in `lab.conf` and in `lab status`.
-    pub fn name(self) -> &'static str {
-        match self {
-            SpeakerKind::Frr => "frr",
-            SpeakerKind::Bird => "bird",
-            SpeakerKind::Gobgp => "gobgp",
-        }
-    }
-}
-
-impl fmt::Display for SpeakerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SpeakerKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SpeakerKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s.trim())
-            .ok_or_else(|| format!("unknown speaker {s:?}: use {}", SpeakerKind::ALL.map(SpeakerKind::name).join(", ")))
-    }
-}
-
-/// Parses a comma-separated list (`frr,bird,gobgp`) for `nodes` nodes: one kind per node in
-/// order, or a single kind for all of them.
-pub fn parse_list(s: &str, nodes: u32) -> Result<Vec<SpeakerKind>, String> {
-    let kinds = s.split(',').map(SpeakerKind::from_str).collect::<Result<Vec<_>, _>>()?;
-    if kinds.len() != 1 && kinds.len() != nodes as usize {
-        return Err(format!("{} speakers given for {nodes} nodes: give one for all or one per node", kinds.len()));
-    }
-    Ok(kinds)
-}
-
-/// The kind of node `index` in a list from [`parse_list`] (a single kind applies to all; an
-/// empty list means FRR).
-pub fn kind_of(kinds: &[SpeakerKind], index: u32) -> SpeakerKind {
-    match kinds {
-        [] => SpeakerKind::Frr,
-        [one] => *one,
-        many => many.get(index as usize).copied().unwrap_or_default(),
-    }
-}
+use crate::fabric::{LabSpec, node_host_ns, pod_prefix};
 
 /// A route in a speaker's table with the next hop of every path (none when the speaker
 /// originates it).
@@ -137,15 +74,15 @@ pub struct Speaker {
 const QUERY_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Speaker {
-    /// Node `index`'s speaker in `lab`.
-    pub fn of(lab: &Lab, index: u32) -> Speaker {
-        let spec = &lab.options.spec;
+    /// Node `index`'s speaker in the lab `spec` whose files are under `lab_dir`; `frr` is its
+    /// FRR instance when it runs FRR.
+    pub fn new(spec: &LabSpec, lab_dir: &Path, index: u32, frr: Option<frr::instance::Instance>) -> Speaker {
         Speaker {
             kind: kind_of(&spec.speakers, index),
             index,
             ns: node_host_ns(&spec.prefix, index),
-            dir: lab.options.dir().join(format!("node{index}")),
-            frr: lab.instance(&format!("node{index}")),
+            dir: lab_dir.join(format!("node{index}")),
+            frr,
         }
     }
 

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use api::{FailedResource, FailureReason, ResourceKind};
 use dataplane::{Datapath, NetNs};
-use frr::{Applier, Instance, InstanceSpec, NetnsRef};
+use frr::target::Target;
+use frr::{Instance, InstanceSpec, NetnsRef};
 
 pub use metrics::Metrics;
 pub use status::NodeStatus;
@@ -150,25 +151,16 @@ pub enum AgentError {
     },
 }
 
-struct FrrHandle {
-    instance: Option<Instance>,
-    applier: Arc<Applier>,
-    vtysh: frr::Vtysh,
-}
-
 /// The agent.
 pub struct Agent {
     cfg: AgentConfig,
-    frr: Option<FrrHandle>,
+    /// Where the FRR configuration goes (`None`: FRR is not touched).
+    frr: Option<Target>,
     datapath: Option<Datapath>,
     netns_inode: Option<u64>,
     /// The router namespace was made again and FRR still runs in the old one: restart it
     /// (kept until a restart succeeds).
     frr_restart_pending: bool,
-    /// The FRR release behind the reloader (asked once, `GET /version`): the
-    /// configuration is rendered in its canonical form. In the other modes the
-    /// applier reads it from vtysh.
-    reloader_frr_version: Option<frr::FrrVersion>,
     status: Arc<RwLock<NodeStatus>>,
     metrics: Arc<Metrics>,
     reconciles: u64,
@@ -246,22 +238,16 @@ impl Agent {
                 // Keep the routes zebra installed for 60 s after a zebra restart, so that
                 // forwarding goes on while BGP (graceful restart) relearns them.
                 spec.daemon_args.entry("zebra".into()).or_default().extend(["-K".to_string(), "60".to_string()]);
-                let instance = Instance::new(spec);
-                Some(FrrHandle {
-                    applier: Arc::new(Applier::for_instance(&instance)),
-                    vtysh: instance.vtysh(),
-                    instance: Some(instance),
-                })
+                Some(Target::managed(Instance::new(spec)))
             }
-            FrrMode::Pathspace(name) => {
-                let instance = Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(cfg.router_netns.clone())));
-                Some(FrrHandle {
-                    applier: Arc::new(Applier::for_instance(&instance)),
-                    vtysh: instance.vtysh(),
-                    instance: None,
-                })
+            FrrMode::Pathspace(name) => Some(Target::external(Instance::new(InstanceSpec::pathspace(
+                name,
+                NetnsRef::Name(cfg.router_netns.clone()),
+            )))),
+            FrrMode::Reloader { socket, config_path, hostname: fixed } => {
+                Some(Target::reloader(socket.clone(), config_path.clone(), fixed.clone().unwrap_or_else(hostname)))
             }
-            FrrMode::Reloader { .. } | FrrMode::None => None,
+            FrrMode::None => None,
         };
         Agent {
             cfg,
@@ -269,7 +255,6 @@ impl Agent {
             datapath: None,
             netns_inode: None,
             frr_restart_pending: false,
-            reloader_frr_version: None,
             status: Arc::new(RwLock::new(NodeStatus::default())),
             metrics: Arc::new(Metrics::default()),
             reconciles: 0,
@@ -289,12 +274,12 @@ impl Agent {
 
     /// vtysh of the FRR instance, when FRR is used.
     pub fn vtysh(&self) -> Option<frr::Vtysh> {
-        self.frr.as_ref().map(|f| f.vtysh.clone())
+        self.frr.as_ref().and_then(Target::vtysh)
     }
 
     /// The managed FRR instance, if any.
     pub fn frr_instance(&self) -> Option<&Instance> {
-        self.frr.as_ref().and_then(|f| f.instance.as_ref())
+        self.frr.as_ref().and_then(Target::managed_instance)
     }
 
     fn node(&self, loaded: &api::load::Loaded) -> Result<plan::Node, String> {
@@ -321,46 +306,6 @@ impl Agent {
 
     /// Starts a managed FRR when it is not running (or restarts it into a new namespace). When
     /// watchfrr is alive but a daemon is down, watchfrr is restarting it: wait for it.
-    async fn ensure_frr(&mut self, netns_changed: bool) -> Result<(), String> {
-        let Some(instance) = self.frr.as_ref().and_then(|f| f.instance.clone()) else { return Ok(()) };
-        if netns_changed {
-            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
-            let _ = instance.stop();
-        } else {
-            let watchfrr_alive = |st: &frr::instance::InstanceStatus| {
-                st.daemons
-                    .iter()
-                    .any(|(d, s)| d == "watchfrr" && matches!(s, frr::instance::DaemonState::Running { .. }))
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let st = instance.status();
-                // Restarted daemons get their configuration from frr.conf first: applying
-                // ours meanwhile would race with that load.
-                if st.all_running() && !instance.booting() {
-                    return Ok(());
-                }
-                if !watchfrr_alive(&st) {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let down: Vec<&str> = st
-                        .daemons
-                        .iter()
-                        .filter(|(_, s)| !matches!(s, frr::instance::DaemonState::Running { .. }))
-                        .map(|(d, _)| d.as_str())
-                        .collect();
-                    return Err(format!("FRR daemons {down:?} did not come back within 30 s (watchfrr is running)"));
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            let _ = instance.stop();
-        }
-        let started =
-            tokio::task::spawn_blocking(move || instance.start()).await.map_err(|e| format!("starting FRR: {e}"))?;
-        started.map(|_| ()).map_err(|e| format!("starting FRR: {e}"))
-    }
-
     /// One reconcile of the files in [`AgentConfig::inputs`]. Never panics on bad input:
     /// everything ends up in the returned status.
     pub async fn reconcile(&mut self) -> NodeStatus {
@@ -467,79 +412,33 @@ impl Agent {
 
         // FRR first.
         let mut hard_error: Option<String> = None;
-        if self.frr.is_some() {
+        if let Some(target) = self.frr.as_mut() {
             let frr_started = Instant::now();
-            match self.ensure_frr(self.frr_restart_pending).await {
-                Err(e) => hard_error = Some(e),
+            let restart = self.frr_restart_pending;
+            if restart && target.managed_instance().is_some() {
+                tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
+            }
+            let applied = match target.ensure_running(restart).await {
                 Ok(()) => {
                     self.frr_restart_pending = false;
-                    let applier = self.frr.as_ref().map(|f| f.applier.clone());
-                    if let Some(applier) = applier {
-                        match applier.apply(&frr_config).await {
-                            Ok(r) => {
-                                let refused: Vec<(usize, String)> =
-                                    r.rejected_snippets.iter().map(|x| (x.index, x.to_string())).collect();
-                                refuse_snippets(&mut st, &plan.raw_names, &refused);
-                                st.frr = status::FrrOutcome {
-                                    lines_added: r.added.len(),
-                                    lines_removed: r.removed.len(),
-                                    reloaded: r.reloaded,
-                                    duration_ms: r.duration.as_millis() as u64,
-                                    error: None,
-                                    skipped: false,
-                                };
-                                self.metrics.frr_apply(
-                                    true,
-                                    frr_started.elapsed().as_secs_f64(),
-                                    r.added.len(),
-                                    r.removed.len(),
-                                );
-                            }
-                            Err(e) => {
-                                let msg = format!("FRR rejected the configuration: {e}");
-                                hard_error = Some(self.frr_failed(&mut st, &node.name, msg, frr_started));
-                            }
-                        }
-                    }
+                    target.apply(&frr_config).await
                 }
-            }
-        } else if let FrrMode::Reloader { socket, config_path, hostname: fixed } = &self.cfg.frr {
-            let frr_started = Instant::now();
-            let mut config = frr_config.clone();
-            if config.hostname.is_none() {
-                config.hostname = Some(fixed.clone().unwrap_or_else(hostname));
-            }
-            let client = frr::reloader::ReloaderClient::new(socket.clone());
-            let version = match self.reloader_frr_version {
-                Some(version) => version,
-                None => match client.version().await {
-                    Ok(version) => {
-                        tracing::info!(%version, "FRR version behind the reloader");
-                        *self.reloader_frr_version.insert(version)
-                    }
-                    Err(e) => {
-                        // An older reloader has no /version: render the default line
-                        // and ask again next time.
-                        tracing::warn!(error = %e, default = %frr::FrrVersion::DEFAULT, "cannot read FRR's version from the reloader");
-                        frr::FrrVersion::DEFAULT
-                    }
-                },
+                Err(e) => Err(e),
             };
-            match client.apply(config_path, &config.render_for(version)).await {
-                Ok(body) => {
-                    st.frr = reloader_outcome(&body, frr_started.elapsed());
-                    refuse_snippets(&mut st, &plan.raw_names, &reloader_rejected_snippets(&body));
-                    self.metrics.frr_apply(
-                        true,
-                        frr_started.elapsed().as_secs_f64(),
-                        st.frr.lines_added,
-                        st.frr.lines_removed,
-                    );
+            match applied {
+                Ok(a) => {
+                    refuse_snippets(&mut st, &plan.raw_names, &a.rejected_snippets);
+                    st.frr = status::FrrOutcome {
+                        lines_added: a.lines_added,
+                        lines_removed: a.lines_removed,
+                        reloaded: a.reloaded,
+                        duration_ms: a.duration.as_millis() as u64,
+                        error: None,
+                        skipped: false,
+                    };
+                    self.metrics.frr_apply(true, frr_started.elapsed().as_secs_f64(), a.lines_added, a.lines_removed);
                 }
-                Err(e) => {
-                    let msg = format!("FRR configuration not applied: {e}");
-                    hard_error = Some(self.frr_failed(&mut st, &node.name, msg, frr_started));
-                }
+                Err(msg) => hard_error = Some(self.frr_failed(&mut st, &node.name, msg, frr_started)),
             }
         } else {
             st.frr.skipped = true;
@@ -647,7 +546,7 @@ impl Agent {
         let done = Instant::now();
         let Some(datapath) = self.datapath.as_mut() else { return };
         let mut announced = 0usize;
-        if let Some(vtysh) = self.frr.as_ref().map(|f| f.vtysh.clone()) {
+        if let Some(vtysh) = self.frr.as_ref().and_then(Target::vtysh) {
             let wanted: Vec<(&str, Vec<ipnet::IpNet>)> = desired
                 .links_in(Side::Router)
                 .map(|l| {
@@ -797,8 +696,6 @@ impl Agent {
     }
 }
 
-/// The FRR outcome from the reloader's answer (its JSON apply report; counts stay 0 when the
-/// answer is not that report).
 /// Marks the RawFRRConfigs whose snippets FRR refused (`(index in frr.raw, why)`) as failed:
 /// the rest of the configuration was applied without them.
 fn refuse_snippets(st: &mut NodeStatus, raw_names: &[String], refused: &[(usize, String)]) {
@@ -816,39 +713,6 @@ fn refuse_snippets(st: &mut NodeStatus, raw_names: &[String], refused: &[(usize,
             FailureReason::ValidationFailed,
             message,
         ));
-    }
-}
-
-/// `rejectedSnippets` of the reloader's JSON report, as `(index, why)`.
-fn reloader_rejected_snippets(body: &str) -> Vec<(usize, String)> {
-    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    report
-        .get("rejectedSnippets")
-        .and_then(|v| v.as_array())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|x| {
-                    let index = x.get("index")?.as_u64()? as usize;
-                    let line = x.get("line")?.as_str()?;
-                    let message = x.get("message")?.as_str()?;
-                    Some((index, format!("FRR refused `{line}`: {message}")))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn reloader_outcome(body: &str, elapsed: Duration) -> status::FrrOutcome {
-    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let count = |key: &str| report.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);
-    status::FrrOutcome {
-        lines_added: count("added"),
-        lines_removed: count("removed"),
-        reloaded: report.get("reloaded").and_then(serde_json::Value::as_bool).unwrap_or(true),
-        duration_ms: elapsed.as_millis() as u64,
-        error: None,
-        skipped: false,
     }
 }
 

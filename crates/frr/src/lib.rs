@@ -165,6 +165,8 @@ pub mod reloader;
 #[cfg(feature = "runtime")]
 pub mod state;
 #[cfg(feature = "runtime")]
+pub mod target;
+#[cfg(feature = "runtime")]
 pub mod vty;
 #[cfg(feature = "runtime")]
 pub mod vtysh;

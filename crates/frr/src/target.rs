@@ -1,0 +1,213 @@
+//! Where a node's FRR configuration goes, behind one interface: an FRR reached on its vty
+//! sockets (an instance this process runs, or Debian's pathspace instance), where the
+//! [`Applier`] applies it; or FRR in another container, where the configuration file is
+//! written and the reloader sidecar applies it. Either way one [`Applied`] says what happened.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::instance::{DaemonState, Instance, InstanceStatus};
+use crate::reloader::ReloaderClient;
+use crate::{Applier, Config, FrrVersion, Vtysh};
+
+/// What one apply did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    pub lines_added: usize,
+    pub lines_removed: usize,
+    /// Whether FRR was changed.
+    pub reloaded: bool,
+    pub duration: Duration,
+    /// The raw snippets FRR refused (their index in [`Config::raw`]) and why; the rest was
+    /// applied without them.
+    pub rejected_snippets: Vec<(usize, String)>,
+}
+
+/// An FRR to configure.
+#[derive(Debug)]
+pub enum Target {
+    /// FRR reached on its vty sockets; `managed` when this process runs the instance (starts it,
+    /// restarts it into a new namespace).
+    Local { instance: Box<Instance>, applier: Arc<Applier>, managed: bool },
+    /// FRR in another container, behind the reloader sidecar's unix socket.
+    Reloader {
+        client: ReloaderClient,
+        /// The configuration file shared with the reloader.
+        config_path: PathBuf,
+        /// The hostname FRR prints.
+        hostname: String,
+        /// The FRR release behind the reloader (asked once).
+        version: Option<FrrVersion>,
+    },
+}
+
+impl Target {
+    /// An FRR instance this process runs.
+    pub fn managed(instance: Instance) -> Target {
+        Target::Local {
+            applier: Arc::new(Applier::for_instance(&instance)),
+            instance: Box::new(instance),
+            managed: true,
+        }
+    }
+
+    /// An FRR instance run by someone else (systemd's `frr@NAME`).
+    pub fn external(instance: Instance) -> Target {
+        Target::Local {
+            applier: Arc::new(Applier::for_instance(&instance)),
+            instance: Box::new(instance),
+            managed: false,
+        }
+    }
+
+    /// FRR behind the reloader on `socket`; `hostname` is the one FRR prints.
+    pub fn reloader(socket: PathBuf, config_path: PathBuf, hostname: String) -> Target {
+        Target::Reloader { client: ReloaderClient::new(socket), config_path, hostname, version: None }
+    }
+
+    /// The instance this process runs, if any.
+    pub fn managed_instance(&self) -> Option<&Instance> {
+        match self {
+            Target::Local { instance, managed: true, .. } => Some(instance),
+            _ => None,
+        }
+    }
+
+    /// vtysh for reading FRR's state, when FRR is reachable from here.
+    pub fn vtysh(&self) -> Option<Vtysh> {
+        match self {
+            Target::Local { instance, .. } => Some(instance.vtysh()),
+            Target::Reloader { .. } => None,
+        }
+    }
+
+    /// Makes sure a managed FRR runs before an apply: started when it is not running, restarted
+    /// into a new namespace when `netns_changed`; while watchfrr restarts daemons (and loads
+    /// their configuration), waits up to 30 s for it. Nothing to do for the other targets.
+    pub async fn ensure_running(&self, netns_changed: bool) -> Result<(), String> {
+        let Some(instance) = self.managed_instance().cloned() else { return Ok(()) };
+        if netns_changed {
+            let _ = instance.stop();
+        } else {
+            let watchfrr_alive = |st: &InstanceStatus| {
+                st.daemons.iter().any(|(d, s)| d == "watchfrr" && matches!(s, DaemonState::Running { .. }))
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let st = instance.status();
+                // Restarted daemons get their configuration from frr.conf first: applying
+                // ours meanwhile would race with that load.
+                if st.all_running() && !instance.booting() {
+                    return Ok(());
+                }
+                if !watchfrr_alive(&st) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let down: Vec<&str> = st
+                        .daemons
+                        .iter()
+                        .filter(|(_, s)| !matches!(s, DaemonState::Running { .. }))
+                        .map(|(d, _)| d.as_str())
+                        .collect();
+                    return Err(format!("FRR daemons {down:?} did not come back within 30 s (watchfrr is running)"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let _ = instance.stop();
+        }
+        let started =
+            tokio::task::spawn_blocking(move || instance.start()).await.map_err(|e| format!("starting FRR: {e}"))?;
+        started.map(|_| ()).map_err(|e| format!("starting FRR: {e}"))
+    }
+
+    /// Applies `config`; the error says what FRR or the reloader answered.
+    pub async fn apply(&mut self, config: &Config) -> Result<Applied, String> {
+        match self {
+            Target::Local { applier, .. } => {
+                let r = applier.apply(config).await.map_err(|e| format!("FRR rejected the configuration: {e}"))?;
+                Ok(Applied {
+                    lines_added: r.added.len(),
+                    lines_removed: r.removed.len(),
+                    reloaded: r.reloaded,
+                    duration: r.duration,
+                    rejected_snippets: r.rejected_snippets.iter().map(|x| (x.index, x.to_string())).collect(),
+                })
+            }
+            Target::Reloader { client, config_path, hostname, version } => {
+                let started = Instant::now();
+                let mut config = config.clone();
+                if config.hostname.is_none() {
+                    config.hostname = Some(hostname.clone());
+                }
+                let version = match version {
+                    Some(v) => *v,
+                    None => match client.version().await {
+                        Ok(v) => {
+                            tracing::info!(version = %v, "FRR version behind the reloader");
+                            *version.insert(v)
+                        }
+                        Err(e) => {
+                            // An older reloader has no /version: render the default line and
+                            // ask again next time.
+                            tracing::warn!(error = %e, default = %FrrVersion::DEFAULT, "cannot read FRR's version from the reloader");
+                            FrrVersion::DEFAULT
+                        }
+                    },
+                };
+                let body = client
+                    .apply(config_path, &config.render_for(version))
+                    .await
+                    .map_err(|e| format!("FRR configuration not applied: {e}"))?;
+                Ok(applied_from_report(&body, started.elapsed()))
+            }
+        }
+    }
+}
+
+/// What the reloader's answer (its JSON apply report) says; counts stay 0 when the answer is
+/// not that report.
+fn applied_from_report(body: &str, elapsed: Duration) -> Applied {
+    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let count = |key: &str| report.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);
+    let rejected_snippets = report
+        .get("rejectedSnippets")
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|x| {
+                    let index = x.get("index")?.as_u64()? as usize;
+                    let line = x.get("line")?.as_str()?;
+                    let message = x.get("message")?.as_str()?;
+                    Some((index, format!("FRR refused `{line}`: {message}")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Applied {
+        lines_added: count("added"),
+        lines_removed: count("removed"),
+        reloaded: report.get("reloaded").and_then(serde_json::Value::as_bool).unwrap_or(true),
+        duration: elapsed,
+        rejected_snippets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reloaders_report_is_read() {
+        let body = r#"{"added":[{"line":"a"},{"line":"b"}],"removed":[{"line":"c"}],"reloaded":true,
+            "rejectedSnippets":[{"index":1,"line":"bogus","message":"% Unknown command"}]}"#;
+        let applied = applied_from_report(body, Duration::from_millis(5));
+        assert_eq!((applied.lines_added, applied.lines_removed, applied.reloaded), (2, 1, true));
+        assert_eq!(applied.rejected_snippets, [(1, "FRR refused `bogus`: % Unknown command".to_string())]);
+        // Not the report (an older reloader): nothing counted, assumed applied.
+        let plain = applied_from_report("ok\n", Duration::ZERO);
+        assert_eq!((plain.lines_added, plain.reloaded, plain.rejected_snippets.len()), (0, true, 0));
+    }
+}

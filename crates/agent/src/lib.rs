@@ -648,12 +648,19 @@ impl Agent {
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut fingerprint = source::fingerprint(&self.cfg.inputs);
-        let mut generation;
         let mut failures: u32 = 0;
         loop {
             let st = self.reconcile().await;
             log_summary(&st);
-            generation = self.frr_instance().map(|i| i.generation());
+            // A restart of the managed FRR's daemons (they come back without our configuration).
+            let watcher = self.frr_instance().map(|i| i.watch_restarts(Duration::from_millis(500)));
+            let restarted = async move {
+                match watcher {
+                    Some(mut w) => w.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(restarted);
             // A step that failed (FRR, kernel, unreadable input) is retried soon, backing off.
             let hard_failure = st.frr.error.is_some()
                 || st
@@ -673,15 +680,11 @@ impl Agent {
                 tokio::select! {
                     _ = &mut shutdown => return,
                     _ = &mut resync => break,
+                    restart = &mut restarted => {
+                        tracing::warn!(daemons = ?restart.daemons, "FRR restarted: re-applying");
+                        break;
+                    }
                     _ = poll.tick() => {
-                        if let (Some(instance), Some(last)) = (self.frr_instance(), generation.as_ref()) {
-                            let now = instance.generation();
-                            let restarted = now.restarted_since(last);
-                            if !restarted.is_empty() {
-                                tracing::warn!(daemons = ?restarted, "FRR restarted: re-applying");
-                                break;
-                            }
-                        }
                         let now = source::fingerprint(&self.cfg.inputs);
                         if now != fingerprint {
                             tokio::time::sleep(self.cfg.debounce).await;

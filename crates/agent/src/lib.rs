@@ -9,6 +9,7 @@
 //! When the router namespace was deleted and created again, FRR is still running in the old
 //! one: a managed FRR is restarted into the new namespace, and the kernel state is rebuilt.
 
+pub mod identity;
 pub mod metrics;
 pub mod server;
 pub mod source;
@@ -25,6 +26,7 @@ use dataplane::{Datapath, NetNs};
 use frr::target::Target;
 use frr::{Instance, InstanceSpec, NetnsRef};
 
+pub use identity::{NodeIdentity, WithoutIndex, hostname};
 pub use metrics::Metrics;
 pub use status::NodeStatus;
 
@@ -81,17 +83,6 @@ pub struct Input {
     pub node: plan::Node,
     /// An identifier of these inputs, shown as `appliedRevision`.
     pub revision: String,
-}
-
-/// Where the agent gets its node identity.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeIdentity {
-    /// Node name (default: from `node-config.yaml`, else the host name).
-    pub name: Option<String>,
-    /// Node index (default: from `node-config.yaml`).
-    pub index: Option<u32>,
-    /// Node labels for `nodeSelector`s (`kubernetes.io/hostname` is added).
-    pub labels: BTreeMap<String, String>,
 }
 
 /// Settings of an agent.
@@ -166,12 +157,6 @@ pub struct Agent {
     reconciles: u64,
     /// Resources applied by the last reconcile: they win conflicts with newcomers.
     incumbents: BTreeSet<(ResourceKind, String)>,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn now_rfc3339() -> String {
@@ -283,29 +268,9 @@ impl Agent {
     }
 
     fn node(&self, loaded: &api::load::Loaded) -> Result<plan::Node, String> {
-        let node_config = loaded.node_config.as_ref().map(|(c, _)| c);
-        let index = match (self.cfg.node.index, node_config) {
-            (Some(i), _) => i,
-            (None, Some(c)) if c.node_index.interface_name.is_some() => {
-                return Err("node-config.yaml derives the node index from an interface: pass --node-index".into());
-            }
-            (None, Some(c)) => c.node_index.index.unwrap_or(0),
-            (None, None) => return Err("no node index: pass --node-index or provide node-config.yaml".into()),
-        };
-        let name = self
-            .cfg
-            .node
-            .name
-            .clone()
-            .or_else(|| node_config.and_then(|c| c.node_name.clone()))
-            .unwrap_or_else(hostname);
-        let mut labels = self.cfg.node.labels.clone();
-        labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| name.clone());
-        Ok(plan::Node { name, index, labels })
+        self.cfg.node.resolve(loaded, WithoutIndex::Refuse)
     }
 
-    /// Starts a managed FRR when it is not running (or restarts it into a new namespace). When
-    /// watchfrr is alive but a daemon is down, watchfrr is restarting it: wait for it.
     /// One reconcile of the files in [`AgentConfig::inputs`]. Never panics on bad input:
     /// everything ends up in the returned status.
     pub async fn reconcile(&mut self) -> NodeStatus {

@@ -17,7 +17,6 @@ pub(crate) struct Captured {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
-    pub duration: Duration,
 }
 
 /// Why a helper program did not run to completion.
@@ -68,7 +67,6 @@ pub(crate) async fn run(argv: &[OsString], timeout: Duration) -> Result<Captured
                 status: output.status,
                 stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
                 stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-                duration,
             })
         }
         Ok(Err(source)) => Err(ExecError::Spawn { program, source }),

@@ -1,6 +1,5 @@
 //! `openperouter host`: the node agent on a plain Linux host (static files and/or manifests).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,12 +79,8 @@ fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
         inputs.push(nc.clone());
     }
     let mut cfg = agent::AgentConfig::new(inputs, &args.router_netns);
-    let mut labels = BTreeMap::new();
-    for pair in args.node_labels.iter().filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').with_context(|| format!("--node-labels: {pair:?} is not key=value"))?;
-        labels.insert(k.to_string(), v.to_string());
-    }
-    cfg.node = agent::NodeIdentity { name: args.node_name.clone(), index: args.node_index, labels };
+    cfg.node = agent::NodeIdentity::from_flags(args.node_name.clone(), args.node_index, &args.node_labels)
+        .map_err(anyhow::Error::msg)?;
     cfg.host_netns = args.host_netns.clone();
     cfg.resync = Duration::from_secs(args.resync.max(1));
     let state_dir =

@@ -9,11 +9,10 @@ mod output;
 mod reloader_cmd;
 mod status_cmd;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_HELP: &str = "\
@@ -345,12 +344,6 @@ fn check_snippets(plan: &mut plan::NodePlan) -> Option<String> {
     None
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 /// Loads the inputs and plans the node they describe.
 fn plan_from(args: &NodeArgs) -> Result<(plan::NodePlan, usize), Failure> {
     let loaded = api::load::load_paths(&args.files).map_err(|e| Failure::Input(e.into()))?;
@@ -361,31 +354,7 @@ fn plan_from(args: &NodeArgs) -> Result<(plan::NodePlan, usize), Failure> {
 }
 
 fn node_from(args: &NodeArgs, loaded: &api::load::Loaded) -> Result<plan::Node> {
-    let node_config = loaded.node_config.as_ref();
-    let index = match args.node_index {
-        Some(i) => i,
-        None => match node_config {
-            Some((c, path)) => match (c.node_index.index, &c.node_index.interface_name) {
-                (_, Some(iface)) => bail!(
-                    "{}: nodeIndex.interfaceName ({iface}) derives the index from a live interface; pass --node-index here",
-                    path.display()
-                ),
-                (Some(i), None) => i,
-                (None, None) => 0,
-            },
-            None => 0,
-        },
-    };
-    let name =
-        args.node_name.clone().or_else(|| node_config.and_then(|(c, _)| c.node_name.clone())).unwrap_or_else(hostname);
-    let mut labels = BTreeMap::new();
-    for pair in &args.node_labels {
-        if pair.is_empty() {
-            continue;
-        }
-        let (k, v) = pair.split_once('=').with_context(|| format!("--node-labels: {pair:?} is not key=value"))?;
-        labels.insert(k.to_string(), v.to_string());
-    }
-    labels.entry("kubernetes.io/hostname".to_string()).or_insert_with(|| name.clone());
-    Ok(plan::Node { name, index, labels })
+    let identity = agent::NodeIdentity::from_flags(args.node_name.clone(), args.node_index, &args.node_labels)
+        .map_err(anyhow::Error::msg)?;
+    identity.resolve(loaded, agent::WithoutIndex::Zero).map_err(anyhow::Error::msg)
 }

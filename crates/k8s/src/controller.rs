@@ -549,6 +549,9 @@ impl Watches {
         let by_node = format!("spec.nodeName={}", cfg.node_name);
         let pods: Api<Pod> = Api::namespaced(client.clone(), &cfg.namespace);
         let mut ready: BTreeMap<String, bool> = BTreeMap::new();
+        // The first listing is no change: the first reconcile after start applies anyway (a
+        // trigger from it would race that reconcile and apply the same thing twice).
+        let mut listed = false;
         tasks.push(tokio::spawn(
             watcher(pods, watcher::Config::default().labels(ROUTER_POD_LABEL).fields(&by_node))
                 .default_backoff()
@@ -560,11 +563,12 @@ impl Watches {
                             let before = ready.insert(name.clone(), now);
                             if before != Some(now) {
                                 tracing::info!(pod = %name, ready = now, "router pod readiness changed");
-                                if now {
+                                if now && listed {
                                     let _ = tx.send(Trigger::RouterReady);
                                 }
                             }
                         }
+                        Ok(watcher::Event::InitDone) => listed = true,
                         Ok(watcher::Event::Delete(p)) => {
                             ready.remove(p.metadata.name.as_deref().unwrap_or_default());
                         }

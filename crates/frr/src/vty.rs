@@ -227,7 +227,6 @@ impl Daemon {
 
 /// Connections to all the daemons of one FRR.
 pub struct Session {
-    dir: PathBuf,
     daemons: Vec<Daemon>,
 }
 
@@ -252,7 +251,7 @@ impl Session {
         if daemons.is_empty() {
             return Err(VtyError::NoDaemon { dir: dir.to_path_buf() });
         }
-        let mut session = Session { dir: dir.to_path_buf(), daemons };
+        let mut session = Session { daemons };
         session.mark_mgmtd_backends().await?;
         Ok(session)
     }
@@ -272,15 +271,6 @@ impl Session {
             daemon.under_mgmtd = backends.contains(&daemon.name);
         }
         Ok(())
-    }
-
-    /// The daemons connected, in the order they are asked.
-    pub fn daemons(&self) -> Vec<&str> {
-        self.daemons.iter().map(|d| d.name.as_str()).collect()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Runs a command on the first daemon that knows it (`show version`).

@@ -123,24 +123,6 @@ impl Vtysh {
         self.exec(&["show running-config"]).await
     }
 
-    /// The `hostname` lines of the running config. FRR 8.4 prints the
-    /// hostname of vtysh's UTS namespace and, when they differ, the one of
-    /// the daemons' too.
-    pub async fn running_hostnames(&self) -> Result<Vec<String>, VtyshError> {
-        let text = self.show_running_config().await?;
-        Ok(hostnames_in(&text))
-    }
-
-    /// The FRR release the daemons run (`show version`).
-    pub async fn version(&self) -> Result<crate::FrrVersion, VtyshError> {
-        let text = self.exec(&["show version"]).await?;
-        crate::FrrVersion::from_output(&text).ok_or_else(|| VtyshError::Failed {
-            command: "show version".to_string(),
-            status: "no FRR version in the output".to_string(),
-            output: text.trim().to_string(),
-        })
-    }
-
     /// The daemons vtysh reaches (`show daemons`), e.g. `["zebra", "bgpd",
     /// "watchfrr", "staticd", "bfdd"]`.
     pub async fn show_daemons(&self) -> Result<Vec<String>, VtyshError> {

@@ -22,9 +22,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use api::{FailedResource, FailureReason, ResourceKind};
-use dataplane::{Datapath, NetNs};
+use dataplane::Datapath;
 use frr::target::Target;
 use frr::{Instance, InstanceSpec, NetnsRef};
+use kernel::NetNs;
 
 pub use identity::{NodeIdentity, WithoutIndex, hostname};
 pub use metrics::Metrics;

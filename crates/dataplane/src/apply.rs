@@ -2,16 +2,14 @@
 //! diff against the desired state, apply the steps.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::netlink::uapi::*;
-use crate::netlink::{Msg, NlError, Socket};
-use crate::netns::NetNs;
 use crate::observe::{self, NsState, Observed};
 use crate::ops::{Action, Diff, Failure, LinkChange, NewLink, NewLinkKind, Op, Report};
 use crate::{Error, HostNetwork, Side, sysctl};
+use kernel::rtnl::{self, AddrMode, LinkKind as Kind, LinkRef, LinkSet, Vxlan};
+use kernel::{Msg, NetNs, NlError, Socket};
 
 struct Ns {
     ns: NetNs,
@@ -282,8 +280,7 @@ impl Datapath {
             .map_err(|e| nl_err(side, &ns.ns, format!("list addresses of {link}"), e))?;
         let present: Vec<&IpNet> = addresses.iter().filter(|a| configured.contains(a)).collect();
         for a in &present {
-            let mut m = Msg::new(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
-            addr_msg(&mut m, l.index, a, true);
+            let mut m = rtnl::add_address(l.index, a, AddrMode::Replace);
             self.send(side, "announce address", &mut m, &[])?;
         }
         Ok(present.len())
@@ -330,8 +327,7 @@ impl Datapath {
                 sysctl::write(&self.side(side).ns, side, key, value)?;
             }
             Action::DeleteLink { name, .. } => {
-                let mut m = Msg::new(RTM_DELLINK, NLM_F_ACK);
-                m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, name);
+                let mut m = rtnl::delete_link(name);
                 // Already gone (a veth whose peer was deleted just before) counts as done.
                 self.send(side, "delete", &mut m, &[libc::ENODEV])?;
                 self.forget(side, name);
@@ -341,8 +337,7 @@ impl Datapath {
                     Side::Router => self.router.ns.raw_fd(),
                     Side::Host => self.host.ns.raw_fd(),
                 };
-                let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
-                m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, name).u32(IFLA_NET_NS_FD, fd as u32);
+                let mut m = rtnl::set_link(LinkRef::Name(name), &[LinkSet::Netns(fd)]);
                 self.send(side, "move", &mut m, &[])?;
                 self.forget(side, name);
                 self.forget(*to, name);
@@ -352,61 +347,32 @@ impl Datapath {
                 self.send(side, "create", &mut m, &[])?;
             }
             Action::SetLink { name, change } => {
-                let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
-                let (flags, mask) = match change {
-                    LinkChange::Up(up) => (if *up { IFF_UP } else { 0 }, IFF_UP),
-                    _ => (0, 0),
-                };
-                m.ifinfomsg(AF_UNSPEC, 0, flags, mask).str(IFLA_IFNAME, name);
-                match change {
-                    LinkChange::Master(Some(master)) => {
-                        let idx = self.index(side, master)?;
-                        m.u32(IFLA_MASTER, idx);
-                    }
-                    LinkChange::Master(None) => {
-                        m.u32(IFLA_MASTER, 0);
-                    }
-                    LinkChange::Mtu(mtu) => {
-                        m.u32(IFLA_MTU, *mtu);
-                    }
-                    LinkChange::Mac(mac) => {
-                        m.attr(IFLA_ADDRESS, &mac.0);
-                    }
-                    LinkChange::Up(_) => {}
-                    LinkChange::Group(g) => {
-                        m.u32(IFLA_GROUP, *g);
-                    }
-                    LinkChange::AddrGenMode(crate::AddrGenMode::None) => {
-                        m.begin(IFLA_AF_SPEC)
-                            .begin(u16::from(AF_INET6))
-                            .u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE)
-                            .end()
-                            .end();
-                    }
+                let set = match change {
+                    LinkChange::Up(up) => LinkSet::Up(*up),
+                    LinkChange::Master(Some(master)) => LinkSet::Master(Some(self.index(side, master)?)),
+                    LinkChange::Master(None) => LinkSet::Master(None),
+                    LinkChange::Mtu(mtu) => LinkSet::Mtu(*mtu),
+                    LinkChange::Mac(mac) => LinkSet::Mac(mac.0),
+                    LinkChange::Group(g) => LinkSet::Group(*g),
+                    LinkChange::AddrGenMode(crate::AddrGenMode::None) => LinkSet::AddrGenModeNone,
                     LinkChange::BridgePort(bp) => {
-                        m.begin(IFLA_LINKINFO)
-                            .begin(IFLA_INFO_SLAVE_DATA)
-                            .u8(IFLA_BRPORT_NEIGH_SUPPRESS, u8::from(bp.neigh_suppress))
-                            .u8(IFLA_BRPORT_LEARNING, u8::from(bp.learning))
-                            .end()
-                            .end();
+                        LinkSet::BridgePort { neigh_suppress: bp.neigh_suppress, learning: bp.learning }
                     }
-                }
+                };
+                let mut m = rtnl::set_link(LinkRef::Name(name), &[set]);
                 let tolerate: &[i32] =
                     if matches!(change, LinkChange::AddrGenMode(_)) { &[libc::EAFNOSUPPORT] } else { &[] };
                 self.send(side, "set", &mut m, tolerate)?;
             }
             Action::AddAddress { link, address } => {
                 let idx = self.index(side, link)?;
-                let mut m = Msg::new(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-                addr_msg(&mut m, idx, address, true);
+                let mut m = rtnl::add_address(idx, address, AddrMode::Create);
                 // Present already (re-adding after a master change) counts as done.
                 self.send(side, "add address", &mut m, &[libc::EEXIST])?;
             }
             Action::RemoveAddress { link, address } => {
                 let idx = self.index(side, link)?;
-                let mut m = Msg::new(RTM_DELADDR, NLM_F_ACK);
-                addr_msg(&mut m, idx, address, false);
+                let mut m = rtnl::delete_address(idx, address);
                 self.send(side, "remove address", &mut m, &[libc::EADDRNOTAVAIL])?;
             }
         }
@@ -429,67 +395,19 @@ impl Datapath {
             }),
             _ => None,
         };
-        let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-        m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, &n.name);
-        if let Some(mtu) = n.mtu {
-            m.u32(IFLA_MTU, mtu);
-        }
-        if let Some(mac) = n.mac {
-            m.attr(IFLA_ADDRESS, &mac.0);
-        }
-        if let Some(idx) = master {
-            m.u32(IFLA_MASTER, idx);
-        }
-        m.begin(IFLA_LINKINFO);
-        match &n.kind {
-            NewLinkKind::Bridge => {
-                m.str(IFLA_INFO_KIND, "bridge");
-            }
-            NewLinkKind::Vrf { table } => {
-                m.str(IFLA_INFO_KIND, "vrf").begin(IFLA_INFO_DATA).u32(IFLA_VRF_TABLE, *table).end();
-            }
+        let kind = match &n.kind {
+            NewLinkKind::Bridge => Kind::Bridge,
+            NewLinkKind::Vrf { table } => Kind::Vrf { table: *table },
             NewLinkKind::Vxlan { vni, local, port, learning, .. } => {
-                m.str(IFLA_INFO_KIND, "vxlan").begin(IFLA_INFO_DATA).u32(IFLA_VXLAN_ID, *vni);
-                match local {
-                    IpAddr::V4(a) => m.attr(IFLA_VXLAN_LOCAL, &a.octets()),
-                    IpAddr::V6(a) => m.attr(IFLA_VXLAN_LOCAL6, &a.octets()),
-                };
-                m.attr(IFLA_VXLAN_PORT, &port.to_be_bytes()).u8(IFLA_VXLAN_LEARNING, u8::from(*learning));
-                if let Some(d) = device {
-                    m.u32(IFLA_VXLAN_LINK, d);
-                }
-                m.end();
+                Kind::Vxlan(Vxlan { vni: *vni, local: *local, port: *port, learning: *learning, device })
             }
-            NewLinkKind::Veth { peer, peer_mtu, .. } => {
-                m.str(IFLA_INFO_KIND, "veth").begin(IFLA_INFO_DATA).begin(VETH_INFO_PEER);
-                m.ifinfomsg(AF_UNSPEC, 0, 0, 0).str(IFLA_IFNAME, peer);
-                if let Some(mtu) = peer_mtu {
-                    m.u32(IFLA_MTU, *mtu);
-                }
-                if let Some(fd) = peer_fd {
-                    m.u32(IFLA_NET_NS_FD, fd as u32);
-                }
-                m.end().end();
-            }
-        }
-        m.end();
-        Ok(m)
-    }
-}
-
-fn addr_msg(m: &mut Msg, index: u32, a: &IpNet, with_broadcast: bool) {
-    match a {
-        IpNet::V4(n) => {
-            m.ifaddrmsg(AF_INET, n.prefix_len(), index)
-                .attr(IFA_LOCAL, &n.addr().octets())
-                .attr(IFA_ADDRESS, &n.addr().octets());
-            if with_broadcast && n.prefix_len() < 31 {
-                m.attr(IFA_BROADCAST, &n.broadcast().octets());
-            }
-        }
-        IpNet::V6(n) => {
-            m.ifaddrmsg(AF_INET6, n.prefix_len(), index).attr(IFA_ADDRESS, &n.addr().octets());
-        }
+            NewLinkKind::Veth { peer, peer_mtu, .. } => Kind::Veth { peer, peer_mtu: *peer_mtu, peer_netns: peer_fd },
+        };
+        let mut link = rtnl::NewLink::new(&n.name, kind);
+        link.mtu = n.mtu;
+        link.mac = n.mac.map(|m| m.0);
+        link.master = master;
+        Ok(link.message())
     }
 }
 
@@ -507,7 +425,7 @@ pub fn diff_live(desired: &HostNetwork, router_ns: &str, host_ns: Option<&str>) 
     };
     match NetNs::open(router_ns) {
         Ok(router) => Datapath::new(router, host)?.diff(desired),
-        Err(Error::NamespaceNotFound { .. }) => {
+        Err(kernel::NetnsError::NotFound { .. }) => {
             let label = host.label();
             let mut sock = host.run(Socket::open)?.map_err(|e| nl_err(Side::Host, &host, "open a socket", e.into()))?;
             let mut host_state =
@@ -527,6 +445,6 @@ pub fn diff_live(desired: &HostNetwork, router_ns: &str, host_ns: Option<&str>) 
             );
             Ok(d)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }

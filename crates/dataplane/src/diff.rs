@@ -622,7 +622,7 @@ impl<'a> Differ<'a> {
             let needed = if cur.created {
                 true
             } else {
-                cur.addr_gen_mode.is_some_and(|m| m != crate::netlink::uapi::IN6_ADDR_GEN_MODE_NONE)
+                cur.addr_gen_mode.is_some_and(|m| m != kernel::netlink::uapi::IN6_ADDR_GEN_MODE_NONE)
             };
             if needed {
                 self.push(
@@ -764,7 +764,7 @@ mod tests {
             index,
             name: name.into(),
             kind: kind.map(str::to_string),
-            flags: crate::netlink::uapi::IFF_UP,
+            flags: kernel::netlink::uapi::IFF_UP,
             mtu: 1500,
             mac: None,
             master: None,
@@ -781,7 +781,7 @@ mod tests {
 
     fn lo(addresses: &[&str]) -> ObservedLink {
         let mut l = obs(1, "lo", None);
-        l.flags |= crate::netlink::uapi::IFF_LOOPBACK;
+        l.flags |= kernel::netlink::uapi::IFF_LOOPBACK;
         l.mtu = 65536;
         l.addresses = addresses.iter().map(|a| a.parse().unwrap()).collect();
         l

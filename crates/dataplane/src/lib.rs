@@ -3,9 +3,8 @@
 //! * **Desired state** (this file): every kernel object of the router and host namespaces with
 //!   its name, kind, attributes, addresses, master and MTU, named exactly as the upstream router
 //!   names them. The planner produces a [`HostNetwork`].
-//! * **Namespaces** ([`NetNs`]): create `/run/netns/<name>` like `ip netns add` (no fork: a
-//!   dedicated thread unshares and bind-mounts its namespace), open, delete; run code inside
-//!   one on a short-lived thread, so no caller thread ever changes namespace.
+//! * **The kernel** is reached only through the `kernel` crate: its namespaces
+//!   ([`kernel::NetNs`]), its netlink socket and typed requests, its sysctls.
 //! * **Observe → diff → apply** ([`Datapath`], [`diff()`], [`Op`]): read both namespaces over
 //!   netlink, compute an ordered list of plain-data steps, run them. Only differing attributes
 //!   are changed; an object is recreated only when an attribute that cannot change did. A
@@ -20,11 +19,9 @@
 //! the previous ones), so async adds nothing but a runtime to the datapath; async callers run
 //! it under `spawn_blocking`. Each namespace gets one `NETLINK_ROUTE` socket, opened by a
 //! thread that entered the namespace and then ended; a socket stays bound to the namespace it
-//! was opened in, so the caller never enters it. Messages are built and read by a small
-//! module of our own (`netlink.rs`) rather than `netlink-packet-route`: observing a namespace
-//! with thousands of links must take milliseconds, so replies are scanned in place for the few
-//! attributes the diff needs instead of being parsed into owned values, and the exact message
-//! shapes do not move with that crate's frequent breaking releases.
+//! was opened in, so the caller never enters it. Observing scans the kernel's replies in place
+//! for the few attributes the diff needs (a namespace with thousands of links takes
+//! milliseconds); every write is one of `kernel::rtnl`'s typed requests.
 //!
 //! Values that only the live kernel knows are expressed as rules, not numbers: the veth MTU
 //! depends on the lowest MTU of the underlay NICs ([`Mtu::UnderlayMinus`]) and a VRF's routing
@@ -32,23 +29,18 @@
 
 mod apply;
 mod diff;
-mod netlink;
-mod netns;
 mod observe;
 mod ops;
 mod sysctl;
 
 pub use apply::{Datapath, diff_live};
 pub use diff::diff;
-pub use netlink::{KernelError, NlError};
-pub use netns::{NETNS_RUN_DIR, NetNs};
+pub use kernel::{KernelError, NlError};
 pub use observe::{NsState, Observed, ObservedLink, VxlanState, is_link_local};
 pub use ops::{Action, Diff, Failure, LinkChange, NewLink, NewLinkKind, Op, Report};
 
 use std::fmt;
-use std::io;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -57,34 +49,9 @@ use serde::Serialize;
 /// [`Failure`]s in the [`Report`] instead).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A namespace name that `ip netns` would not accept either.
-    #[error("network namespace name {name:?} is invalid: use a plain file name without '/'")]
-    InvalidNamespaceName {
-        /// The name.
-        name: String,
-    },
-    /// Creating a namespace that exists.
-    #[error("network namespace {name} already exists ({NETNS_RUN_DIR}/{name}): open it instead")]
-    NamespaceExists {
-        /// The name.
-        name: String,
-    },
-    /// Opening a namespace that does not exist.
-    #[error("network namespace {} does not exist: create it first (the agent does, or `ip netns add`)", path.display())]
-    NamespaceNotFound {
-        /// Its path.
-        path: PathBuf,
-    },
-    /// A namespace operation failed.
-    #[error("network namespace {}: cannot {action}: {source} (this needs root, CAP_SYS_ADMIN)", path.display())]
-    Namespace {
-        /// Its path.
-        path: PathBuf,
-        /// What was attempted.
-        action: &'static str,
-        /// The system error.
-        source: io::Error,
-    },
+    /// A namespace could not be created, opened or entered.
+    #[error(transparent)]
+    Netns(#[from] kernel::NetnsError),
     /// Router and host would be the same namespace.
     #[error("the router and host namespaces are the same ({0}): the router needs a namespace of its own")]
     SameNamespace(String),
@@ -100,21 +67,13 @@ pub enum Error {
         /// The kernel's answer.
         source: NlError,
     },
-    /// A sysctl key that is not a plain path under `/proc/sys`.
-    #[error("sysctl key {key:?} is not a relative path under /proc/sys")]
-    InvalidSysctl {
-        /// The key.
-        key: String,
-    },
     /// Reading or writing a sysctl failed.
-    #[error("sysctl {key} in the {side} namespace: {source}")]
+    #[error("{side} namespace: {source}")]
     Sysctl {
-        /// The key.
-        key: String,
         /// Which namespace.
         side: Side,
-        /// The system error.
-        source: io::Error,
+        /// What failed.
+        source: kernel::sysctl::SysctlError,
     },
     /// A link a step refers to does not exist.
     #[error("link {name} does not exist in the {side} namespace")]

@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use crate::netlink::uapi::*;
-use crate::netlink::{Msg, NlError, Socket, attrs, get_i32, get_str, get_u32};
 use crate::{BridgePort, MacAddr};
+use kernel::netlink::uapi::*;
+use kernel::netlink::{Msg, NlError, Socket, attrs, get_i32, get_str, get_u32};
 
 /// FNV-1a: interface names are short and not attacker-chosen, so a simple fast hash beats
 /// SipHash for the few lookups per link a diff makes.

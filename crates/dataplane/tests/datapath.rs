@@ -5,39 +5,13 @@
 mod common;
 
 use common::*;
-use dataplane::{Action, Datapath, HostNetwork, LinkChange, NetNs, Side, diff_live};
+use dataplane::{Action, Datapath, HostNetwork, LinkChange, Side, diff_live};
+use kernel::NetNs;
 
 const VTEP: &str = "100.65.0.1";
 
 fn ops_text(r: &dataplane::Report) -> String {
     r.ops.iter().map(|o| format!("{o}\n")).collect()
-}
-
-#[test]
-fn namespaces_are_created_opened_and_deleted() {
-    require_root!();
-    let name = format!("dpt-ns-{}", std::process::id());
-    let ns = NetNs::create(&name).unwrap();
-    assert!(NetNs::exists(&name));
-    assert!(matches!(NetNs::create(&name), Err(dataplane::Error::NamespaceExists { .. })));
-    let again = NetNs::open(&name).unwrap();
-    assert!(ns.same_as(&again));
-    assert!(!ns.same_as(&NetNs::current().unwrap()));
-    // `ip` sees the same namespace, with only lo, up.
-    let out = std::process::Command::new("ip").args(["-n", &name, "-o", "link"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains("lo:") && text.contains(",UP"), "{text}");
-    // Code run inside sees the namespace; the calling thread does not move.
-    let before = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
-    let inside = ns.run(|| std::fs::read_link("/proc/thread-self/ns/net").unwrap()).unwrap();
-    assert_ne!(inside, before);
-    assert_eq!(std::fs::read_link("/proc/thread-self/ns/net").unwrap(), before);
-    drop((ns, again));
-    NetNs::delete(&name).unwrap();
-    assert!(!NetNs::exists(&name));
-    assert!(matches!(NetNs::open(&name), Err(dataplane::Error::NamespaceNotFound { .. })));
-    assert!(matches!(NetNs::create("a/b"), Err(dataplane::Error::InvalidNamespaceName { .. })));
 }
 
 #[test]

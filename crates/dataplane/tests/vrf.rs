@@ -19,12 +19,12 @@ fn vrf_supported() -> Result<(), String> {
     PROBE
         .get_or_init(|| {
             let name = format!("dpt-vrfprobe-{}", std::process::id());
-            dataplane::NetNs::create(&name).map_err(|e| e.to_string())?;
+            kernel::NetNs::create(&name).map_err(|e| e.to_string())?;
             let out = std::process::Command::new("ip")
                 .args(["-n", &name, "link", "add", "vrfprobe", "type", "vrf", "table", "10"])
                 .output()
                 .map_err(|e| e.to_string());
-            let _ = dataplane::NetNs::delete(&name);
+            let _ = kernel::NetNs::delete(&name);
             let out = out?;
             if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
         })

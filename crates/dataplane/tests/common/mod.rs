@@ -8,10 +8,11 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use dataplane::{
-    AddrGenMode, BridgePort, Datapath, HostNetwork, Link, LinkKind, MacAddr, Mtu, NetNs, Owner, Side, Sysctl,
+    AddrGenMode, BridgePort, Datapath, HostNetwork, Link, LinkKind, MacAddr, Mtu, Owner, Side, Sysctl,
     UNDERLAY_LINK_GROUP, VXLAN_OVERHEAD, names,
 };
 use ipnet::IpNet;
+use kernel::NetNs;
 use serde_json::Value;
 
 /// Whether the tests can touch namespaces (root).

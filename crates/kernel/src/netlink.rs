@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Kernel uapi constants (`linux/netlink.h`, `linux/rtnetlink.h`, `linux/if_link.h`,
 /// `linux/if_addr.h`, `linux/net_namespace.h`).
-#[allow(dead_code)]
-pub(crate) mod uapi {
+#[allow(dead_code, missing_docs)]
+pub mod uapi {
     pub const NLMSG_HDRLEN: usize = 16;
     pub const NLMSG_ERROR: u16 = 2;
     pub const NLMSG_DONE: u16 = 3;
@@ -42,6 +42,10 @@ pub(crate) mod uapi {
     pub const RTM_NEWADDR: u16 = 20;
     pub const RTM_DELADDR: u16 = 21;
     pub const RTM_GETADDR: u16 = 22;
+    pub const RTM_NEWROUTE: u16 = 24;
+    pub const RTM_DELROUTE: u16 = 25;
+    pub const RTM_GETROUTE: u16 = 26;
+    pub const RTM_GETNEIGH: u16 = 30;
     pub const RTM_NEWNSID: u16 = 88;
     pub const RTM_GETNSID: u16 = 90;
 
@@ -92,6 +96,18 @@ pub(crate) mod uapi {
     pub const IFA_BROADCAST: u16 = 4;
     pub const IFA_FLAGS: u16 = 8;
 
+    pub const RTA_DST: u16 = 1;
+    pub const RTA_OIF: u16 = 4;
+    pub const RTA_GATEWAY: u16 = 5;
+    pub const RTA_TABLE: u16 = 15;
+    pub const RT_TABLE_MAIN: u8 = 254;
+    pub const RTPROT_BOOT: u8 = 3;
+    pub const RT_SCOPE_UNIVERSE: u8 = 0;
+    pub const RTN_UNICAST: u8 = 1;
+
+    pub const NDA_DST: u16 = 1;
+    pub const NDA_LLADDR: u16 = 2;
+
     pub const NETNSA_NSID: u16 = 1;
     pub const NETNSA_FD: u16 = 3;
 
@@ -141,6 +157,7 @@ pub enum NlError {
 }
 
 impl NlError {
+    /// The kernel's errno, when the kernel refused.
     pub fn errno(&self) -> Option<i32> {
         match self {
             NlError::Kernel(k) => Some(k.errno),
@@ -154,7 +171,7 @@ fn align4(n: usize) -> usize {
 }
 
 /// A request under construction: header, fixed family header, attributes.
-pub(crate) struct Msg {
+pub struct Msg {
     buf: Vec<u8>,
     nests: Vec<usize>,
 }
@@ -185,6 +202,16 @@ impl Msg {
         h[8..12].copy_from_slice(&flags.to_ne_bytes());
         h[12..16].copy_from_slice(&change.to_ne_bytes());
         self.raw(&h)
+    }
+
+    /// `struct rtmsg`.
+    pub fn rtmsg(&mut self, family: u8, dst_len: u8, table: u8, protocol: u8, scope: u8, kind: u8) -> &mut Self {
+        self.raw(&[family, dst_len, 0, 0, table, protocol, scope, kind, 0, 0, 0, 0])
+    }
+
+    /// `struct ndmsg`.
+    pub fn ndmsg(&mut self, family: u8) -> &mut Self {
+        self.raw(&[family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     }
 
     /// `struct ifaddrmsg`.
@@ -247,15 +274,21 @@ impl Msg {
         &self.buf
     }
 
+    /// The finished message (tests look inside requests).
+    #[cfg(test)]
+    pub(crate) fn bytes(&mut self) -> &[u8] {
+        self.finish(0)
+    }
+
     fn is_write(&self) -> bool {
         let ty = u16::from_ne_bytes([self.buf[4], self.buf[5]]);
-        matches!(ty, RTM_NEWLINK | RTM_DELLINK | RTM_NEWADDR | RTM_DELADDR)
+        matches!(ty, RTM_NEWLINK | RTM_DELLINK | RTM_NEWADDR | RTM_DELADDR | RTM_NEWROUTE | RTM_DELROUTE)
     }
 }
 
 /// Iterates the attributes of a buffer: `(type without flags, payload)`. Stops at the first
 /// malformed attribute.
-pub(crate) fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     let mut rest = buf;
     std::iter::from_fn(move || {
         if rest.len() < 4 {
@@ -272,25 +305,25 @@ pub(crate) fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-pub(crate) fn get_u32(p: &[u8]) -> Option<u32> {
+pub fn get_u32(p: &[u8]) -> Option<u32> {
     p.get(..4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-pub(crate) fn get_i32(p: &[u8]) -> Option<i32> {
+pub fn get_i32(p: &[u8]) -> Option<i32> {
     p.get(..4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-pub(crate) fn get_str(p: &[u8]) -> &str {
+pub fn get_str(p: &[u8]) -> &str {
     let end = p.iter().position(|&b| b == 0).unwrap_or(p.len());
     std::str::from_utf8(&p[..end]).unwrap_or("")
 }
 
 /// A `NETLINK_ROUTE` socket, bound to the network namespace of the thread that opened it.
-pub(crate) struct Socket {
+pub struct Socket {
     fd: OwnedFd,
     seq: u32,
     buf: Vec<u8>,
-    /// Mutating requests sent so far (links and addresses).
+    /// Mutating requests sent so far (links, addresses and routes).
     pub writes: u64,
 }
 

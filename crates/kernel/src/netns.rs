@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
-use crate::Error;
+use crate::netlink::Socket;
 
 /// Where named namespaces are bind-mounted (iproute2's `NETNS_RUN_DIR`).
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -30,15 +30,48 @@ pub struct NetNs {
     fd: OwnedFd,
 }
 
-fn check_name(name: &str) -> Result<(), Error> {
+/// What can go wrong with a namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// A namespace name that `ip netns` would not accept either.
+    #[error("network namespace name {name:?} is invalid: use a plain file name without '/'")]
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+    /// Creating a namespace that exists.
+    #[error("network namespace {name} already exists ({NETNS_RUN_DIR}/{name}): open it instead")]
+    Exists {
+        /// The name.
+        name: String,
+    },
+    /// Opening a namespace that does not exist.
+    #[error("network namespace {} does not exist: create it first (the agent does, or `ip netns add`)", path.display())]
+    NotFound {
+        /// Its path.
+        path: PathBuf,
+    },
+    /// A namespace operation failed.
+    #[error("network namespace {}: cannot {action}: {source} (this needs root, CAP_SYS_ADMIN)", path.display())]
+    Io {
+        /// Its path.
+        path: PathBuf,
+        /// What was attempted.
+        action: &'static str,
+        /// The system error.
+        source: io::Error,
+    },
+}
+
+fn check_name(name: &str) -> Result<(), NetnsError> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') || name.len() > 255 {
-        return Err(Error::InvalidNamespaceName { name: name.to_string() });
+        return Err(NetnsError::InvalidName { name: name.to_string() });
     }
     Ok(())
 }
 
-fn ns_error(path: &Path, action: &'static str, source: impl Into<io::Error>) -> Error {
-    Error::Namespace { path: path.to_path_buf(), action, source: source.into() }
+fn ns_error(path: &Path, action: &'static str, source: impl Into<io::Error>) -> NetnsError {
+    NetnsError::Io { path: path.to_path_buf(), action, source: source.into() }
 }
 
 impl NetNs {
@@ -53,7 +86,7 @@ impl NetNs {
     }
 
     /// Opens an existing named namespace.
-    pub fn open(name: &str) -> Result<NetNs, Error> {
+    pub fn open(name: &str) -> Result<NetNs, NetnsError> {
         check_name(name)?;
         let mut ns = Self::open_path(Self::path_of(name))?;
         ns.name = Some(name.to_string());
@@ -61,11 +94,11 @@ impl NetNs {
     }
 
     /// Opens the namespace behind a path (`/run/netns/x`, `/proc/<pid>/ns/net`, …).
-    pub fn open_path(path: impl AsRef<Path>) -> Result<NetNs, Error> {
+    pub fn open_path(path: impl AsRef<Path>) -> Result<NetNs, NetnsError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                Error::NamespaceNotFound { path: path.to_path_buf() }
+                NetnsError::NotFound { path: path.to_path_buf() }
             } else {
                 ns_error(path, "open", e)
             }
@@ -74,15 +107,15 @@ impl NetNs {
     }
 
     /// The namespace of the calling thread.
-    pub fn current() -> Result<NetNs, Error> {
+    pub fn current() -> Result<NetNs, NetnsError> {
         Self::open_path("/proc/thread-self/ns/net")
     }
 
     /// Opens a named namespace, creating it (with `lo` up) when it does not exist.
-    pub fn ensure(name: &str) -> Result<NetNs, Error> {
+    pub fn ensure(name: &str) -> Result<NetNs, NetnsError> {
         match Self::open(name) {
-            Err(Error::NamespaceNotFound { .. }) => match Self::create(name) {
-                Err(Error::NamespaceExists { .. }) => Self::open(name),
+            Err(NetnsError::NotFound { .. }) => match Self::create(name) {
+                Err(NetnsError::Exists { .. }) => Self::open(name),
                 other => other,
             },
             other => other,
@@ -93,7 +126,7 @@ impl NetNs {
     ///
     /// `/run/netns` is made a shared mount first (bind-mounted onto itself when it is not a
     /// mount point yet), so namespaces created later propagate into other mount namespaces.
-    pub fn create(name: &str) -> Result<NetNs, Error> {
+    pub fn create(name: &str) -> Result<NetNs, NetnsError> {
         check_name(name)?;
         let dir = Path::new(NETNS_RUN_DIR);
         fs::create_dir_all(dir).map_err(|e| ns_error(dir, "create the directory", e))?;
@@ -102,13 +135,13 @@ impl NetNs {
         match OpenOptions::new().write(true).create_new(true).mode(0o000).open(&path) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::NamespaceExists { name: name.to_string() });
+                return Err(NetnsError::Exists { name: name.to_string() });
             }
             Err(e) => return Err(ns_error(&path, "create the mount point", e)),
         }
         let target = path.clone();
         let made = std::thread::scope(|s| {
-            s.spawn(move || -> Result<(), Error> {
+            s.spawn(move || -> Result<(), NetnsError> {
                 // This thread exists only to own the new namespace while it is bind-mounted.
                 nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ns_error(&target, "unshare", e))?;
                 // SAFETY: gettid has no preconditions.
@@ -116,8 +149,8 @@ impl NetNs {
                 let own = format!("/proc/self/task/{tid}/ns/net");
                 nix::mount::mount(Some(own.as_str()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                     .map_err(|e| ns_error(&target, "bind-mount", e))?;
-                let mut sock = crate::netlink::Socket::open().map_err(|e| ns_error(&target, "open netlink", e))?;
-                sock.set_up_by_name(crate::names::LOOPBACK)
+                let mut sock = Socket::open().map_err(|e| ns_error(&target, "open netlink", e))?;
+                sock.set_up_by_name("lo")
                     .map_err(|e| ns_error(&target, "set lo up", io::Error::other(e.to_string())))?;
                 Ok(())
             })
@@ -135,17 +168,39 @@ impl NetNs {
 
     /// Deletes a named namespace: unmounts and removes `/run/netns/<name>`. Its interfaces go
     /// away once no process and no open descriptor holds the namespace any more.
-    pub fn delete(name: &str) -> Result<(), Error> {
+    pub fn delete(name: &str) -> Result<(), NetnsError> {
         check_name(name)?;
         let path = Self::path_of(name);
         if !path.exists() {
-            return Err(Error::NamespaceNotFound { path });
+            return Err(NetnsError::NotFound { path });
         }
         match nix::mount::umount2(&path, MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
             Err(e) => return Err(ns_error(&path, "unmount", e)),
         }
         fs::remove_file(&path).map_err(|e| ns_error(&path, "remove", e))
+    }
+
+    /// The names in `/run/netns`, sorted.
+    pub fn list() -> Vec<String> {
+        let Ok(dir) = fs::read_dir(NETNS_RUN_DIR) else { return Vec::new() };
+        let mut names: Vec<String> = dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        names.sort();
+        names
+    }
+
+    /// Runs `f` on a fresh thread inside a new anonymous namespace, which vanishes when `f`
+    /// returns unless `f` kept a socket or file of it (a probe of what the kernel can do).
+    pub fn scratch<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+        let path = Path::new("(scratch)");
+        std::thread::scope(|s| {
+            s.spawn(move || -> Result<T, NetnsError> {
+                nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ns_error(path, "unshare", e))?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(ns_error(path, "run code in", io::Error::other("the worker thread panicked"))))
+        })
     }
 
     /// The name, for a named namespace.
@@ -173,11 +228,11 @@ impl NetNs {
 
     /// Runs `f` on a fresh thread that has entered this namespace, and returns its result.
     /// The thread ends with `f`, so no other code ever runs in the namespace by accident.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
         let fd = self.fd.as_fd();
         let path = &self.path;
         std::thread::scope(|s| {
-            s.spawn(move || -> Result<T, Error> {
+            s.spawn(move || -> Result<T, NetnsError> {
                 nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| ns_error(path, "enter", e))?;
                 Ok(f())
             })
@@ -186,7 +241,8 @@ impl NetNs {
         })
     }
 
-    pub(crate) fn raw_fd(&self) -> i32 {
+    /// The descriptor, for requests that name a namespace by fd (`IFLA_NET_NS_FD`).
+    pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
 }
@@ -202,7 +258,7 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 }
 
 /// Makes `dir` a shared mount, bind-mounting it onto itself first when it is not a mount point.
-fn make_shared(dir: &Path) -> Result<(), Error> {
+fn make_shared(dir: &Path) -> Result<(), NetnsError> {
     let shared =
         || nix::mount::mount(None::<&str>, dir, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
     match shared() {

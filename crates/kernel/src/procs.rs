@@ -1,0 +1,148 @@
+//! Processes as `/proc` shows them: pid files, whether a pid still runs (a zombie does not),
+//! command lines, finding processes by their arguments, and stopping them (TERM, a grace period,
+//! then KILL).
+
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// The pid written in a pid file.
+pub fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Fields of `/proc/PID/stat` after the command name (the first is the state).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z"))
+}
+
+/// The pid of a pid file when that process runs.
+pub fn running_pid(pid_file: &Path) -> Option<u32> {
+    read_pid(pid_file).filter(|p| is_running(*p))
+}
+
+/// When the process started, in clock ticks since boot (field 22 of `/proc/PID/stat`): with the
+/// pid, it tells a process from a later one that reused the pid.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    // Fields after ")" start at field 3.
+    stat_fields(pid)?.get(22 - 3)?.parse().ok()
+}
+
+/// The arguments of `pid` (`argv[0]` first).
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args: Vec<String> = raw.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    if args.last().is_some_and(String::is_empty) {
+        args.pop();
+    }
+    Some(args)
+}
+
+/// The running processes (this one excepted) whose arguments satisfy `wanted`.
+pub fn find(wanted: impl Fn(&[String]) -> bool) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id();
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| cmdline(*pid).is_some_and(|args| wanted(&args)) && is_running(*pid))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// The running processes with an argument that names a path under `dir`.
+pub fn under(dir: &Path) -> Vec<u32> {
+    let needle = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    find(|args| args.iter().any(|a| a.contains(&needle)))
+}
+
+/// Sends `signal` to `pid` (a pid that does not fit or no longer exists is ignored).
+pub fn signal(pid: u32, signal: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(raw), signal);
+    }
+}
+
+/// Waits up to `timeout` for every pid to stop running; returns those still running.
+pub fn wait_gone(pids: &[u32], timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    let mut left: Vec<u32> = pids.iter().copied().filter(|p| is_running(*p)).collect();
+    while !left.is_empty() && Instant::now() < deadline {
+        sleep(POLL);
+        left.retain(|p| is_running(*p));
+    }
+    left
+}
+
+/// SIGTERM to every pid, up to `grace` for them to end, then SIGKILL to the rest and up to 5 s
+/// more; returns the pids still running after all that.
+pub fn stop(pids: &[u32], grace: Duration) -> Vec<u32> {
+    for pid in pids {
+        signal(*pid, Signal::SIGTERM);
+    }
+    let left = wait_gone(pids, grace);
+    if left.is_empty() {
+        return left;
+    }
+    for pid in &left {
+        signal(*pid, Signal::SIGKILL);
+    }
+    wait_gone(&left, Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn this_process_runs_and_its_command_line_is_read() {
+        let me = std::process::id();
+        assert!(is_running(me));
+        assert!(start_ticks(me).is_some());
+        let args = cmdline(me).unwrap();
+        assert!(!args.is_empty());
+        assert!(!find(|_| true).contains(&me), "find leaves this process out");
+        assert!(!is_running(u32::MAX));
+    }
+
+    #[test]
+    fn a_child_is_found_by_its_arguments_and_stopped() {
+        let dir = std::env::temp_dir().join(format!("kernel-procs-{}", std::process::id()));
+        let marker = dir.join("marker").display().to_string();
+        // The marker is the child's argv[0].
+        let mut child = std::process::Command::new("sleep").arg0(&marker).arg("30").spawn().unwrap();
+        let pid = child.id();
+        let found = wait_until(|| under(&dir).contains(&pid));
+        assert!(found, "the child naming {marker} is found");
+        // The child is ours and unreaped: after SIGTERM it is a zombie, which counts as stopped.
+        assert!(stop(&[pid], Duration::from_secs(5)).is_empty());
+        let _ = child.wait();
+        assert!(!under(&dir).contains(&pid));
+    }
+
+    fn wait_until(f: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            sleep(POLL);
+        }
+        false
+    }
+}

@@ -73,8 +73,8 @@ pub(crate) async fn run(argv: &[OsString], timeout: Duration) -> Result<Captured
         Err(_) => {
             // The child itself is killed by kill_on_drop; its descendants
             // share its process group (it is the group leader).
-            if let Some(pgid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+            if let Some(pgid) = pgid {
+                kernel::procs::kill_group(pgid);
             }
             Err(ExecError::Timeout { program, after: timeout })
         }

@@ -269,7 +269,7 @@ async fn restarts_and_drift_are_noticed() {
     );
     // A restarted daemon comes back without configuration; its new pid file gives it away.
     let pid: i32 = std::fs::read_to_string(inst.spec().run_dir.join("bgpd.pid")).unwrap().trim().parse().unwrap();
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::KILL).unwrap();
+    kernel::procs::signal(pid as u32, kernel::procs::Signal::SIGKILL);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let after = loop {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -113,6 +113,7 @@ pub mod uapi {
 
     pub const AF_UNSPEC: u8 = 0;
     pub const AF_INET: u8 = 2;
+    pub const AF_BRIDGE: u8 = 7;
     pub const AF_INET6: u8 = 10;
 
     pub const IFF_UP: u32 = 0x1;

@@ -241,6 +241,20 @@ impl NetNs {
         })
     }
 
+    /// Makes `cmd` run its program inside this namespace: the child enters it between fork and
+    /// exec, so the parent never does.
+    pub fn enter_on_exec(&self, cmd: &mut std::process::Command) -> Result<(), NetnsError> {
+        use std::os::unix::process::CommandExt;
+        let fd = self.fd.try_clone().map_err(|e| ns_error(&self.path, "duplicate the descriptor of", e))?;
+        // SAFETY: the closure runs in the forked child before exec and only calls setns(2), an
+        // async-signal-safe system call, on a descriptor opened before the fork; it allocates
+        // nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(move || nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from));
+        }
+        Ok(())
+    }
+
     /// The descriptor, for requests that name a namespace by fd (`IFLA_NET_NS_FD`).
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+pub use nix::sys::signal::Signal;
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 const POLL: Duration = Duration::from_millis(20);
@@ -75,6 +76,19 @@ pub fn signal(pid: u32, signal: Signal) {
     if let Ok(raw) = i32::try_from(pid) {
         let _ = kill(Pid::from_raw(raw), signal);
     }
+}
+
+/// SIGKILL to every process of the process group `pgid` (a helper and whatever it started).
+pub fn kill_group(pgid: u32) {
+    if let Ok(raw) = i32::try_from(pgid) {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(raw), Signal::SIGKILL);
+    }
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Waits up to `timeout` for every pid to stop running; returns those still running.

@@ -42,13 +42,15 @@ pub struct RouteEntry {
     pub gateways: Vec<IpAddr>,
 }
 
-/// A neighbour (ARP / NDP) entry.
+/// A neighbour (ARP / NDP) entry, or a bridge forwarding-database entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neighbour {
     /// Interface index.
     pub index: u32,
+    /// A bridge FDB entry (`bridge fdb`); then `ip` is the remote tunnel endpoint of a VXLAN port.
+    pub fdb: bool,
     /// The neighbour's address.
-    pub ip: IpAddr,
+    pub ip: Option<IpAddr>,
     /// Its link-layer address, when resolved.
     pub mac: Option<[u8; 6]>,
     /// `NUD_*` state bits.
@@ -148,6 +150,7 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
 }
 
 fn parse_neighbour(p: &[u8]) -> Option<Neighbour> {
+    let fdb = *p.first()? == AF_BRIDGE;
     let index = get_u32(p.get(4..8)?)?;
     let state = u16::from_ne_bytes(p.get(NDA_STATE_OFFSET..NDA_STATE_OFFSET + 2)?.try_into().ok()?);
     let (mut ip, mut mac) = (None, None);
@@ -158,7 +161,7 @@ fn parse_neighbour(p: &[u8]) -> Option<Neighbour> {
             _ => {}
         }
     }
-    Some(Neighbour { index, ip: ip?, mac, state })
+    Some(Neighbour { index, fdb, ip, mac, state })
 }
 
 impl Socket {
@@ -207,15 +210,19 @@ impl Socket {
         Ok(out)
     }
 
-    /// Every neighbour entry.
+    /// Every neighbour entry (ARP and NDP), then every bridge FDB entry.
     pub fn neighbours(&mut self) -> Result<Vec<Neighbour>, NlError> {
-        let mut out = Vec::new();
-        let build = || {
-            let mut m = Msg::new(RTM_GETNEIGH, NLM_F_DUMP);
-            m.ndmsg(AF_UNSPEC);
-            m
-        };
-        self.dump(build, &mut out, parse_neighbour)?;
-        Ok(out)
+        let mut all = Vec::new();
+        for family in [AF_UNSPEC, AF_BRIDGE] {
+            let mut out = Vec::new();
+            let build = || {
+                let mut m = Msg::new(RTM_GETNEIGH, NLM_F_DUMP);
+                m.ndmsg(family);
+                m
+            };
+            self.dump(build, &mut out, parse_neighbour)?;
+            all.extend(out.into_iter().filter(|n| n.fdb == (family == AF_BRIDGE)));
+        }
+        Ok(all)
     }
 }

@@ -148,7 +148,24 @@ fn typed_requests_build_a_bridged_vxlan_a_veth_pair_and_a_default_route() {
         std::process::Command::new("ip").args(["netns", "exec", &a_name.0, "ping", "-c1", "-W1", "10.9.0.2"]).output();
     let neigh = sa.neighbours().unwrap();
     assert!(
-        neigh.iter().any(|n| n.ip == "10.9.0.2".parse::<IpAddr>().unwrap() && n.index == ia && n.mac.is_some()),
+        neigh
+            .iter()
+            .any(|n| n.ip == Some("10.9.0.2".parse::<IpAddr>().unwrap()) && n.index == ia && !n.fdb && n.mac.is_some()),
+        "{neigh:?}"
+    );
+
+    // A VXLAN FDB entry is read as a bridge neighbour with its remote VTEP.
+    let fdb = std::process::Command::new("bridge")
+        .args(["-n", &a_name.0, "fdb", "append", "00:00:00:00:00:00", "dev", "vni4242", "dst", "100.64.0.9"])
+        .status()
+        .unwrap();
+    assert!(fdb.success());
+    let ivx = sa.index_of("vni4242").unwrap().unwrap();
+    let neigh = sa.neighbours().unwrap();
+    assert!(
+        neigh
+            .iter()
+            .any(|n| n.fdb && n.index == ivx && n.ip == Some("100.64.0.9".parse().unwrap()) && n.mac == Some([0; 6])),
         "{neigh:?}"
     );
 

@@ -26,8 +26,8 @@ use frr::state::BgpNeighbor;
 
 use crate::build::{self, BuildError};
 use crate::fabric::{LabSpec, Role, Topology, is_pe_peer};
-use crate::netns;
 use crate::speaker::{Speaker, SpeakerKind};
+use kernel::NetNs;
 
 /// Where lab run directories live by default.
 pub const DEFAULT_RUN_ROOT: &str = "/run/openperouter-lab";
@@ -217,7 +217,7 @@ pub fn missing_prerequisite() -> Option<String> {
 
 /// Whether this kernel can create VRF devices.
 pub async fn kernel_has_vrf() -> Result<bool, LabError> {
-    Ok(build::kernel_has_vrf(&tokio::runtime::Handle::current()).await?)
+    Ok(build::kernel_has_vrf()?)
 }
 
 fn kernel_release() -> String {
@@ -238,7 +238,7 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
     if dir.exists() {
         return Err(LabError::Exists { name: options.spec.prefix.clone(), what: dir.display().to_string() });
     }
-    if let Some(ns) = lab.topology.namespaces.iter().find(|n| netns::exists(&n.name)) {
+    if let Some(ns) = lab.topology.namespaces.iter().find(|n| NetNs::exists(&n.name)) {
         return Err(LabError::Exists { name: options.spec.prefix.clone(), what: format!("namespace {}", ns.name) });
     }
     if options.spec.vrf && !kernel_has_vrf().await? {
@@ -277,12 +277,11 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
 
 async fn bring_up(lab: &Lab, progress: &mut (dyn FnMut(&str) + Send)) -> Result<(), LabError> {
     let start = Instant::now();
-    let rt = tokio::runtime::Handle::current();
     let topology = &lab.topology;
-    let handles = build::create_namespaces(topology, &rt, &|_| {}).await?;
+    let mut sockets = build::create_namespaces(topology, &|_| {})?;
     progress(&format!("{} namespaces created ({:.2} s)", topology.namespaces.len(), start.elapsed().as_secs_f64()));
-    build::build_objects(topology, &handles).await?;
-    drop(handles);
+    build::build_objects(topology, &mut sockets)?;
+    drop(sockets);
     progress(&format!(
         "{} veth pairs, {} VRFs, {} bridges, {} VXLANs built ({:.2} s)",
         topology.veths.len(),
@@ -405,27 +404,20 @@ async fn start_pes(
 /// Enslaves each node's L2 pod veths to the host bridges the PE made (`br-hs-110`,
 /// `br-hs-300`), waiting for them to appear.
 pub async fn attach_pods(lab: &Lab) -> Result<(), LabError> {
-    let rt = tokio::runtime::Handle::current();
     for i in 0..lab.options.spec.nodes {
         let ns = crate::fabric::node_host_ns(&lab.options.spec.prefix, i);
-        let (ns2, rt2) = (ns.clone(), rt.clone());
-        let handle = tokio::task::spawn_blocking(move || netns::netlink_in(&ns2, &rt2))
-            .await
-            .map_err(|e| BuildError::Join(e.to_string()))?
-            .map_err(BuildError::from)?;
+        let mut sock = build::socket_in(&ns)?;
         for (port, bridge) in [(crate::fabric::L2POD_NODE_IF, "br-hs-110"), (crate::fabric::EWPOD_NODE_IF, "br-hs-300")]
         {
             let deadline = Instant::now() + Duration::from_secs(30);
             let master = loop {
-                match build::index(&handle, &ns, bridge).await {
+                match build::index(&mut sock, &ns, bridge) {
                     Ok(idx) => break idx,
                     Err(e) if Instant::now() > deadline => return Err(e.into()),
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             };
-            let idx = build::index(&handle, &ns, port).await?;
-            let msg = rtnetlink::LinkUnspec::new_with_index(idx).controller(master).up().build();
-            build::set(&handle, &ns, format!("cannot attach {port} to {bridge}"), msg).await?;
+            build::attach(&mut sock, &ns, port, master)?;
         }
     }
     Ok(())
@@ -611,7 +603,7 @@ pub async fn status(lab: &Lab) -> LabStatus {
             name: n.name.clone(),
             short: n.short.clone(),
             role: n.role,
-            exists: netns::exists(&n.name),
+            exists: NetNs::exists(&n.name),
             daemons: instances.get(&n.short).map(|i| i.status().daemons).unwrap_or_default(),
         })
         .collect();
@@ -891,11 +883,11 @@ fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
     report.stray_processes = kill_processes_under(&dir);
     // 3. Namespaces: the topology's, and node namespaces of a bigger lab of the same name.
     let mut names: Vec<String> = lab.topology.namespaces.iter().map(|n| n.name.clone()).collect();
-    names.extend(netns::list().into_iter().filter(|n| is_node_namespace(prefix, n)));
+    names.extend(NetNs::list().into_iter().filter(|n| is_node_namespace(prefix, n)));
     names.sort();
     names.dedup();
-    for name in names.iter().filter(|n| netns::exists(n)) {
-        match netns::delete(name) {
+    for name in names.iter().filter(|n| NetNs::exists(n)) {
+        match NetNs::delete(name) {
             Ok(()) => report.namespaces.push(name.clone()),
             Err(e) => failures.push(e.to_string()),
         }
@@ -913,31 +905,15 @@ fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
 
 /// Processes whose command line names a path under `dir`.
 pub fn processes_under(dir: &Path) -> Vec<u32> {
-    let needle = format!("{}/", dir.display().to_string().trim_end_matches('/'));
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    let me = std::process::id();
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|raw| raw.split(|b| *b == 0).any(|arg| String::from_utf8_lossy(arg).contains(&needle)))
-        })
-        .collect()
+    kernel::procs::under(dir)
 }
 
 fn kill_processes_under(dir: &Path) -> Vec<u32> {
     let pids = processes_under(dir);
     for pid in &pids {
-        if let Ok(raw) = i32::try_from(*pid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGKILL);
-        }
+        kernel::procs::signal(*pid, kernel::procs::Signal::SIGKILL);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && pids.iter().any(|p| Path::new(&format!("/proc/{p}")).exists()) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    kernel::procs::wait_gone(&pids, Duration::from_secs(5));
     pids
 }
 

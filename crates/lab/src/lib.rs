@@ -3,8 +3,8 @@
 //! * [`vm`]: runs a command as root inside a VM booting a stock Debian kernel under qemu, for
 //!   everything this machine's kernel lacks (VRF, dummy and 802.1Q devices);
 //! * [`fabric`]: the fabric lab's topology and router configurations, as plain data;
-//! * [`netns`]: named network namespaces without forking, work inside them on dedicated threads;
-//! * [`build`]: the topology turned into kernel objects with netlink;
+//! * [`build`]: the topology turned into kernel objects through the `kernel` crate (as the
+//!   product reaches the kernel);
 //! * [`control`]: the lab's life cycle, [`up`], [`status`] and [`down`];
 //! * [`pe`]: the PE routers (one node agent per node) that `up` starts;
 //! * [`speaker`]: each node's BGP speaker (FRR, BIRD or GoBGP) and how to query it;
@@ -14,7 +14,6 @@ pub mod build;
 pub mod check;
 pub mod control;
 pub mod fabric;
-pub mod netns;
 pub mod pe;
 pub mod speaker;
 pub mod vm;

@@ -22,12 +22,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use frr::instance::{Instance, InstanceSpec, NetnsRef};
 
 use crate::fabric::{node_host_ns, node_router_ns};
-use crate::netns::{self, NetnsError};
+use kernel::{NetNs, NetnsError};
 
 /// The agents' HTTP port on 127.0.0.1 inside each node's host namespace.
 pub const AGENT_PORT: u16 = 9081;
@@ -116,8 +116,7 @@ pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> 
     let log_path = dir.join("agent.log");
     let log = std::fs::File::create(&log_path).map_err(io("cannot create", &log_path))?;
     let err_log = log.try_clone().map_err(io("cannot duplicate", &log_path))?;
-    let host_ns = netns::path(&node_host_ns(prefix, index));
-    let ns_file = std::fs::File::open(&host_ns).map_err(io("cannot open", &host_ns))?;
+    let host_ns = NetNs::open(&node_host_ns(prefix, index))?;
     let mut cmd = Command::new(&pe.program);
     cmd.arg("host")
         .arg("--config-dir")
@@ -142,14 +141,7 @@ pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> 
         .stdout(log)
         .stderr(err_log)
         .process_group(0);
-    // SAFETY: the closure runs in the forked child before exec and only calls setns(2), an
-    // async-signal-safe system call, on a file descriptor opened before the fork; it allocates
-    // nothing and takes no lock.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::sched::setns(&ns_file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
-        });
-    }
+    host_ns.enter_on_exec(&mut cmd)?;
     let child = cmd.spawn().map_err(io("cannot start", &pe.program))?;
     let pid = child.id();
     // The child is not waited for: it outlives this process (`down` stops it by pid).
@@ -161,27 +153,13 @@ pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> 
 
 /// The pid of node `index`'s agent when it runs.
 pub fn agent_pid(lab_dir: &Path, index: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(agent_dir(lab_dir, index).join("agent.pid")).ok()?;
-    let pid: u32 = text.trim().parse().ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // A zombie (state Z after the command name) is not running.
-    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
-    if state == Some(Some('Z')) { None } else { Some(pid) }
+    kernel::procs::running_pid(&agent_dir(lab_dir, index).join("agent.pid"))
 }
 
 /// Stops node `index`'s agent (SIGTERM, then SIGKILL after 5 s); returns its pid when it ran.
 pub fn stop_agent(lab_dir: &Path, index: u32) -> Option<u32> {
     let pid = agent_pid(lab_dir, index)?;
-    let raw = nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?);
-    let _ = nix::sys::signal::kill(raw, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while agent_pid(lab_dir, index).is_some() {
-        if Instant::now() > deadline {
-            let _ = nix::sys::signal::kill(raw, nix::sys::signal::Signal::SIGKILL);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kernel::procs::stop(&[pid], Duration::from_secs(5));
     Some(pid)
 }
 
@@ -189,15 +167,11 @@ pub fn stop_agent(lab_dir: &Path, index: u32) -> Option<u32> {
 pub fn http_get(prefix: &str, index: u32, path: &str, timeout: Duration) -> Result<(u16, String), String> {
     let ns = node_host_ns(prefix, index);
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let stream = netns::run_in(&ns, move || {
-        let addr = SocketAddr::from(([127, 0, 0, 1], AGENT_PORT));
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| NetnsError::Io {
-            name: "agent".into(),
-            what: "cannot connect",
-            source: e,
-        })
-    })
-    .map_err(|e| e.to_string())?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], AGENT_PORT));
+    let stream = NetNs::open(&ns)
+        .and_then(|n| n.run(|| TcpStream::connect_timeout(&addr, timeout)))
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot connect to node {index}'s agent: {e}"))?;
     let mut stream = stream;
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;

@@ -269,18 +269,12 @@ impl Speaker {
         let log_path = self.file(&format!("{what}.out"));
         let log = std::fs::File::create(&log_path).map_err(io("cannot create", &log_path))?;
         let err_log = log.try_clone().map_err(io("cannot duplicate", &log_path))?;
-        let ns_path = crate::netns::path(&self.ns);
-        let ns_file = std::fs::File::open(&ns_path).map_err(io("cannot open", &ns_path))?;
         let mut cmd = Command::new(program);
         cmd.args(argv).stdin(Stdio::null()).stdout(log).stderr(err_log).process_group(0);
-        // SAFETY: the closure runs in the forked child before exec and only calls setns(2), an
-        // async-signal-safe system call, on a file descriptor opened before the fork; it
-        // allocates nothing and takes no lock.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::sched::setns(&ns_file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
-            });
-        }
+        let ns_path = kernel::NetNs::path_of(&self.ns);
+        kernel::NetNs::open(&self.ns)
+            .and_then(|ns| ns.enter_on_exec(&mut cmd))
+            .map_err(|e| io("cannot enter", &ns_path)(std::io::Error::other(e.to_string())))?;
         let child = cmd.spawn().map_err(io("cannot start", program))?;
         let pid = child.id();
         // Not waited for: it outlives this process (`stop` ends it by pid).
@@ -297,7 +291,7 @@ impl Speaker {
         for what in self.daemons().iter().rev() {
             let pid_file = self.file(&format!("{what}.pid"));
             if let Some(pid) = running_pid(&pid_file) {
-                stop_pid(pid, &pid_file);
+                stop_pid(pid);
                 stopped.push(pid);
             }
         }
@@ -325,26 +319,10 @@ fn frr_routes(v: &Value) -> Vec<SpeakerRoute> {
         .collect()
 }
 
-/// The pid in `pid_file` when that process runs (not a zombie).
-fn running_pid(pid_file: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-    (state != Some('Z')).then_some(pid)
-}
+use kernel::procs::running_pid;
 
-fn stop_pid(pid: u32, pid_file: &Path) {
-    let Ok(raw) = i32::try_from(pid) else { return };
-    let raw = nix::unistd::Pid::from_raw(raw);
-    let _ = nix::sys::signal::kill(raw, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while running_pid(pid_file).is_some() {
-        if Instant::now() > deadline {
-            let _ = nix::sys::signal::kill(raw, nix::sys::signal::Signal::SIGKILL);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn stop_pid(pid: u32) {
+    kernel::procs::stop(&[pid], Duration::from_secs(5));
 }
 
 #[cfg(test)]

@@ -87,6 +87,6 @@ fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
         })
         .sum();
     assert_eq!(down.speakers.len(), own, "{down:?}");
-    assert!(lab::netns::list().iter().all(|n| !n.starts_with(&format!("{name}-"))));
+    assert!(kernel::NetNs::list().iter().all(|n| !n.starts_with(&format!("{name}-"))));
     assert!(lab::control::processes_under(&options.dir()).is_empty());
 }

@@ -54,7 +54,7 @@ struct Footprint {
 
 fn footprint(prefix: &str, interesting_links: &BTreeSet<String>) -> Footprint {
     let run_dir: PathBuf = Path::new(lab::DEFAULT_RUN_ROOT).join(prefix);
-    let namespaces = lab::netns::list().into_iter().filter(|n| n.starts_with(&format!("{prefix}-"))).collect();
+    let namespaces = kernel::NetNs::list().into_iter().filter(|n| n.starts_with(&format!("{prefix}-"))).collect();
     // Links of the root namespace with a name the lab uses (other engineers' links come and go).
     let root_links = std::fs::read_dir("/sys/class/net")
         .map(|d| {

@@ -702,7 +702,7 @@ pub fn stop_all(instances: &[&Instance]) -> Vec<Result<(), InstanceError>> {
 /// Why an instance with this spec cannot run on this machine, if it cannot:
 /// not root, or a binary is missing.
 pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
+    if !kernel::procs::is_root() {
         return Some("not running as root (FRR daemons and namespaces need it)".to_string());
     }
     let mut needed: Vec<PathBuf> = spec.ordered_daemons().iter().map(|d| spec.sbin_dir.join(d)).collect();

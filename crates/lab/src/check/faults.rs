@@ -1,0 +1,155 @@
+//! Faults: FRR killed under traffic, the router namespace deleted.
+
+use std::time::{Duration, Instant};
+
+use super::ctx::*;
+use super::routing::{host_sessions, underlay_sessions};
+use crate::fabric::{l2pod_ip, node_nic, node_router_ns, pod_ip};
+use crate::pe;
+
+/// Probes (one every 300 ms) a graceful FRR restart may lose.
+pub(super) const MAX_LOST_WITH_GR: u32 = 5;
+
+/// The first FRR release whose graceful-restart helper keeps a restarting peer's EVPN routes
+/// (older ones withdraw them at once and keep only the unicast ones).
+pub(super) const FRR_EVPN_GR_HELPER: (u32, u32) = (10, 6);
+
+/// `(major, minor)` from `show version` ("FRRouting 8.4.4 (tor) on Linux…").
+pub(super) fn frr_version(show_version: &str) -> Option<(u32, u32)> {
+    let v = show_version.split_whitespace().skip_while(|w| *w != "FRRouting").nth(1)?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
+    let dir = c.lab.options.dir().join("node0-pe").join("run");
+    let pe_ns = node_router_ns(&c.prefix, 0);
+    // With BGP graceful restart the peers hold the PE's routes and zebra keeps the kernel's
+    // while FRR comes back: forwarding must go on (a handful of probes may be lost).
+    let running = c.pe_vtysh(0).show_running_config().await.map_err(|e| format!("node0-pe: {e}"))?;
+    let graceful = running.lines().any(|l| l.trim() == "bgp graceful-restart");
+    let tor_version = c.vtysh("tor")?.exec(&["show version"]).await.map_err(|e| format!("tor: {e}"))?;
+    let evpn_helper = frr_version(&tor_version).is_some_and(|v| v >= FRR_EVPN_GR_HELPER);
+    // Two paths to pod0, probed at once: L3VNI red (type-5 routes through the ToR) and the
+    // passthrough (plain IPv4 unicast through the ToR). 60 probes × 300 ms = 18 s, inside
+    // `sh`'s 30 s limit.
+    let probes = probe(c.ns("hostA-red"), pod_ip(0), 60);
+    let plain = probe(c.ns("hostA-default"), pod_ip(0), 60);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut killed = Vec::new();
+    for d in ["bgpd", "zebra"] {
+        let pid = std::fs::read_to_string(dir.join(format!("{d}.pid"))).map_err(|e| format!("{d}.pid: {e}"))?;
+        let pid: u32 = pid.trim().parse().map_err(|e| format!("{d}.pid: {e}"))?;
+        if !kernel::procs::is_running(pid) {
+            return Err(format!("{d}[{pid}] does not run"));
+        }
+        kernel::procs::signal(pid, kernel::procs::Signal::SIGKILL);
+        killed.push(format!("{d}[{pid}]"));
+    }
+    let killed_at = Instant::now();
+    let links = super::view::ifindexes(&pe_ns);
+    for obj in ["red", "blue", "br-pe-100", "vni100", "br-pe-110", "vni110", "toswitch"] {
+        if !links.contains_key(obj) {
+            return Err(format!("{obj} vanished when FRR was killed"));
+        }
+    }
+    underlay_sessions(c).await.map_err(|e| format!("sessions did not come back: {e}"))?;
+    host_sessions(c).await.map_err(|e| format!("host sessions did not come back: {e}"))?;
+    let back = killed_at.elapsed();
+    let (sent, received) = probes.await.map_err(|e| e.to_string())?;
+    let (plain_sent, plain_received) = plain.await.map_err(|e| e.to_string())?;
+    ping(&c.ns("hostA-red"), &pod_ip(0)).await?;
+    ping(&c.ns("hostA-default"), &pod_ip(0)).await?;
+    let lost = sent.saturating_sub(received);
+    let plain_lost = plain_sent.saturating_sub(plain_received);
+    let judged = |on: bool| if on { "" } else { ", not judged" };
+    let mut detail = format!(
+        "killed {} of node0-pe: netns and kernel objects stayed; sessions back in {:.1} s\n\
+         probes every 300 ms to pod0 lost: passthrough (hostA-default) {plain_lost} of {plain_sent}{}; \
+         L3VNI red (hostA-red) {lost} of {sent}{}",
+        killed.join(" "),
+        back.as_secs_f64(),
+        judged(graceful),
+        judged(graceful && evpn_helper),
+    );
+    if !graceful {
+        detail.push_str("\n(no graceful restart configured)");
+    } else if !evpn_helper {
+        detail.push_str(&format!(
+            "\n(the ToR's FRR {} withdraws EVPN routes of a restarting peer: FRR ≥ {}.{} keeps them)",
+            frr_version(&tor_version).map_or("?".to_string(), |(a, b)| format!("{a}.{b}")),
+            FRR_EVPN_GR_HELPER.0,
+            FRR_EVPN_GR_HELPER.1
+        ));
+    }
+    if graceful && (plain_lost > MAX_LOST_WITH_GR || (evpn_helper && lost > MAX_LOST_WITH_GR)) {
+        return Err(format!("{detail}\nmore than {MAX_LOST_WITH_GR} probes lost"));
+    }
+    Ok(detail)
+}
+
+pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
+    let pe_ns = node_router_ns(&c.prefix, 0);
+    let start = Instant::now();
+    kernel::NetNs::delete(&pe_ns).map_err(|e| e.to_string())?;
+    // The moved NIC died with the namespace (and its switch port with it): recreate both, as
+    // upstream's check_veths does, once the old pair is gone (FRR still running in the deleted
+    // namespace keeps it alive until the agent restarts FRR into the new one).
+    let nic = node_nic(&c.prefix, 0);
+    eventually(Duration::from_secs(90), || {
+        let nic = nic.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut sockets = crate::build::Sockets::new();
+                for ns in [&nic.a.ns, &nic.b.ns] {
+                    sockets.insert(ns.clone(), crate::build::socket_in(ns)?);
+                }
+                crate::build::build_veth(&mut sockets, &nic)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            Ok(String::new())
+        }
+    })
+    .await?;
+    let recreated = start.elapsed();
+    eventually(Duration::from_secs(90), || async {
+        let (code, body) = {
+            let prefix = c.prefix.clone();
+            tokio::task::spawn_blocking(move || pe::http_get(&prefix, 0, "/readyz", Duration::from_secs(3)))
+                .await
+                .map_err(|e| e.to_string())??
+        };
+        if code == 200 { Ok(String::new()) } else { Err(format!("agent not Ready: {}", body.trim())) }
+    })
+    .await?;
+    let rebuilt = start.elapsed();
+    underlay_sessions(c).await?;
+    host_sessions(c).await?;
+    let mut pairs = vec![(c.ns("pod0"), "192.168.20.2".to_string()), (c.ns("hostA-red"), pod_ip(0))];
+    if c.nodes >= 2 {
+        pairs.push((c.ns("l2pod0"), l2pod_ip(1)));
+    }
+    pings(&pairs, Duration::from_secs(60)).await?;
+    Ok(format!(
+        "NIC recreated at {:.1} s, agent Ready again at {:.1} s, sessions and traffic back at {:.1} s",
+        recreated.as_secs_f64(),
+        rebuilt.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frr_versions_are_read_from_show_version() {
+        assert_eq!(frr_version("FRRouting 8.4.4 (tor) on Linux(6.1.0).\nCopyright"), Some((8, 4)));
+        assert_eq!(frr_version("FRRouting 10.6.0-dev (x) on Linux"), Some((10, 6)));
+        assert_eq!(frr_version("something else"), None);
+        assert!(frr_version("FRRouting 10.6.1 (x)").is_some_and(|v| v >= FRR_EVPN_GR_HELPER));
+        assert!(frr_version("FRRouting 9.1 (x)").is_some_and(|v| v < FRR_EVPN_GR_HELPER));
+    }
+}

@@ -9,17 +9,19 @@
 //! When the router namespace was deleted and created again, FRR is still running in the old
 //! one: a managed FRR is restarted into the new namespace, and the kernel state is rebuilt.
 
+pub mod config;
+pub mod error;
 pub mod identity;
+pub mod incumbents;
 pub mod metrics;
 pub mod server;
+mod settle;
 pub mod source;
 pub mod status;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use api::{FailedResource, FailureReason, ResourceKind};
 use dataplane::Datapath;
@@ -27,121 +29,11 @@ use frr::target::Target;
 use frr::{Instance, InstanceSpec, NetnsRef};
 use kernel::NetNs;
 
+pub use config::{AgentConfig, FrrMode, Input, KernelMode};
+pub use error::ReconcileError;
 pub use identity::{NodeIdentity, WithoutIndex, hostname};
 pub use metrics::Metrics;
 pub use status::NodeStatus;
-
-/// How the agent talks to FRR.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrrMode {
-    /// The agent runs FRR (zebra, bgpd, staticd, bfdd under watchfrr) in the router namespace,
-    /// with its files in `run_dir` and `config_dir`.
-    Managed {
-        /// Sockets and pid files.
-        run_dir: PathBuf,
-        /// `frr.conf` and friends.
-        config_dir: PathBuf,
-        /// Hostname of FRR's own UTS namespace (None: the host's hostname).
-        hostname: Option<String>,
-    },
-    /// FRR runs elsewhere as Debian's pathspace instance `frr@NAME` (`/etc/frr/NAME`,
-    /// `/var/run/frr/NAME`); the agent only applies configurations to it.
-    Pathspace(String),
-    /// FRR runs in another container (the router pod in Kubernetes): the agent renders the
-    /// configuration, writes it to `config_path` (mode 0600) and asks the reloader sidecar on
-    /// its unix `socket` to apply it.
-    Reloader {
-        /// The reloader's unix socket.
-        socket: PathBuf,
-        /// The configuration file shared with the reloader.
-        config_path: PathBuf,
-        /// The hostname FRR prints (None: this host's UTS hostname, which FRR shares when it
-        /// runs with the host's UTS namespace, as the router pod does).
-        hostname: Option<String>,
-    },
-    /// FRR is not touched: only the kernel state is applied.
-    None,
-}
-
-/// How the agent applies the kernel state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KernelMode {
-    /// Create the router namespace and apply the kernel objects with netlink (needs root).
-    #[default]
-    Netlink,
-    /// Skip the router namespace and the kernel objects (tests of the other steps without
-    /// root; the status reports the kernel step as skipped).
-    Skip,
-}
-
-/// The inputs of one reconcile when they come from elsewhere than files (the Kubernetes
-/// controller's reflectors): the resources, the node, and the revision they represent.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// The resources (all of them: planning selects the node's own).
-    pub resources: plan::Resources,
-    /// The node.
-    pub node: plan::Node,
-    /// An identifier of these inputs, shown as `appliedRevision`.
-    pub revision: String,
-}
-
-/// Settings of an agent.
-#[derive(Debug, Clone)]
-pub struct AgentConfig {
-    /// Files or directories with static files and/or manifests.
-    pub inputs: Vec<PathBuf>,
-    /// Node identity overrides.
-    pub node: NodeIdentity,
-    /// Name of the router namespace (`/run/netns/<name>`).
-    pub router_netns: String,
-    /// Path of the host namespace (None: the agent's own).
-    pub host_netns: Option<PathBuf>,
-    /// FRR handling.
-    pub frr: FrrMode,
-    /// Kernel handling.
-    pub kernel: KernelMode,
-    /// Periodic drift repair.
-    pub resync: Duration,
-    /// Quiet time after an input change before reconciling.
-    pub debounce: Duration,
-    /// Planner options.
-    pub plan: plan::Options,
-    /// File remembering which resources were applied, so that after a restart the resources
-    /// already serving keep winning conflicts against newcomers.
-    pub state_file: Option<PathBuf>,
-}
-
-impl AgentConfig {
-    /// Defaults for a router namespace and inputs.
-    pub fn new(inputs: Vec<PathBuf>, router_netns: impl Into<String>) -> AgentConfig {
-        AgentConfig {
-            inputs,
-            node: NodeIdentity::default(),
-            router_netns: router_netns.into(),
-            host_netns: None,
-            frr: FrrMode::None,
-            kernel: KernelMode::Netlink,
-            resync: Duration::from_secs(30),
-            debounce: Duration::from_millis(500),
-            plan: plan::Options::default(),
-            state_file: None,
-        }
-    }
-}
-
-/// An error that stops the agent from starting.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// The FRR instance could not be started.
-    #[error("starting FRR in namespace {netns}: {message}")]
-    Frr {
-        /// The namespace.
-        netns: String,
-        /// What failed.
-        message: String,
-    },
-}
 
 /// The agent.
 pub struct Agent {
@@ -157,51 +49,13 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     reconciles: u64,
     /// Resources applied by the last reconcile: they win conflicts with newcomers.
-    incumbents: BTreeSet<(ResourceKind, String)>,
+    incumbents: incumbents::Incumbents,
 }
 
+/// Now, as RFC 3339 in UTC to the second.
 fn now_rfc3339() -> String {
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since the epoch (proleptic Gregorian).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-fn load_incumbents(path: Option<&std::path::Path>) -> BTreeSet<(ResourceKind, String)> {
-    let Some(path) = path else { return BTreeSet::new() };
-    let Ok(text) = std::fs::read_to_string(path) else { return BTreeSet::new() };
-    match serde_json::from_str::<Vec<(ResourceKind, String)>>(&text) {
-        Ok(list) => list.into_iter().collect(),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), "ignoring unreadable state file: {e}");
-            BTreeSet::new()
-        }
-    }
-}
-
-fn save_incumbents(path: Option<&std::path::Path>, incumbents: &BTreeSet<(ResourceKind, String)>) {
-    let Some(path) = path else { return };
-    let list: Vec<&(ResourceKind, String)> = incumbents.iter().collect();
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&list).map_err(std::io::Error::other)?)?;
-        std::fs::rename(&tmp, path)
-    };
-    if let Err(e) = write() {
-        tracing::warn!(path = %path.display(), "cannot record the applied resources: {e}");
-    }
+    let now = jiff::Timestamp::now();
+    now.round(jiff::Unit::Second).unwrap_or(now).to_string()
 }
 
 fn netns_inode(name: &str) -> Option<u64> {
@@ -244,7 +98,7 @@ impl Agent {
             status: Arc::new(RwLock::new(NodeStatus::default())),
             metrics: Arc::new(Metrics::default()),
             reconciles: 0,
-            incumbents: load_incumbents(cfg_state_file.as_deref()),
+            incumbents: incumbents::load(cfg_state_file.as_deref()),
         }
     }
 
@@ -277,7 +131,7 @@ impl Agent {
     pub async fn reconcile(&mut self) -> NodeStatus {
         let started = Instant::now();
         self.reconciles += 1;
-        let mut st = NodeStatus {
+        let st = NodeStatus {
             reconciles: self.reconciles,
             applied_revision: source::digest(&self.cfg.inputs),
             ..NodeStatus::default()
@@ -286,20 +140,14 @@ impl Agent {
         let loaded = match source::load(&self.cfg.inputs) {
             Ok(l) => l,
             Err(e) => {
-                let msg = format!("configuration not readable, nothing changed: {e}");
-                tracing::error!("{msg}");
-                st.input_error = Some(msg.clone());
-                st.conditions = status::conditions(None, &[], Some(&msg));
-                return self.finish(st, started, false);
+                let error = ReconcileError::Input(e.to_string());
+                tracing::error!("{error}");
+                return self.stopped(st, started, None, error);
             }
         };
         let node = match self.node(&loaded) {
             Ok(n) => n,
-            Err(msg) => {
-                st.input_error = Some(msg.clone());
-                st.conditions = status::conditions(None, &[], Some(&msg));
-                return self.finish(st, started, false);
-            }
+            Err(msg) => return self.stopped(st, started, None, ReconcileError::Node(msg)),
         };
         self.apply(st, plan::Resources::from(&loaded), node, started).await
     }
@@ -322,11 +170,9 @@ impl Agent {
             node: node.to_string(),
             reconciles: self.reconciles,
             applied_revision: revision,
-            input_error: Some(message.to_string()),
-            conditions: status::conditions(None, &[], Some(message)),
             ..NodeStatus::default()
         };
-        self.finish(st, started, false)
+        self.stopped(st, started, None, ReconcileError::Node(message.to_string()))
     }
 
     /// Plans `resources` for `node` and applies the plan: router namespace, FRR, kernel.
@@ -355,9 +201,8 @@ impl Agent {
         if !kernel_enabled {
             tracing::debug!("kernel step disabled: router namespace and kernel objects not touched");
         } else if let Err(e) = NetNs::ensure(&self.cfg.router_netns) {
-            let msg = format!("router namespace {}: {e}", self.cfg.router_netns);
-            st.conditions = status::conditions(Some(plan.verdict), &st.failed_resources, Some(&msg));
-            return self.finish(st, started, false);
+            let error = ReconcileError::Namespace { netns: self.cfg.router_netns.clone(), message: e.to_string() };
+            return self.stopped(st, started, Some(plan.verdict), error);
         }
         // The namespace's identity (its inode) right after `ensure`: a namespace deleted and
         // made again has another one. (A namespace held open by FRR or the datapath cannot be
@@ -377,7 +222,7 @@ impl Agent {
         }
 
         // FRR first.
-        let mut hard_error: Option<String> = None;
+        let mut hard_error: Option<ReconcileError> = None;
         if let Some(target) = self.frr.as_mut() {
             let frr_started = Instant::now();
             let restart = self.frr_restart_pending;
@@ -404,7 +249,9 @@ impl Agent {
                     };
                     self.metrics.frr_apply(true, frr_started.elapsed().as_secs_f64(), a.lines_added, a.lines_removed);
                 }
-                Err(msg) => hard_error = Some(self.frr_failed(&mut st, &node.name, msg, frr_started)),
+                Err(msg) => {
+                    hard_error = Some(ReconcileError::Frr(self.frr_failed(&mut st, &node.name, msg, frr_started)))
+                }
             }
         } else {
             st.frr.skipped = true;
@@ -430,11 +277,14 @@ impl Agent {
                         tracing::warn!(object = %f.object, side = %f.side, "kernel: {}", f.message);
                     }
                     st.failed_resources.extend(status::kernel_failures(&report));
-                    if let Some(desired) = &plan.kernel {
-                        self.settle_addresses(desired, &report).await;
+                    if let (Some(desired), Some(datapath)) = (&plan.kernel, self.datapath.as_mut()) {
+                        let announced = settle::settle_addresses(datapath, self.frr.as_ref(), desired, &report).await;
+                        if announced > 0 {
+                            self.metrics.addresses_announced(announced);
+                        }
                     }
                 }
-                Err(e) => hard_error = Some(format!("kernel state: {e}")),
+                Err(e) => hard_error = Some(ReconcileError::Kernel(e)),
             }
         } else {
             st.kernel.skipped = true;
@@ -445,20 +295,20 @@ impl Agent {
             }
             v => v,
         };
-        st.conditions = status::conditions(Some(verdict), &st.failed_resources, hard_error.as_deref());
+        let hard_text = hard_error.as_ref().map(ToString::to_string);
+        st.conditions = status::conditions(Some(verdict), &st.failed_resources, hard_text.as_deref());
         if let Some(kernel) = &plan.kernel {
             st.vnis = status::vnis_of(kernel, &frr_config, &st.failed_resources);
         }
-        let ok = hard_error.is_none();
-        if ok {
-            let incumbents: BTreeSet<(ResourceKind, String)> =
-                st.applied.iter().map(|a| (a.kind, a.name.clone())).collect();
-            if incumbents != self.incumbents {
-                save_incumbents(self.cfg.state_file.as_deref(), &incumbents);
-                self.incumbents = incumbents;
+        if hard_error.is_none() {
+            let applied: incumbents::Incumbents = st.applied.iter().map(|a| (a.kind, a.name.clone())).collect();
+            if applied != self.incumbents {
+                incumbents::save(self.cfg.state_file.as_deref(), &applied);
+                self.incumbents = applied;
             }
         }
-        self.finish(st, started, ok)
+        st.error = hard_error;
+        self.finish(st, started, true)
     }
 
     /// Records a failed FRR apply (status, outcome, metrics) and returns the message.
@@ -497,110 +347,25 @@ impl Agent {
         result.map_err(|e| e.to_string())
     }
 
-    /// Makes sure FRR learned the interface addresses the plan puts in place. FRR 8.4's zebra
-    /// drops an address announced before it has processed the creation of its interface (see
-    /// [`Datapath::announce_addresses`]), and a BGP session over that interface then waits for
-    /// a next hop forever.
-    ///
-    /// * Router side, when this agent talks to FRR: zebra's interfaces are compared with the
-    ///   planned router-side addresses; the missing ones are announced again until zebra holds
-    ///   them all (a few seconds at most, then a warning: the next reconcile tries again).
-    /// * Host side: the addresses this reconcile added are announced once more a second after
-    ///   they were made, for a host BGP speaker with the same race (it cannot be asked).
-    async fn settle_addresses(&mut self, desired: &dataplane::HostNetwork, report: &dataplane::Report) {
-        use dataplane::{Action, Side, is_link_local};
-        let done = Instant::now();
-        let Some(datapath) = self.datapath.as_mut() else { return };
-        let mut announced = 0usize;
-        if let Some(vtysh) = self.frr.as_ref().and_then(Target::vtysh) {
-            let wanted: Vec<(&str, Vec<ipnet::IpNet>)> = desired
-                .links_in(Side::Router)
-                .map(|l| {
-                    let addrs = l.addresses.iter().copied().filter(|a| !is_link_local(a)).collect::<Vec<_>>();
-                    (l.name.as_str(), addrs)
-                })
-                .filter(|(_, a)| !a.is_empty())
-                .collect();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let known = match frr::state::interfaces(&vtysh).await {
-                    Ok(k) => k,
-                    Err(e) => {
-                        tracing::debug!("cannot read zebra's interfaces: {e}");
-                        break;
-                    }
-                };
-                let mut missing = Vec::new();
-                let mut unknown = Vec::new();
-                for (name, addrs) in &wanted {
-                    match known.iter().find(|i| i.name == *name) {
-                        Some(i) => {
-                            let lacking: Vec<ipnet::IpNet> =
-                                addrs.iter().copied().filter(|a| !i.addresses.contains(a)).collect();
-                            if !lacking.is_empty() {
-                                missing.push((*name, lacking));
-                            }
-                        }
-                        // Not in the kernel either (its creation failed, reported already):
-                        // nothing to wait for.
-                        None if !datapath.has_link(Side::Router, name).unwrap_or(false) => {}
-                        None => unknown.push(*name),
-                    }
-                }
-                if missing.is_empty() && unknown.is_empty() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let what: Vec<String> = missing
-                        .iter()
-                        .map(|(n, a)| format!("{n} {a:?}"))
-                        .chain(unknown.iter().map(|n| format!("{n} (interface unknown)")))
-                        .collect();
-                    tracing::warn!(
-                        "FRR still lacks interface addresses after announcing them again: {}",
-                        what.join(", ")
-                    );
-                    break;
-                }
-                // Addresses of an interface zebra has not learned yet would be dropped again:
-                // only those of known interfaces are announced.
-                for (name, addrs) in &missing {
-                    match datapath.announce_addresses(Side::Router, name, addrs) {
-                        Ok(n) => {
-                            announced += n;
-                            tracing::warn!(link = %name, addresses = ?addrs, "FRR missed these addresses: announced them again");
-                        }
-                        Err(e) => tracing::debug!(link = %name, "cannot announce addresses: {e}"),
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-        // The host-side addresses this reconcile added, per link.
-        let mut host_added: BTreeMap<&str, Vec<ipnet::IpNet>> = BTreeMap::new();
-        for op in report.ops.iter().filter(|op| op.side == Side::Host) {
-            if let Action::AddAddress { link, address } = &op.action {
-                host_added.entry(link.as_str()).or_default().push(*address);
-            }
-        }
-        if !host_added.is_empty() {
-            let settle = Duration::from_secs(1).saturating_sub(done.elapsed());
-            tokio::time::sleep(settle).await;
-            for (link, addresses) in host_added {
-                match datapath.announce_addresses(Side::Host, link, &addresses) {
-                    Ok(_) => tracing::debug!(%link, ?addresses, "host addresses announced again"),
-                    Err(e) => tracing::debug!(%link, "cannot announce {addresses:?}: {e}"),
-                }
-            }
-        }
-        if announced > 0 {
-            self.metrics.addresses_announced(announced);
-        }
+    /// Ends a reconcile that `error` stopped before anything was applied.
+    fn stopped(
+        &self,
+        mut st: NodeStatus,
+        started: Instant,
+        verdict: Option<plan::Verdict>,
+        error: ReconcileError,
+    ) -> NodeStatus {
+        st.conditions = status::conditions(verdict, &st.failed_resources, Some(&error.to_string()));
+        st.error = Some(error);
+        self.finish(st, started, false)
     }
 
+    /// Records the status and the metrics of a reconcile (`ok`: it applied a plan without a
+    /// step failing).
     fn finish(&self, mut st: NodeStatus, started: Instant, ok: bool) -> NodeStatus {
         st.last_reconcile = now_rfc3339();
-        let ok = ok && st.input_error.is_none();
+        st.input_error = st.error.as_ref().filter(|e| e.is_input()).map(ToString::to_string);
+        let ok = ok && st.error.is_none();
         self.metrics.reconcile(ok, started.elapsed().as_secs_f64(), st.failed_resources.len(), st.ready());
         match self.status.write() {
             Ok(mut s) => *s = st.clone(),
@@ -628,12 +393,7 @@ impl Agent {
             };
             tokio::pin!(restarted);
             // A step that failed (FRR, kernel, unreadable input) is retried soon, backing off.
-            let hard_failure = st.frr.error.is_some()
-                || st
-                    .conditions
-                    .iter()
-                    .any(|c| c.kind == "Ready" && c.status != "True" && st.failed_resources.is_empty());
-            failures = if hard_failure { failures.saturating_add(1) } else { 0 };
+            failures = if st.error.is_some() { failures.saturating_add(1) } else { 0 };
             let wait = if failures == 0 {
                 self.cfg.resync
             } else {

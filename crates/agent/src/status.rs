@@ -221,9 +221,14 @@ pub struct NodeStatus {
     pub frr: FrrOutcome,
     /// The kernel step.
     pub kernel: KernelOutcome,
-    /// Error that stopped the reconcile before planning (unreadable configuration).
+    /// Error that stopped the reconcile before planning (unreadable configuration, no node
+    /// index): the text of an input [`ReconcileError`](crate::ReconcileError).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_error: Option<String>,
+    /// The step that failed as a whole, if one did (the loops retry soon); shown through the
+    /// conditions and `inputError`.
+    #[serde(skip)]
+    pub error: Option<crate::ReconcileError>,
     /// The VNIs of the applied plan.
     pub vnis: Vec<VniSummary>,
     /// FRR's live state (filled in when the status is served).

@@ -4,11 +4,14 @@
 //! * [`check`]: local evaluation of the schema constraints and CEL rules (what the API server
 //!   would enforce), so host mode and the CLI reject the same inputs;
 //! * [`load`]: reading Kubernetes manifests and upstream's static host-mode files;
+//! * [`objects`]: the resources of every planned kind held together ([`Objects`], [`Object`]);
 //! * [`crds`]: the CustomResourceDefinitions generated from the types.
 
 pub mod check;
 pub mod crds;
 pub mod load;
+pub mod objects;
 pub mod types;
 
+pub use objects::{KINDS, Object, Objects};
 pub use types::*;

@@ -173,6 +173,17 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The resources read, without where they came from.
+    pub fn objects(&self) -> crate::Objects {
+        crate::Objects {
+            underlays: self.underlays.iter().map(|s| s.resource.clone()).collect(),
+            l3vnis: self.l3vnis.iter().map(|s| s.resource.clone()).collect(),
+            l2vnis: self.l2vnis.iter().map(|s| s.resource.clone()).collect(),
+            passthroughs: self.passthroughs.iter().map(|s| s.resource.clone()).collect(),
+            raw_configs: self.raw_configs.iter().map(|s| s.resource.clone()).collect(),
+        }
+    }
+
     /// Number of resources read (valid or not).
     pub fn resource_count(&self) -> usize {
         self.underlays.len()

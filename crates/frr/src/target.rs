@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
+
 use crate::instance::{DaemonState, Instance, InstanceStatus};
 use crate::reloader::ReloaderClient;
 use crate::{Applier, Config, FrrVersion, Vtysh};
@@ -22,6 +24,22 @@ pub struct Applied {
     /// The raw snippets FRR refused (their index in [`Config::raw`]) and why; the rest was
     /// applied without them.
     pub rejected_snippets: Vec<(usize, String)>,
+}
+
+/// Interface addresses FRR has not learned (see [`Target::lacking_addresses`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lacking {
+    /// Interfaces FRR knows, with the addresses it lacks.
+    pub addresses: Vec<(String, Vec<IpNet>)>,
+    /// Interfaces FRR does not know at all.
+    pub interfaces: Vec<String>,
+}
+
+impl Lacking {
+    /// FRR holds everything.
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.interfaces.is_empty()
+    }
 }
 
 /// An FRR to configure.
@@ -80,6 +98,30 @@ impl Target {
             Target::Local { instance, .. } => Some(instance.vtysh()),
             Target::Reloader { .. } => None,
         }
+    }
+
+    /// What FRR (zebra) has not learned of the interface addresses `wanted`: per interface it
+    /// knows, the addresses it lacks, and the interfaces it does not know at all. `None` when
+    /// this target's FRR cannot be asked from here (behind the reloader).
+    pub async fn lacking_addresses(&self, wanted: &[(&str, Vec<IpNet>)]) -> Option<Result<Lacking, String>> {
+        let vtysh = self.vtysh()?;
+        let known = match crate::state::interfaces(&vtysh).await {
+            Ok(k) => k,
+            Err(e) => return Some(Err(format!("cannot read zebra's interfaces: {e}"))),
+        };
+        let mut lacking = Lacking::default();
+        for (name, addrs) in wanted {
+            match known.iter().find(|i| i.name == *name) {
+                Some(i) => {
+                    let missing: Vec<IpNet> = addrs.iter().copied().filter(|a| !i.addresses.contains(a)).collect();
+                    if !missing.is_empty() {
+                        lacking.addresses.push((name.to_string(), missing));
+                    }
+                }
+                None => lacking.interfaces.push(name.to_string()),
+            }
+        }
+        Some(Ok(lacking))
     }
 
     /// Makes sure a managed FRR runs before an apply: started when it is not running, restarted

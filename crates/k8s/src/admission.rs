@@ -53,7 +53,9 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use kube::core::{DynamicObject, Status};
 use serde_json::Value;
 
-use crate::state::{ClusterState, Object};
+use api::Object;
+
+use crate::state::ClusterState;
 
 /// Path prefix of the webhook endpoints (upstream's paths).
 pub const PATH_PREFIX: &str = "/validate-openperouter-io-v1alpha1-";
@@ -326,16 +328,11 @@ fn decide_object(
 }
 
 fn decode(kind: ResourceKind, object: &DynamicObject) -> Result<Object, String> {
+    if !api::KINDS.contains(&kind) {
+        return Err(format!("{kind} is not validated here"));
+    }
     let value = serde_json::to_value(object).map_err(|e| e.to_string())?;
-    let result = match kind {
-        ResourceKind::Underlay => serde_json::from_value(value).map(Object::Underlay),
-        ResourceKind::L3VNI => serde_json::from_value(value).map(Object::L3VNI),
-        ResourceKind::L2VNI => serde_json::from_value(value).map(Object::L2VNI),
-        ResourceKind::L3Passthrough => serde_json::from_value(value).map(Object::L3Passthrough),
-        ResourceKind::RawFRRConfig => serde_json::from_value(value).map(Object::RawFRRConfig),
-        ResourceKind::L3VPN | ResourceKind::FrrConfiguration => return Err(format!("{kind} is not validated here")),
-    };
-    result.map_err(|e| e.to_string())
+    Object::from_json(kind, value)
 }
 
 /// The identity and CNI settings of an underlay interface.

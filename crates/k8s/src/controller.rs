@@ -22,24 +22,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent::{Agent, AgentConfig, NodeStatus};
-use api::{
-    AppliedResource, L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, RouterNodeConfigurationStatus,
-    RouterNodeConfigurationStatusStatus, Underlay,
-};
+use api::{AppliedResource, Objects, ResourceKind, RouterNodeConfigurationStatus, RouterNodeConfigurationStatusStatus};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::Client;
+use kube::api::{Api, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::nodeindex::ANNOTATION;
+use crate::watch::KindStores;
 
 /// Field manager and Event reporter name of the controller.
 pub const FIELD_MANAGER: &str = "openperouter-controller";
@@ -88,16 +84,8 @@ impl NodeMeta {
 /// The cluster as one reconcile sees it.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Underlays.
-    pub underlays: Vec<Underlay>,
-    /// L3VNIs.
-    pub l3vnis: Vec<L3VNI>,
-    /// L2VNIs.
-    pub l2vnis: Vec<L2VNI>,
-    /// L3Passthroughs.
-    pub passthroughs: Vec<L3Passthrough>,
-    /// RawFRRConfigs (operator namespace).
-    pub raw_configs: Vec<RawFRRConfig>,
+    /// The resources (RawFRRConfigs of the operator namespace only).
+    pub objects: Objects,
     /// This node (None: not seen yet, or deleted).
     pub node: Option<NodeMeta>,
 }
@@ -118,31 +106,11 @@ impl Selection {
     pub fn of(snapshot: &Snapshot) -> Selection {
         let Some(node) = &snapshot.node else { return Selection::default() };
         let mut resources = BTreeMap::new();
-        let mut add = |kind: ResourceKind,
-                       meta: &ObjectMeta,
-                       selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-                       spec: serde_json::Value| {
-            // An unusable selector is kept: planning reports it as a failed resource.
-            if plan::select::matches(selector, &node.labels).unwrap_or(true) {
-                let key = (kind, meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
-                resources.insert(key, (meta.generation, spec));
+        for e in snapshot.objects.entries() {
+            if plan::select::matches(e.node_selector, &node.labels).unwrap_or(true) {
+                let key = (e.kind, e.namespace().to_string(), e.name().to_string());
+                resources.insert(key, (e.meta.generation, e.spec_json()));
             }
-        };
-        let json = |v: &dyn erased_spec::Spec| v.json();
-        for o in &snapshot.underlays {
-            add(ResourceKind::Underlay, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
-        }
-        for o in &snapshot.l3vnis {
-            add(ResourceKind::L3VNI, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
-        }
-        for o in &snapshot.l2vnis {
-            add(ResourceKind::L2VNI, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
-        }
-        for o in &snapshot.passthroughs {
-            add(ResourceKind::L3Passthrough, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
-        }
-        for o in &snapshot.raw_configs {
-            add(ResourceKind::RawFRRConfig, &o.metadata, o.spec.node_selector.as_ref(), json(&o.spec));
         }
         Selection { index: node.index.clone(), resources }
     }
@@ -164,19 +132,6 @@ impl Selection {
     }
 }
 
-mod erased_spec {
-    /// A spec that serializes (object-safe helper for [`super::Selection::of`]).
-    pub trait Spec {
-        fn json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Spec for T {
-        fn json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or_default()
-        }
-    }
-}
-
-/// What one reconcile did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The node is unknown (not listed yet, or deleted): nothing done.
@@ -262,11 +217,7 @@ impl NodeController {
         labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| self.cfg.node_name.clone());
         let input = agent::Input {
             resources: plan::Resources {
-                underlays: snapshot.underlays.clone(),
-                l3vnis: snapshot.l3vnis.clone(),
-                l2vnis: snapshot.l2vnis.clone(),
-                passthroughs: snapshot.passthroughs.clone(),
-                raw_configs: snapshot.raw_configs.clone(),
+                objects: snapshot.objects.clone(),
                 rejected: Vec::new(),
                 incumbents: Default::default(),
             },
@@ -278,9 +229,7 @@ impl NodeController {
         let applied = applied_resources(&st, &selection);
         let status_written = self.write_status(&node, &st, applied).await?;
         self.emit_events(snapshot, &st).await;
-        let step_failed = st.frr.error.is_some()
-            || (!st.ready() && st.failed_resources.is_empty() && st.input_error.is_none())
-            || st.input_error.is_some();
+        let step_failed = st.error.is_some();
         self.last = if step_failed { None } else { Some(selection) };
         Ok(Outcome::Reconciled { status: Box::new(st), status_written })
     }
@@ -354,15 +303,14 @@ impl NodeController {
 
 /// The object references a failed resource is reported on.
 fn references_of(snapshot: &Snapshot, kind: ResourceKind, name: &str, node: &str) -> Vec<ObjectReference> {
-    fn refs<K: Resource<DynamicType = ()>>(list: &[K], name: &str) -> Vec<ObjectReference> {
-        list.iter().filter(|o| o.meta().name.as_deref() == Some(name)).map(|o| o.object_ref(&())).collect()
-    }
     match kind {
-        ResourceKind::Underlay => refs(&snapshot.underlays, name),
-        ResourceKind::L3VNI => refs(&snapshot.l3vnis, name),
-        ResourceKind::L2VNI => refs(&snapshot.l2vnis, name),
-        ResourceKind::L3Passthrough => refs(&snapshot.passthroughs, name),
-        ResourceKind::RawFRRConfig => refs(&snapshot.raw_configs, name),
+        ResourceKind::Underlay
+        | ResourceKind::L3VNI
+        | ResourceKind::L2VNI
+        | ResourceKind::L3Passthrough
+        | ResourceKind::RawFRRConfig => {
+            snapshot.objects.entries().filter(|e| e.kind == kind && e.name() == name).map(|e| e.object_ref()).collect()
+        }
         ResourceKind::FrrConfiguration | ResourceKind::L3VPN => {
             let uid = snapshot.node.as_ref().map(|n| n.uid.clone()).filter(|u| !u.is_empty());
             vec![ObjectReference {
@@ -450,29 +398,9 @@ enum Trigger {
     RouterReady,
 }
 
-fn decode<T: DeserializeOwned>(kind: &str, store: &Store<DynamicObject>) -> Vec<T> {
-    let mut out = Vec::new();
-    for object in store.state() {
-        match serde_json::to_value(object.as_ref()).and_then(serde_json::from_value::<T>) {
-            Ok(t) => out.push(t),
-            Err(e) => tracing::warn!(
-                kind,
-                name = object.metadata.name.as_deref().unwrap_or_default(),
-                error = %e,
-                "cannot read an object; ignored"
-            ),
-        }
-    }
-    out
-}
-
 /// The reflector stores and the trigger channel.
 struct Watches {
-    underlays: Store<DynamicObject>,
-    l3vnis: Store<DynamicObject>,
-    l2vnis: Store<DynamicObject>,
-    passthroughs: Store<DynamicObject>,
-    raw_configs: Store<DynamicObject>,
+    kinds: KindStores,
     node: Arc<Mutex<Option<NodeMeta>>>,
     node_seen: Arc<tokio::sync::Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -480,38 +408,10 @@ struct Watches {
 
 impl Watches {
     fn start(client: &Client, cfg: &ControllerConfig, tx: mpsc::UnboundedSender<Trigger>) -> Watches {
-        let mut tasks = Vec::new();
-        let mut kind = |what: &'static str, ar: ApiResource, api: Api<DynamicObject>| {
-            let writer = Writer::new(ar);
-            let reader = writer.as_reader();
-            let tx = tx.clone();
-            tasks.push(tokio::spawn(
-                reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).for_each(
-                    move |event| {
-                        match event {
-                            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
-                                let _ = tx.send(Trigger::Changed);
-                            }
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(resource = what, error = %e, "watch failed; retrying"),
-                        }
-                        futures::future::ready(())
-                    },
-                ),
-            ));
-            reader
-        };
-        let ar_u = ApiResource::erase::<Underlay>(&());
-        let ar_l3 = ApiResource::erase::<L3VNI>(&());
-        let ar_l2 = ApiResource::erase::<L2VNI>(&());
-        let ar_p = ApiResource::erase::<L3Passthrough>(&());
-        let ar_r = ApiResource::erase::<RawFRRConfig>(&());
-        let underlays = kind("underlays", ar_u.clone(), Api::all_with(client.clone(), &ar_u));
-        let l3vnis = kind("l3vnis", ar_l3.clone(), Api::all_with(client.clone(), &ar_l3));
-        let l2vnis = kind("l2vnis", ar_l2.clone(), Api::all_with(client.clone(), &ar_l2));
-        let passthroughs = kind("l3passthroughs", ar_p.clone(), Api::all_with(client.clone(), &ar_p));
-        let raw_configs =
-            kind("rawfrrconfigs", ar_r.clone(), Api::namespaced_with(client.clone(), &cfg.namespace, &ar_r));
+        let changed = tx.clone();
+        let (kinds, mut tasks) = KindStores::start(client, &cfg.namespace, move || {
+            let _ = changed.send(Trigger::Changed);
+        });
 
         // This Node, metadata only; only labels and the index annotation matter.
         let node = Arc::new(Mutex::new(None::<NodeMeta>));
@@ -578,27 +478,18 @@ impl Watches {
                     futures::future::ready(())
                 }),
         ));
-        Watches { underlays, l3vnis, l2vnis, passthroughs, raw_configs, node, node_seen, tasks }
+        Watches { kinds, node, node_seen, tasks }
     }
 
     async fn wait_synced(&self) {
-        for store in [&self.underlays, &self.l3vnis, &self.l2vnis, &self.passthroughs, &self.raw_configs] {
-            let _ = store.wait_until_ready().await;
-        }
+        self.kinds.wait_ready().await;
         if self.node.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
             self.node_seen.notified().await;
         }
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            underlays: decode("Underlay", &self.underlays),
-            l3vnis: decode("L3VNI", &self.l3vnis),
-            l2vnis: decode("L2VNI", &self.l2vnis),
-            passthroughs: decode("L3Passthrough", &self.passthroughs),
-            raw_configs: decode("RawFRRConfig", &self.raw_configs),
-            node: self.node.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-        }
+        Snapshot { objects: self.kinds.objects(), node: self.node.lock().unwrap_or_else(|e| e.into_inner()).clone() }
     }
 }
 

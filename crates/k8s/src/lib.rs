@@ -25,6 +25,7 @@ pub mod rbac;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod watch;
 
 use std::path::PathBuf;
 

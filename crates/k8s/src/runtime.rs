@@ -1,25 +1,23 @@
 //! The long-running parts: reflectors that keep the cluster state for the webhooks, and the
 //! nodemarker loop (leader election + node-index allocation).
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::{L2VNI, L3Passthrough, L3VNI, RawFRRConfig, Underlay};
 use futures::{Future, StreamExt};
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PartialObjectMeta, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::Client;
+use kube::api::{Api, ListParams, PartialObjectMeta, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
 
 use crate::Error;
 use crate::lease::{Elector, LeaseLock, LeaseSettings};
 use crate::nodeindex::{self, ANNOTATION};
 use crate::server::StateSource;
 use crate::state::{ClusterState, NodeInfo};
+use crate::watch::{KindStores, drive};
 
 /// Field manager name of the nodemarker's writes.
 pub const FIELD_MANAGER: &str = "openperouter-nodemarker";
@@ -48,37 +46,13 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Drives a watch stream into a store, logging errors (the watcher retries with backoff).
-fn drive<K>(
-    what: &'static str,
-    writer: Writer<K>,
-    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-) -> impl Future<Output = ()> + Send + 'static
-where
-    K: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    reflector::reflector(writer, stream.default_backoff()).for_each(move |event| {
-        if let Err(e) = event {
-            tracing::warn!(resource = what, error = %e, "watch failed; retrying");
-        }
-        futures::future::ready(())
-    })
-}
-
-/// Reflector stores of everything the webhooks read. Objects are kept untyped and decoded on
-/// use, so one object the current types cannot read is skipped (with a warning) instead of
-/// breaking the whole watch.
+/// Reflector stores of everything the webhooks read: every planned kind ([`KindStores`]) and
+/// the Nodes' metadata.
 #[derive(Clone)]
 pub struct Reflectors {
-    underlays: Store<DynamicObject>,
-    l3vnis: Store<DynamicObject>,
-    l2vnis: Store<DynamicObject>,
-    passthroughs: Store<DynamicObject>,
-    raw_configs: Store<DynamicObject>,
+    kinds: KindStores,
     nodes: Store<PartialObjectMeta<Node>>,
     ready: Arc<AtomicBool>,
-    reported: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Reflectors {
@@ -86,77 +60,18 @@ impl Reflectors {
     /// watched in `namespace` only, everything else cluster-wide.
     pub fn start(client: Client, namespace: &str) -> Reflectors {
         let ready = Arc::new(AtomicBool::new(false));
-        let mut waits = Vec::new();
-        let mut store = |what: &'static str, ar: ApiResource, api: Api<DynamicObject>| {
-            let writer = Writer::new(ar);
-            let reader = writer.as_reader();
-            tokio::spawn(drive(what, writer, watcher(api, watcher::Config::default())));
-            let r = reader.clone();
-            waits.push(tokio::spawn(async move { r.wait_until_ready().await.is_ok() }));
-            reader
-        };
-        let ar_u = ApiResource::erase::<Underlay>(&());
-        let ar_l3 = ApiResource::erase::<L3VNI>(&());
-        let ar_l2 = ApiResource::erase::<L2VNI>(&());
-        let ar_p = ApiResource::erase::<L3Passthrough>(&());
-        let ar_r = ApiResource::erase::<RawFRRConfig>(&());
-        let underlays = store("underlays", ar_u.clone(), Api::all_with(client.clone(), &ar_u));
-        let l3vnis = store("l3vnis", ar_l3.clone(), Api::all_with(client.clone(), &ar_l3));
-        let l2vnis = store("l2vnis", ar_l2.clone(), Api::all_with(client.clone(), &ar_l2));
-        let passthroughs = store("l3passthroughs", ar_p.clone(), Api::all_with(client.clone(), &ar_p));
-        let raw_configs = store("rawfrrconfigs", ar_r.clone(), Api::namespaced_with(client.clone(), namespace, &ar_r));
+        let (kinds, _tasks) = KindStores::start(&client, namespace, || {});
         let (nodes, node_writer) = reflector::store::<PartialObjectMeta<Node>>();
-        tokio::spawn(drive(
-            "nodes",
-            node_writer,
-            watcher(Api::<PartialObjectMeta<Node>>::all(client), watcher::Config::default()),
-        ));
-        let n = nodes.clone();
-        waits.push(tokio::spawn(async move { n.wait_until_ready().await.is_ok() }));
-        let flag = ready.clone();
+        let node_watch = watcher(Api::<PartialObjectMeta<Node>>::all(client), watcher::Config::default());
+        tokio::spawn(drive("nodes", node_writer, node_watch, |_| {}));
+        let (k, n, flag) = (kinds.clone(), nodes.clone(), ready.clone());
         tokio::spawn(async move {
-            for w in waits {
-                if !matches!(w.await, Ok(true)) {
-                    return;
-                }
+            if k.wait_ready().await && n.wait_until_ready().await.is_ok() {
+                tracing::info!("cluster state synchronised");
+                flag.store(true, Ordering::SeqCst);
             }
-            tracing::info!("cluster state synchronised");
-            flag.store(true, Ordering::SeqCst);
         });
-        Reflectors {
-            underlays,
-            l3vnis,
-            l2vnis,
-            passthroughs,
-            raw_configs,
-            nodes,
-            ready,
-            reported: Arc::new(Mutex::new(BTreeSet::new())),
-        }
-    }
-
-    fn decode<T: DeserializeOwned>(&self, kind: &str, store: &Store<DynamicObject>) -> Vec<T> {
-        let mut out = Vec::new();
-        for object in store.state() {
-            let decoded = serde_json::to_value(object.as_ref()).and_then(serde_json::from_value::<T>);
-            match decoded {
-                Ok(t) => out.push(t),
-                Err(e) => {
-                    let key = format!(
-                        "{kind}/{}/{}@{}",
-                        object.metadata.namespace.as_deref().unwrap_or_default(),
-                        object.metadata.name.as_deref().unwrap_or_default(),
-                        object.metadata.resource_version.as_deref().unwrap_or_default()
-                    );
-                    // A poisoned lock only loses the de-duplication of this warning.
-                    let first = self.reported.lock().map(|mut s| s.insert(key.clone())).unwrap_or(true);
-                    if first {
-                        tracing::warn!(object = %key, error = %e, "cannot read an existing object; the webhooks ignore it");
-                    }
-                }
-            }
-        }
-        out
+        Reflectors { kinds, nodes, ready }
     }
 }
 
@@ -170,11 +85,7 @@ impl StateSource for Reflectors {
             return None;
         }
         Some(ClusterState {
-            underlays: self.decode("Underlay", &self.underlays),
-            l3vnis: self.decode("L3VNI", &self.l3vnis),
-            l2vnis: self.decode("L2VNI", &self.l2vnis),
-            passthroughs: self.decode("L3Passthrough", &self.passthroughs),
-            raw_configs: self.decode("RawFRRConfig", &self.raw_configs),
+            objects: self.kinds.objects(),
             nodes: self.nodes.state().iter().filter_map(|n| NodeInfo::from_meta(&n.metadata)).collect(),
         })
     }

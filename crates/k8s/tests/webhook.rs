@@ -37,14 +37,7 @@ fn cluster() -> ClusterState {
     let mut loaded = api::load::Loaded::default();
     api::load::load_str(&text, &path, &mut loaded).expect("cluster fixture loads");
     assert!(loaded.rejected.is_empty(), "fixture objects must be valid: {:?}", loaded.rejected);
-    ClusterState {
-        underlays: loaded.underlays.into_iter().map(|s| s.resource).collect(),
-        l3vnis: loaded.l3vnis.into_iter().map(|s| s.resource).collect(),
-        l2vnis: loaded.l2vnis.into_iter().map(|s| s.resource).collect(),
-        passthroughs: loaded.passthroughs.into_iter().map(|s| s.resource).collect(),
-        raw_configs: loaded.raw_configs.into_iter().map(|s| s.resource).collect(),
-        nodes: nodes(),
-    }
+    ClusterState { objects: loaded.objects(), nodes: nodes() }
 }
 
 fn load_review(name: &str) -> Vec<u8> {
@@ -429,11 +422,11 @@ fn an_update_that_leaves_an_existing_failure_as_it_was_is_allowed_with_a_warning
     let mut state = cluster();
     // An L3VNI that already conflicts (created while the webhook was down, say): zz-dup sorts
     // after red, so it is the one failing.
-    let mut dup = state.l3vnis[0].clone();
+    let mut dup = state.objects.l3vnis[0].clone();
     dup.metadata.name = Some("zz-dup".into());
     dup.spec.vrf = "dup".into();
     dup.spec.host_session = None;
-    state.l3vnis.push(dup.clone());
+    state.objects.l3vnis.push(dup.clone());
     let mut updated = dup.clone();
     updated.metadata.labels = Some(BTreeMap::from([("team".to_string(), "x".to_string())]));
     let review = |new: &api::L3VNI, old: &api::L3VNI| {
@@ -487,7 +480,7 @@ fn raw_frr_config_namespace_is_configurable() {
 #[test]
 fn a_vni_on_nodes_without_underlay_is_accepted_with_a_warning() {
     let mut state = cluster();
-    state.underlays.clear();
+    state.objects.underlays.clear();
     let r = run("l3vni-create-allowed", &state);
     assert!(r.allowed, "{}", r.result.message);
     let warnings = r.warnings.unwrap_or_default().join(" | ");

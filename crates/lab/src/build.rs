@@ -134,6 +134,7 @@ fn build_local(ns: &Namespace, sock: &mut Socket) -> Result<(), BuildError> {
     for bridge in &ns.bridges {
         let mut link = NewLink::new(&bridge.name, LinkKind::Bridge);
         link.mac = bridge.mac;
+        link.up = true;
         if let Some(vrf) = &bridge.vrf {
             link.master = Some(*vrf_index.get(vrf).ok_or_else(|| BuildError::Invalid {
                 ns: n.into(),

@@ -23,7 +23,7 @@ mod validate;
 use std::collections::{BTreeMap, BTreeSet};
 
 use api::load::{Loaded, Rejected};
-use api::{FailedResource, FailureReason, L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, Underlay};
+use api::{FailedResource, FailureReason, Objects, ResourceKind};
 use serde::Serialize;
 
 pub use validate::{Valid, ValidL2Vni, ValidL3Vni, ValidPassthrough, ValidUnderlay};
@@ -57,16 +57,8 @@ impl Default for Options {
 /// All resources known (before node selection).
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
-    /// Underlays.
-    pub underlays: Vec<Underlay>,
-    /// L3VNIs.
-    pub l3vnis: Vec<L3VNI>,
-    /// L2VNIs.
-    pub l2vnis: Vec<L2VNI>,
-    /// L3Passthroughs.
-    pub passthroughs: Vec<L3Passthrough>,
-    /// RawFRRConfigs.
-    pub raw_configs: Vec<RawFRRConfig>,
+    /// The resources of every kind.
+    pub objects: Objects,
     /// Resources that already failed a single-object rule.
     pub rejected: Vec<Rejected>,
     /// Resources the node applied last time. When two resources conflict (same VNI, same VRF,
@@ -78,15 +70,7 @@ pub struct Resources {
 
 impl From<&Loaded> for Resources {
     fn from(l: &Loaded) -> Self {
-        Resources {
-            underlays: l.underlays.iter().map(|s| s.resource.clone()).collect(),
-            l3vnis: l.l3vnis.iter().map(|s| s.resource.clone()).collect(),
-            l2vnis: l.l2vnis.iter().map(|s| s.resource.clone()).collect(),
-            passthroughs: l.passthroughs.iter().map(|s| s.resource.clone()).collect(),
-            raw_configs: l.raw_configs.iter().map(|s| s.resource.clone()).collect(),
-            rejected: l.rejected.clone(),
-            incumbents: BTreeSet::new(),
-        }
+        Resources { objects: l.objects(), rejected: l.rejected.clone(), incumbents: BTreeSet::new() }
     }
 }
 

@@ -194,23 +194,31 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
     }
 
     let underlays =
-        selected(&resources.underlays, ResourceKind::Underlay, node, outcomes, &resources.incumbents, |u| {
+        selected(&resources.objects.underlays, ResourceKind::Underlay, node, outcomes, &resources.incumbents, |u| {
             (name_of(&u.metadata), u.spec.node_selector.as_ref())
         });
-    let l3vnis = selected(&resources.l3vnis, ResourceKind::L3VNI, node, outcomes, &resources.incumbents, |u| {
+    let l3vnis = selected(&resources.objects.l3vnis, ResourceKind::L3VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
-    let l2vnis = selected(&resources.l2vnis, ResourceKind::L2VNI, node, outcomes, &resources.incumbents, |u| {
+    let l2vnis = selected(&resources.objects.l2vnis, ResourceKind::L2VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
-    let passthroughs =
-        selected(&resources.passthroughs, ResourceKind::L3Passthrough, node, outcomes, &resources.incumbents, |u| {
-            (name_of(&u.metadata), u.spec.node_selector.as_ref())
-        });
-    let raws =
-        selected(&resources.raw_configs, ResourceKind::RawFRRConfig, node, outcomes, &resources.incumbents, |u| {
-            (name_of(&u.metadata), u.spec.node_selector.as_ref())
-        });
+    let passthroughs = selected(
+        &resources.objects.passthroughs,
+        ResourceKind::L3Passthrough,
+        node,
+        outcomes,
+        &resources.incumbents,
+        |u| (name_of(&u.metadata), u.spec.node_selector.as_ref()),
+    );
+    let raws = selected(
+        &resources.objects.raw_configs,
+        ResourceKind::RawFRRConfig,
+        node,
+        outcomes,
+        &resources.incumbents,
+        |u| (name_of(&u.metadata), u.spec.node_selector.as_ref()),
+    );
     let underlay_rejected = outcomes.failed.iter().any(|f| f.kind == ResourceKind::Underlay);
 
     // --- Underlay: any failure leaves the node untouched.
@@ -536,7 +544,7 @@ fn validate_l2vni(
             match valid.l3vnis.iter().find(|v| v.name == target) {
                 Some(v) => Some(v.resource.spec.vrf.clone()),
                 None => {
-                    let exists = resources.l3vnis.iter().any(|r| r.metadata.name.as_deref() == Some(&target))
+                    let exists = resources.objects.l3vnis.iter().any(|r| r.metadata.name.as_deref() == Some(&target))
                         || resources.rejected.iter().any(|r| r.kind == ResourceKind::L3VNI && r.name == target);
                     let why = if exists { "is invalid or not selected for this node" } else { "does not exist" };
                     return Err(dependency(format!("routing domain L3VNI/{target} {why}")));

@@ -67,9 +67,7 @@ impl NodeIdentity {
 
 /// This host's name (its UTS namespace's).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    kernel::sysctl::read("kernel/hostname").ok().flatten().unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]

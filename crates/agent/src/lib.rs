@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use api::{FailedResource, FailureReason, ResourceKind};
 use dataplane::Datapath;
+use frr::Instance;
 use frr::target::Target;
-use frr::{Instance, InstanceSpec, NetnsRef};
 use kernel::NetNs;
 
 pub use config::{AgentConfig, FrrMode, Input, KernelMode};
@@ -68,22 +68,9 @@ impl Agent {
         let cfg_state_file = cfg.state_file.clone();
         let frr = match &cfg.frr {
             FrrMode::Managed { run_dir, config_dir, hostname } => {
-                let mut spec = InstanceSpec::private(
-                    &cfg.router_netns,
-                    NetnsRef::Name(cfg.router_netns.clone()),
-                    run_dir,
-                    config_dir,
-                );
-                spec.hostname = hostname.clone();
-                // Keep the routes zebra installed for 60 s after a zebra restart, so that
-                // forwarding goes on while BGP (graceful restart) relearns them.
-                spec.daemon_args.entry("zebra".into()).or_default().extend(["-K".to_string(), "60".to_string()]);
-                Some(Target::managed(Instance::new(spec)))
+                Some(Target::private_instance(&cfg.router_netns, run_dir, config_dir, hostname.clone()))
             }
-            FrrMode::Pathspace(name) => Some(Target::external(Instance::new(InstanceSpec::pathspace(
-                name,
-                NetnsRef::Name(cfg.router_netns.clone()),
-            )))),
+            FrrMode::Pathspace(name) => Some(Target::pathspace(name, &cfg.router_netns)),
             FrrMode::Reloader { socket, config_path, hostname: fixed } => {
                 Some(Target::reloader(socket.clone(), config_path.clone(), fixed.clone().unwrap_or_else(hostname)))
             }

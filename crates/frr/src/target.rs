@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::instance::{DaemonState, Instance, InstanceStatus};
+use crate::instance::{DaemonState, Instance, InstanceSpec, InstanceStatus, NetnsRef};
 use crate::reloader::ReloaderClient;
 use crate::{Applier, Config, FrrVersion, Vtysh};
 
@@ -61,6 +61,27 @@ pub enum Target {
 }
 
 impl Target {
+    /// The FRR a node agent runs itself in the router namespace `netns` (named after it), with
+    /// its files in `run_dir` and `config_dir` and `hostname` in its own UTS namespace. zebra
+    /// keeps the routes it installed for 60 s after it restarts, so that forwarding goes on
+    /// while BGP (graceful restart) relearns them.
+    pub fn private_instance(
+        netns: &str,
+        run_dir: impl Into<PathBuf>,
+        config_dir: impl Into<PathBuf>,
+        hostname: Option<String>,
+    ) -> Target {
+        let mut spec = InstanceSpec::private(netns, NetnsRef::Name(netns.to_string()), run_dir, config_dir);
+        spec.hostname = hostname;
+        spec.daemon_args.entry("zebra".into()).or_default().extend(["-K".to_string(), "60".to_string()]);
+        Target::managed(Instance::new(spec))
+    }
+
+    /// Debian's pathspace instance `frr@NAME`, running in the namespace `netns`, run by systemd.
+    pub fn pathspace(name: &str, netns: &str) -> Target {
+        Target::external(Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(netns.to_string()))))
+    }
+
     /// An FRR instance this process runs.
     pub fn managed(instance: Instance) -> Target {
         Target::Local {

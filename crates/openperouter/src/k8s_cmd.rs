@@ -142,7 +142,7 @@ pub fn run_webhook(args: WebhookArgs) -> Result<ExitCode> {
 }
 
 fn default_identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+    let host = kernel::sysctl::read("kernel/hostname").ok().flatten().unwrap_or_default();
     format!("{}-{}", if host.is_empty() { "nodemarker" } else { &host }, std::process::id())
 }
 

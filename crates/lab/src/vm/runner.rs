@@ -474,7 +474,7 @@ impl RunDir {
             else {
                 continue;
             };
-            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            if pid.parse::<u32>().is_ok_and(|p| !kernel::procs::is_running(p)) {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }

@@ -30,7 +30,8 @@ fn leaf_config(me: u8, asn: u32, peer_as: u32) -> String {
         "hostname leaf-{me}\n\
          vni 200\n\
          router bgp {asn}\n bgp router-id 198.51.100.{me}\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n \
-         neighbor 192.0.2.{other} remote-as {peer_as}\n neighbor 192.0.2.{other} bfd\n !\n \
+         neighbor 192.0.2.{other} remote-as {peer_as}\n neighbor 192.0.2.{other} timers connect 2\n \
+         neighbor 192.0.2.{other} bfd\n !\n \
          address-family ipv4 unicast\n  network 198.51.100.{me}/32\n  neighbor 192.0.2.{other} activate\n exit-address-family\n !\n \
          address-family l2vpn evpn\n  neighbor 192.0.2.{other} activate\n  advertise-all-vni\n  advertise ipv4 unicast\n \
          exit-address-family\nexit\n!\n"

@@ -206,15 +206,17 @@ fn router_id_cidr_must_be_ipv4() {
 }
 
 #[test]
-fn srv6_needs_isis_and_isis_is_not_supported_yet() {
+fn srv6_needs_isis_a_net_must_be_well_formed_and_isis_is_not_supported_yet() {
+    let neighbor = "  - {asn: 64512, address: 192.168.11.2}\n";
     underlay_rejected(
-        &underlay_with("  - {asn: 64512, address: 192.168.11.2}\n", "  srv6: {locator: {}}\n"),
+        &underlay_with(neighbor, "  srv6: {locator: {basePrefix: \"fd00:0:32::/48\", format: usid-f3216}}\n"),
         "SRv6 can only be configured if isis is set",
     );
     underlay_rejected(
-        &underlay_with("  - {asn: 64512, address: 192.168.11.2}\n", "  isis: {baseNet: x}\n"),
-        "not supported yet",
+        &underlay_with(neighbor, "  isis: {baseNet: 49.0001.0002.0003.0004.0g}\n"),
+        "baseNet must look like",
     );
+    underlay_rejected(&underlay_with(neighbor, "  isis: {baseNet: 49.0001.0002.0003.0004.00}\n"), "not supported yet");
 }
 
 #[test]

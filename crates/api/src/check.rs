@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use crate::types::{L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, Underlay};
+use crate::types::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, ResourceKind, Underlay};
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,7 @@ fn schema_for(kind: ResourceKind) -> Option<&'static Value> {
         for (kind, crd) in [
             (ResourceKind::Underlay, Underlay::crd()),
             (ResourceKind::L3VNI, L3VNI::crd()),
+            (ResourceKind::L3VPN, L3VPN::crd()),
             (ResourceKind::L2VNI, L2VNI::crd()),
             (ResourceKind::L3Passthrough, L3Passthrough::crd()),
             (ResourceKind::RawFRRConfig, RawFRRConfig::crd()),

@@ -3,7 +3,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::types::{L2VNI, L3Passthrough, L3VNI, RawFRRConfig, RouterNodeConfigurationStatus, Underlay};
+use crate::types::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, RouterNodeConfigurationStatus, Underlay};
 
 /// Every CRD this product serves, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -11,6 +11,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Underlay::crd(),
         L3VNI::crd(),
         L2VNI::crd(),
+        L3VPN::crd(),
         L3Passthrough::crd(),
         RawFRRConfig::crd(),
         RouterNodeConfigurationStatus::crd(),

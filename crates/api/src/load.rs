@@ -160,6 +160,8 @@ pub struct Loaded {
     pub underlays: Vec<Sourced<Underlay>>,
     /// L3VNIs.
     pub l3vnis: Vec<Sourced<L3VNI>>,
+    /// L3VPNs.
+    pub l3vpns: Vec<Sourced<L3VPN>>,
     /// L2VNIs.
     pub l2vnis: Vec<Sourced<L2VNI>>,
     /// L3Passthroughs.
@@ -178,6 +180,7 @@ impl Loaded {
         crate::Objects {
             underlays: self.underlays.iter().map(|s| s.resource.clone()).collect(),
             l3vnis: self.l3vnis.iter().map(|s| s.resource.clone()).collect(),
+            l3vpns: self.l3vpns.iter().map(|s| s.resource.clone()).collect(),
             l2vnis: self.l2vnis.iter().map(|s| s.resource.clone()).collect(),
             passthroughs: self.passthroughs.iter().map(|s| s.resource.clone()).collect(),
             raw_configs: self.raw_configs.iter().map(|s| s.resource.clone()).collect(),
@@ -188,6 +191,7 @@ impl Loaded {
     pub fn resource_count(&self) -> usize {
         self.underlays.len()
             + self.l3vnis.len()
+            + self.l3vpns.len()
             + self.l2vnis.len()
             + self.passthroughs.len()
             + self.raw_configs.len()
@@ -345,7 +349,11 @@ fn load_manifest(doc: Value, origin: Origin, loaded: &mut Loaded) -> Result<(), 
                 loaded.raw_configs.push(Sourced { resource: RawFRRConfig { metadata, spec, status: None }, origin });
             }
         }
-        "L3VPN" => loaded.rejected.push(unsupported_l3vpn(name, &spec, origin)),
+        "L3VPN" => {
+            if let Some(spec) = typed_spec::<L3VPNSpec>(ResourceKind::L3VPN, &name, spec, &origin, &what, loaded)? {
+                loaded.l3vpns.push(Sourced { resource: L3VPN { metadata, spec, status: None }, origin });
+            }
+        }
         "RouterNodeConfigurationStatus" => {
             // Output of the router, not configuration: ignored on input.
         }
@@ -359,20 +367,6 @@ fn load_manifest(doc: Value, origin: Origin, loaded: &mut Loaded) -> Result<(), 
         }
     }
     Ok(())
-}
-
-fn unsupported_l3vpn(name: String, spec: &Value, origin: Origin) -> Rejected {
-    let node_selector = spec.get("nodeSelector").and_then(|s| serde_json::from_value(s.clone()).ok());
-    Rejected {
-        kind: ResourceKind::L3VPN,
-        name,
-        node_selector,
-        violations: vec![Violation {
-            path: String::new(),
-            message: "L3VPN (SRv6) is not supported yet by this router; use an L3VNI (EVPN/VXLAN)".into(),
-        }],
-        origin,
-    }
 }
 
 /// Types the spec (shape errors are fatal) then runs the single-object rules: a resource that
@@ -452,7 +446,10 @@ fn load_static(doc: Value, origin: Origin, loaded: &mut Loaded) -> Result<(), Lo
     }
     for (i, entry) in list("l3vpns")?.into_iter().enumerate() {
         let (name, spec) = split_name(entry, &origin, &format!("l3vpns[{i}]"))?;
-        loaded.rejected.push(unsupported_l3vpn(name, &spec, origin.clone()));
+        let what = format!("L3VPN/{name}");
+        if let Some(spec) = typed_spec::<L3VPNSpec>(ResourceKind::L3VPN, &name, spec, &origin, &what, loaded)? {
+            loaded.l3vpns.push(Sourced { resource: L3VPN::new(&name, spec), origin: origin.clone() });
+        }
     }
     if let Some(spec) = map.get("bgppassthrough").filter(|v| !v.is_null()) {
         // Upstream only uses the passthrough when a host session ASN is set.
@@ -575,10 +572,21 @@ mod tests {
     }
 
     #[test]
-    fn l3vpn_is_rejected_as_not_supported() {
-        let loaded = load("apiVersion: network.openperouter.io/v1alpha1\nkind: L3VPN\nmetadata: {name: red}\nspec: {vrf: red, rdAssignedNumber: 100}\n").unwrap();
+    fn l3vpns_are_read_typed_and_checked() {
+        let h = "apiVersion: network.openperouter.io/v1alpha1\nkind: L3VPN\nmetadata: {name: red}\n";
+        let loaded =
+            load(&format!("{h}spec: {{vrf: red, rdAssignedNumber: 100, importRTs: ['64520:100']}}\n")).unwrap();
+        assert_eq!(loaded.l3vpns.len(), 1);
+        assert_eq!(loaded.l3vpns[0].resource.spec.rd_assigned_number, 100);
+        let missing = load(&format!("{h}spec: {{vrf: red, rdAssignedNumber: 100}}\n")).unwrap_err().to_string();
+        assert!(missing.contains("importRTs"), "{missing}");
+        let loaded =
+            load(&format!("{h}spec: {{vrf: red, rdAssignedNumber: 70000, importRTs: ['64520:1']}}\n")).unwrap();
         assert_eq!(loaded.rejected.len(), 1);
-        assert!(loaded.rejected[0].failed_resource().message.contains("not supported yet"));
+        assert!(loaded.rejected[0].failed_resource().message.contains("rdAssignedNumber"), "{:?}", loaded.rejected);
+        let stat =
+            load("l3vpns:\n- {name: blue, vrf: blue, rdAssignedNumber: 200, importRTs: ['64520:200']}\n").unwrap();
+        assert_eq!(stat.l3vpns[0].resource.metadata.name.as_deref(), Some("blue"));
     }
 
     #[test]

@@ -7,12 +7,13 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::Resource;
 
-use crate::{L2VNI, L3Passthrough, L3VNI, RawFRRConfig, ResourceKind, Underlay};
+use crate::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, ResourceKind, Underlay};
 
 /// The kinds an [`Objects`] holds (the API's kinds that are planned), in planning order.
-pub const KINDS: [ResourceKind; 5] = [
+pub const KINDS: [ResourceKind; 6] = [
     ResourceKind::Underlay,
     ResourceKind::L3VNI,
+    ResourceKind::L3VPN,
     ResourceKind::L2VNI,
     ResourceKind::L3Passthrough,
     ResourceKind::RawFRRConfig,
@@ -25,6 +26,8 @@ pub struct Objects {
     pub underlays: Vec<Underlay>,
     /// L3VNIs.
     pub l3vnis: Vec<L3VNI>,
+    /// L3VPNs.
+    pub l3vpns: Vec<L3VPN>,
     /// L2VNIs.
     pub l2vnis: Vec<L2VNI>,
     /// L3Passthroughs.
@@ -40,6 +43,8 @@ pub enum Object {
     Underlay(Underlay),
     /// An L3VNI.
     L3VNI(L3VNI),
+    /// An L3VPN.
+    L3VPN(L3VPN),
     /// An L2VNI.
     L2VNI(L2VNI),
     /// An L3Passthrough.
@@ -114,6 +119,7 @@ impl Objects {
         }
         of(ResourceKind::Underlay, &self.underlays, |o| (o.spec.node_selector.as_ref(), &o.spec))
             .chain(of(ResourceKind::L3VNI, &self.l3vnis, |o| (o.spec.node_selector.as_ref(), &o.spec)))
+            .chain(of(ResourceKind::L3VPN, &self.l3vpns, |o| (o.spec.node_selector.as_ref(), &o.spec)))
             .chain(of(ResourceKind::L2VNI, &self.l2vnis, |o| (o.spec.node_selector.as_ref(), &o.spec)))
             .chain(of(ResourceKind::L3Passthrough, &self.passthroughs, |o| (o.spec.node_selector.as_ref(), &o.spec)))
             .chain(of(ResourceKind::RawFRRConfig, &self.raw_configs, |o| (o.spec.node_selector.as_ref(), &o.spec)))
@@ -121,7 +127,12 @@ impl Objects {
 
     /// Number of resources.
     pub fn len(&self) -> usize {
-        self.underlays.len() + self.l3vnis.len() + self.l2vnis.len() + self.passthroughs.len() + self.raw_configs.len()
+        self.underlays.len()
+            + self.l3vnis.len()
+            + self.l3vpns.len()
+            + self.l2vnis.len()
+            + self.passthroughs.len()
+            + self.raw_configs.len()
     }
 
     /// No resource at all.
@@ -134,6 +145,7 @@ impl Objects {
         match object {
             Object::Underlay(o) => self.underlays.push(o),
             Object::L3VNI(o) => self.l3vnis.push(o),
+            Object::L3VPN(o) => self.l3vpns.push(o),
             Object::L2VNI(o) => self.l2vnis.push(o),
             Object::L3Passthrough(o) => self.passthroughs.push(o),
             Object::RawFRRConfig(o) => self.raw_configs.push(o),
@@ -157,6 +169,8 @@ impl Objects {
             (ResourceKind::Underlay, _) => put_in(&mut self.underlays, namespace, name, None),
             (ResourceKind::L3VNI, Some(Object::L3VNI(o))) => put_in(&mut self.l3vnis, namespace, name, Some(o)),
             (ResourceKind::L3VNI, _) => put_in(&mut self.l3vnis, namespace, name, None),
+            (ResourceKind::L3VPN, Some(Object::L3VPN(o))) => put_in(&mut self.l3vpns, namespace, name, Some(o)),
+            (ResourceKind::L3VPN, _) => put_in(&mut self.l3vpns, namespace, name, None),
             (ResourceKind::L2VNI, Some(Object::L2VNI(o))) => put_in(&mut self.l2vnis, namespace, name, Some(o)),
             (ResourceKind::L2VNI, _) => put_in(&mut self.l2vnis, namespace, name, None),
             (ResourceKind::L3Passthrough, Some(Object::L3Passthrough(o))) => {
@@ -167,7 +181,7 @@ impl Objects {
                 put_in(&mut self.raw_configs, namespace, name, Some(o))
             }
             (ResourceKind::RawFRRConfig, _) => put_in(&mut self.raw_configs, namespace, name, None),
-            (ResourceKind::L3VPN | ResourceKind::FrrConfiguration, _) => {}
+            (ResourceKind::FrrConfiguration, _) => {}
         }
     }
 
@@ -187,10 +201,11 @@ impl Object {
         Ok(match kind {
             ResourceKind::Underlay => Object::Underlay(serde_json::from_value(value).map_err(read)?),
             ResourceKind::L3VNI => Object::L3VNI(serde_json::from_value(value).map_err(read)?),
+            ResourceKind::L3VPN => Object::L3VPN(serde_json::from_value(value).map_err(read)?),
             ResourceKind::L2VNI => Object::L2VNI(serde_json::from_value(value).map_err(read)?),
             ResourceKind::L3Passthrough => Object::L3Passthrough(serde_json::from_value(value).map_err(read)?),
             ResourceKind::RawFRRConfig => Object::RawFRRConfig(serde_json::from_value(value).map_err(read)?),
-            ResourceKind::L3VPN | ResourceKind::FrrConfiguration => {
+            ResourceKind::FrrConfiguration => {
                 return Err(format!("{} is not a planned kind", kind.as_str()));
             }
         })
@@ -226,6 +241,7 @@ impl Object {
         let (kind, meta, node_selector, spec): (_, _, _, &dyn SpecJson) = match self {
             Object::Underlay(o) => (ResourceKind::Underlay, o.meta(), o.spec.node_selector.as_ref(), &o.spec),
             Object::L3VNI(o) => (ResourceKind::L3VNI, o.meta(), o.spec.node_selector.as_ref(), &o.spec),
+            Object::L3VPN(o) => (ResourceKind::L3VPN, o.meta(), o.spec.node_selector.as_ref(), &o.spec),
             Object::L2VNI(o) => (ResourceKind::L2VNI, o.meta(), o.spec.node_selector.as_ref(), &o.spec),
             Object::L3Passthrough(o) => (ResourceKind::L3Passthrough, o.meta(), o.spec.node_selector.as_ref(), &o.spec),
             Object::RawFRRConfig(o) => (ResourceKind::RawFRRConfig, o.meta(), o.spec.node_selector.as_ref(), &o.spec),
@@ -263,7 +279,7 @@ mod tests {
         assert!(all.underlays.is_empty());
         all.put(ResourceKind::L3VNI, "a", "red", None);
         assert_eq!(all.entries().map(|e| e.namespace().to_string()).collect::<Vec<_>>(), ["b"]);
-        assert!(Object::from_json(ResourceKind::L3VPN, serde_json::json!({})).is_err());
+        assert!(Object::from_json(ResourceKind::FrrConfiguration, serde_json::json!({})).is_err());
         assert!(Object::from_json(ResourceKind::L2VNI, serde_json::json!({"spec": 1})).is_err());
     }
 }

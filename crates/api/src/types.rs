@@ -665,6 +665,52 @@ impl L3VNISpec {
 }
 
 // ---------------------------------------------------------------------------------------------
+// L3VPN
+// ---------------------------------------------------------------------------------------------
+
+/// An L3 VPN over SRv6 (BGP VPNv4/VPNv6): a VRF in the router, optionally a veth and a BGP
+/// session to the host.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "network.openperouter.io",
+    version = "v1alpha1",
+    kind = "L3VPN",
+    doc = "L3VPN: an SRv6 L3 VPN (BGP VPNv4/VPNv6), a VRF in the router with an optional BGP session to the host.",
+    plural = "l3vpns",
+    namespaced,
+    status = "EmptyStatus",
+    cel
+)]
+#[x_kube(validation = Rule::new("!has(self.hostSession) || !has(self.hostSession.hostASN) || self.hostSession.hostASN != self.hostSession.asn").message("hostASN must be different from asn"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct L3VPNSpec {
+    /// Nodes this L3VPN applies to; empty or absent means every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<LabelSelector>,
+    /// Linux VRF name in the router namespace.
+    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9_-]*$"))]
+    pub vrf: String,
+    /// The assigned number of the route distinguisher (`<router id>:<n>`); shares the number
+    /// space of VNIs on a node.
+    #[serde(rename = "rdAssignedNumber")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub rd_assigned_number: i64,
+    /// Session with the host speaker; absent means no veth and no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_session: Option<HostSession>,
+    /// Route targets to export (`<underlay ASN>:<rdAssignedNumber>` when absent).
+    #[serde(rename = "exportRTs", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic", "items" = {"type": "string", "maxLength": 21}))]
+    pub export_rts: Option<Vec<String>>,
+    /// Route targets to import (at least one: there is no wildcard).
+    #[serde(rename = "importRTs")]
+    #[schemars(length(max = 100))]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic", "items" = {"type": "string", "maxLength": 21}))]
+    pub import_rts: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
 // L2VNI
 // ---------------------------------------------------------------------------------------------
 

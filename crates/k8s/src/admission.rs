@@ -60,14 +60,8 @@ use crate::state::ClusterState;
 /// Path prefix of the webhook endpoints (upstream's paths).
 pub const PATH_PREFIX: &str = "/validate-openperouter-io-v1alpha1-";
 
-/// The kinds validated, each on its own path.
-pub const KINDS: [ResourceKind; 5] = [
-    ResourceKind::Underlay,
-    ResourceKind::L3VNI,
-    ResourceKind::L2VNI,
-    ResourceKind::L3Passthrough,
-    ResourceKind::RawFRRConfig,
-];
+/// The kinds validated, each on its own path: every planned kind.
+pub const KINDS: [ResourceKind; 6] = api::KINDS;
 
 /// Default operator namespace.
 pub const DEFAULT_NAMESPACE: &str = "openperouter-system";
@@ -214,7 +208,7 @@ pub fn decide(
 ) -> Decision {
     let Some(kind) = kind_of(&request.kind) else {
         return Decision::bad_request(format!(
-            "this webhook validates {}/{} Underlay, L3VNI, L2VNI, L3Passthrough and RawFRRConfig, not {}/{} {}",
+            "this webhook validates {}/{} Underlay, L3VNI, L3VPN, L2VNI, L3Passthrough and RawFRRConfig, not {}/{} {}",
             api::GROUP,
             api::VERSION,
             request.kind.group,
@@ -591,7 +585,8 @@ mod tests {
             assert_eq!(kind_for_path(&path_for(k)), Some(k));
         }
         assert_eq!(path_for(ResourceKind::L3Passthrough), "/validate-openperouter-io-v1alpha1-l3passthrough");
-        assert_eq!(kind_for_path("/validate-openperouter-io-v1alpha1-l3vpn"), None);
+        assert_eq!(kind_for_path("/validate-openperouter-io-v1alpha1-l3vpn"), Some(ResourceKind::L3VPN));
+        assert_eq!(kind_for_path("/validate-openperouter-io-v1alpha1-l3vpns"), None);
     }
 
     #[test]

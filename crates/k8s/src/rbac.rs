@@ -37,6 +37,7 @@ const READ: &[&str] = &["get", "list", "watch"];
 pub const WEBHOOK: &[Permission] = &[
     p(G, "underlays", WATCH, Scope::Cluster),
     p(G, "l3vnis", WATCH, Scope::Cluster),
+    p(G, "l3vpns", WATCH, Scope::Cluster),
     p(G, "l2vnis", WATCH, Scope::Cluster),
     p(G, "l3passthroughs", WATCH, Scope::Cluster),
     p(G, "rawfrrconfigs", WATCH, Scope::Namespace),
@@ -55,6 +56,7 @@ pub const NODEMARKER: &[Permission] = &[
 pub const CONTROLLER: &[Permission] = &[
     p(G, "underlays", READ, Scope::Cluster),
     p(G, "l3vnis", READ, Scope::Cluster),
+    p(G, "l3vpns", READ, Scope::Cluster),
     p(G, "l2vnis", READ, Scope::Cluster),
     p(G, "l3passthroughs", READ, Scope::Cluster),
     p(G, "rawfrrconfigs", READ, Scope::Namespace),

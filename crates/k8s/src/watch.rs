@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use api::{L2VNI, L3Passthrough, L3VNI, Object, Objects, RawFRRConfig, ResourceKind, Underlay};
+use api::{L2VNI, L3Passthrough, L3VNI, L3VPN, Object, Objects, RawFRRConfig, ResourceKind, Underlay};
 use futures::{Future, StreamExt};
 use kube::Client;
 use kube::Resource;
@@ -20,10 +20,11 @@ fn api_resource(kind: ResourceKind) -> Option<ApiResource> {
     Some(match kind {
         ResourceKind::Underlay => ApiResource::erase::<Underlay>(&()),
         ResourceKind::L3VNI => ApiResource::erase::<L3VNI>(&()),
+        ResourceKind::L3VPN => ApiResource::erase::<L3VPN>(&()),
         ResourceKind::L2VNI => ApiResource::erase::<L2VNI>(&()),
         ResourceKind::L3Passthrough => ApiResource::erase::<L3Passthrough>(&()),
         ResourceKind::RawFRRConfig => ApiResource::erase::<RawFRRConfig>(&()),
-        ResourceKind::L3VPN | ResourceKind::FrrConfiguration => return None,
+        ResourceKind::FrrConfiguration => return None,
     })
 }
 

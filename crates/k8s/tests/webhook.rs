@@ -74,6 +74,13 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // L3VPN (SRv6): read and checked, not planned yet.
+    Case {
+        fixture: "l3vpn-create-not-supported-yet-denied",
+        allowed: false,
+        contains: &["L3VPN openperouter-system/vpn-red is rejected", "L3VPN (SRv6) is not supported yet"],
+    },
+    Case { fixture: "l3vpn-create-for-no-node-allowed", allowed: true, contains: &[] },
     // Underlay
     Case { fixture: "underlay-update-neighbor-asn-allowed", allowed: true, contains: &[] },
     Case {
@@ -382,8 +389,8 @@ fn undecodable_objects_and_missing_old_objects_are_400_denials() {
     v["request"]["object"].as_object_mut().expect("object").remove("spec");
     deny_400(v, "L3VNI openperouter-system/red has no spec");
     let mut v = base;
-    v["request"]["kind"]["kind"] = "L3VPN".into();
-    deny_400(v, "not network.openperouter.io/v1alpha1 L3VPN");
+    v["request"]["kind"]["kind"] = "L3VNX".into();
+    deny_400(v, "not network.openperouter.io/v1alpha1 L3VNX");
 }
 
 #[test]

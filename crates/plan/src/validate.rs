@@ -200,6 +200,17 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
     let l3vnis = selected(&resources.objects.l3vnis, ResourceKind::L3VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
+    let l3vpns = selected(&resources.objects.l3vpns, ResourceKind::L3VPN, node, outcomes, &resources.incumbents, |u| {
+        (name_of(&u.metadata), u.spec.node_selector.as_ref())
+    });
+    for vpn in l3vpns {
+        outcomes.fail(
+            ResourceKind::L3VPN,
+            &name_of(&vpn.metadata),
+            FailureReason::ValidationFailed,
+            "L3VPN (SRv6) is not supported yet by this router; use an L3VNI (EVPN/VXLAN)",
+        );
+    }
     let l2vnis = selected(&resources.objects.l2vnis, ResourceKind::L2VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });

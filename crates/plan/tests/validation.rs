@@ -583,7 +583,9 @@ fn raw_config_must_not_be_empty() {
 fn l3vpn_is_reported_as_not_supported() {
     let yaml = docs(&[
         underlay(),
-        format!("{H}\nkind: L3VPN\nmetadata: {{name: vpn}}\nspec: {{vrf: red, rdAssignedNumber: 100}}\n"),
+        format!(
+            "{H}\nkind: L3VPN\nmetadata: {{name: vpn}}\nspec: {{vrf: red, rdAssignedNumber: 100, importRTs: ['64520:100']}}\n"
+        ),
     ]);
     let plan = rejected(&yaml, ResourceKind::L3VPN, "vpn", FailureReason::ValidationFailed, "not supported yet");
     assert!(plan.frr.is_some(), "the rest of the node is still planned");

@@ -59,6 +59,12 @@ pub struct Config {
     pub route_maps: Vec<RouteMap>,
     /// BGP instances: the default one (`vrf: None`) and VRF instances.
     pub bgp: Vec<BgpInstance>,
+    /// `interface NAME` blocks (IS-IS on the interface).
+    pub interfaces: Vec<Interface>,
+    /// `router isis NAME`.
+    pub isis: Option<Isis>,
+    /// `segment-routing` / ` srv6` / `  locators`: the SRv6 locators.
+    pub srv6_locators: Vec<Srv6Locator>,
     /// Verbatim snippets appended at the end, in the given order, each
     /// terminated by a newline. They are not canonicalised: FRR re-sorts them
     /// into its own node order, so a config with raw snippets is only
@@ -80,6 +86,9 @@ impl Default for Config {
             bfd_profiles: Vec::new(),
             route_maps: Vec::new(),
             bgp: Vec::new(),
+            interfaces: Vec::new(),
+            isis: None,
+            srv6_locators: Vec::new(),
             raw: Vec::new(),
         }
     }
@@ -119,6 +128,67 @@ impl fmt::Display for LogLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// `interface NAME` with its IS-IS settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    pub name: String,
+    /// `ip router isis P` / `ipv6 router isis P` / `isis passive`.
+    pub isis: Option<InterfaceIsis>,
+}
+
+/// IS-IS on an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InterfaceIsis {
+    /// The IS-IS process (`router isis NAME`).
+    pub process: String,
+    /// `ip router isis NAME`.
+    pub ipv4: bool,
+    /// `ipv6 router isis NAME`.
+    pub ipv6: bool,
+    /// `isis passive`.
+    pub passive: bool,
+}
+
+/// `router isis NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Isis {
+    pub name: String,
+    /// `net X`.
+    pub net: String,
+    /// `is-type …` (level-1-2, the default, is not printed).
+    pub is_type: IsisLevel,
+    /// `advertise-passive-only`.
+    pub advertise_passive_only: bool,
+    /// ` segment-routing srv6` / `  locator NAME`.
+    pub srv6_locator: Option<String>,
+}
+
+/// IS-IS levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum IsisLevel {
+    /// `is-type level-1`.
+    Level1,
+    /// `is-type level-2-only`.
+    Level2Only,
+    /// Both (FRR's default).
+    Level12,
+}
+
+/// An SRv6 locator under `segment-routing` / `srv6` / `locators`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Srv6Locator {
+    pub name: String,
+    /// `prefix P block-len B node-len N func-bits F`.
+    pub prefix: ipnet::Ipv6Net,
+    pub block_len: u8,
+    pub node_len: u8,
+    pub func_bits: u8,
+    /// `behavior usid`.
+    pub usid: bool,
+    /// `format NAME`.
+    pub format: Option<String>,
 }
 
 /// `vrf NAME` with ` vni VNI`.
@@ -208,6 +278,11 @@ pub struct BgpInstance {
     pub listen_limit: Option<u32>,
     pub neighbors: Vec<Neighbor>,
     pub address_families: Vec<AddressFamily>,
+    /// ` segment-routing srv6` / `  locator NAME` (the default instance: SIDs for VPN routes
+    /// come from this locator).
+    pub srv6_locator: Option<String>,
+    /// ` sid vpn per-vrf export auto` (a VRF instance exporting over SRv6).
+    pub sid_vpn_per_vrf_export_auto: bool,
 }
 
 impl BgpInstance {
@@ -221,6 +296,8 @@ impl BgpInstance {
             listen_limit: None,
             neighbors: Vec::new(),
             address_families: Vec::new(),
+            srv6_locator: None,
+            sid_vpn_per_vrf_export_auto: false,
         }
     }
 }
@@ -385,7 +462,9 @@ impl Neighbor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Afi {
     Ipv4Unicast,
+    Ipv4Vpn,
     Ipv6Unicast,
+    Ipv6Vpn,
     L2vpnEvpn,
 }
 
@@ -394,7 +473,9 @@ impl Afi {
     pub fn as_str(self) -> &'static str {
         match self {
             Afi::Ipv4Unicast => "ipv4 unicast",
+            Afi::Ipv4Vpn => "ipv4 vpn",
             Afi::Ipv6Unicast => "ipv6 unicast",
+            Afi::Ipv6Vpn => "ipv6 vpn",
             Afi::L2vpnEvpn => "l2vpn evpn",
         }
     }
@@ -419,6 +500,20 @@ pub struct AddressFamily {
     pub route_targets_import: Vec<String>,
     /// EVPN only: `route-target export X`.
     pub route_targets_export: Vec<String>,
+    /// Unicast of a VRF instance: leaking to and from the VPN tables.
+    pub vpn: Option<VpnLeak>,
+}
+
+/// `rd vpn export`, `rt vpn import|export`, `export vpn`, `import vpn` in a VRF instance's
+/// unicast address family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VpnLeak {
+    /// `rd vpn export RD`.
+    pub rd: String,
+    /// `rt vpn import RT…`.
+    pub import: Vec<String>,
+    /// `rt vpn export RT…`.
+    pub export: Vec<String>,
 }
 
 impl AddressFamily {
@@ -432,6 +527,7 @@ impl AddressFamily {
             advertise_ipv6_unicast: false,
             route_targets_import: Vec::new(),
             route_targets_export: Vec::new(),
+            vpn: None,
         }
     }
 }
@@ -447,6 +543,8 @@ pub struct AfNeighbor {
     pub allowas_in: bool,
     /// `neighbor X next-hop-self force`.
     pub next_hop_self_force: bool,
+    /// `neighbor X next-hop-self` (without `force`).
+    pub next_hop_self: bool,
     /// `neighbor X route-reflector-client`. FRR 8.4 rejects it for eBGP
     /// peers ("Not an internal neighbor"), so it is only rendered when the
     /// neighbor is iBGP (or not declared in the instance).
@@ -465,6 +563,7 @@ impl AfNeighbor {
             activate: false,
             allowas_in: false,
             next_hop_self_force: false,
+            next_hop_self: false,
             route_reflector_client: false,
             route_map_in: None,
             route_map_out: None,

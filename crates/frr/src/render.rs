@@ -19,6 +19,9 @@ use crate::FrrVersion;
 use crate::dialect::Dialect;
 use crate::model::*;
 
+/// The SID formats zebra defines by itself and prints once SRv6 is configured (FRR 10.3).
+const SRV6_BUILTIN_FORMATS: &[&str] = &["usid-f3216", "uncompressed-f4024"];
+
 /// The debug lines rendered with [`LogLevel::Debugging`], exactly as FRR
 /// 8.4.4 prints them back, in its order (zebra's, then bgpd's, then bfdd's
 /// lines, each daemon in the order of its own config writer).
@@ -160,6 +163,13 @@ impl Renderer {
             self.line(format_args!("!"));
         }
 
+        // INTERFACE_NODE: interfaces by name.
+        let mut interfaces: Vec<&Interface> = config.interfaces.iter().filter(|i| i.isis.is_some()).collect();
+        interfaces.sort_by(|a, b| cmp_interface_names(&a.name, &b.name));
+        for interface in interfaces {
+            self.interface(interface);
+        }
+
         // BGP_NODE: bgpd writes instances in creation order; the canonical
         // (and loading) order is the default instance, then VRF instances
         // sorted by name.
@@ -176,6 +186,13 @@ impl Renderer {
 
         if !self.dialect.route_maps_before_vrfs {
             self.route_maps(config);
+        }
+
+        if let Some(isis) = &config.isis {
+            self.isis(isis);
+        }
+        if !config.srv6_locators.is_empty() {
+            self.segment_routing(&config.srv6_locators);
         }
 
         // PROTOCOL_NODE: each line is its own block, followed by "!" (only
@@ -219,6 +236,85 @@ impl Renderer {
             self.line(format_args!("exit"));
             self.line(format_args!("!"));
         }
+    }
+
+    fn interface(&mut self, interface: &Interface) {
+        self.line(format_args!("interface {}", interface.name));
+        if let Some(isis) = &interface.isis {
+            if isis.ipv4 {
+                self.line(format_args!(" ip router isis {}", isis.process));
+            }
+            if isis.ipv6 {
+                self.line(format_args!(" ipv6 router isis {}", isis.process));
+            }
+            if isis.passive {
+                self.line(format_args!(" isis passive"));
+            }
+        }
+        self.line(format_args!("exit"));
+        self.line(format_args!("!"));
+    }
+
+    fn isis(&mut self, isis: &Isis) {
+        self.line(format_args!("router isis {}", isis.name));
+        match isis.is_type {
+            IsisLevel::Level1 => self.line(format_args!(" is-type level-1")),
+            IsisLevel::Level2Only => self.line(format_args!(" is-type level-2-only")),
+            IsisLevel::Level12 => {}
+        }
+        self.line(format_args!(" net {}", isis.net));
+        if isis.advertise_passive_only {
+            self.line(format_args!(" advertise-passive-only"));
+        }
+        if let Some(locator) = &isis.srv6_locator {
+            self.line(format_args!(" segment-routing srv6"));
+            self.line(format_args!("  locator {locator}"));
+            self.line(format_args!(" exit"));
+        }
+        self.line(format_args!("exit"));
+        self.line(format_args!("!"));
+    }
+
+    /// `segment-routing`: the locators by name, then the SID formats zebra always defines
+    /// (printed by it once SRv6 is configured).
+    fn segment_routing(&mut self, locators: &[Srv6Locator]) {
+        let mut locators: Vec<&Srv6Locator> = locators.iter().collect();
+        locators.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        self.line(format_args!("segment-routing"));
+        self.line(format_args!(" srv6"));
+        self.line(format_args!("  locators"));
+        for l in locators {
+            self.line(format_args!("   locator {}", l.name));
+            self.line(format_args!(
+                "    prefix {} block-len {} node-len {} func-bits {}",
+                l.prefix.trunc(),
+                l.block_len,
+                l.node_len,
+                l.func_bits
+            ));
+            if l.usid {
+                self.line(format_args!("    behavior usid"));
+            }
+            if let Some(format) = &l.format {
+                self.line(format_args!("    format {format}"));
+            }
+            self.line(format_args!("   exit"));
+            self.line(format_args!("   !"));
+        }
+        self.line(format_args!("  exit"));
+        self.line(format_args!("  !"));
+        self.line(format_args!("  formats"));
+        for format in SRV6_BUILTIN_FORMATS {
+            self.line(format_args!("   format {format}"));
+            self.line(format_args!("   exit"));
+            self.line(format_args!("   !"));
+        }
+        self.line(format_args!("  exit"));
+        self.line(format_args!("  !"));
+        self.line(format_args!(" exit"));
+        self.line(format_args!(" !"));
+        self.line(format_args!("exit"));
+        self.line(format_args!("!"));
     }
 
     fn bfd_profile(&mut self, profile: &BfdProfile) {
@@ -285,6 +381,16 @@ impl Renderer {
                 let range = net.trunc();
                 self.line(format_args!(" bgp listen range {range} peer-group {range}"));
             }
+        }
+
+        if bgp.sid_vpn_per_vrf_export_auto {
+            self.line(format_args!(" sid vpn per-vrf export auto"));
+        }
+        if let Some(locator) = &bgp.srv6_locator {
+            self.line(format_args!(" !"));
+            self.line(format_args!(" segment-routing srv6"));
+            self.line(format_args!("  locator {locator}"));
+            self.line(format_args!(" exit"));
         }
 
         for (afi, af) in merge_address_families(&bgp.address_families) {
@@ -381,6 +487,7 @@ struct MergedAf<'a> {
     advertise_ipv6_unicast: bool,
     rt_import: Vec<&'a str>,
     rt_export: Vec<&'a str>,
+    vpn: Option<&'a VpnLeak>,
 }
 
 fn merge_address_families(afs: &[AddressFamily]) -> BTreeMap<Afi, MergedAf<'_>> {
@@ -394,6 +501,7 @@ fn merge_address_families(afs: &[AddressFamily]) -> BTreeMap<Afi, MergedAf<'_>> 
             advertise_ipv6_unicast: false,
             rt_import: Vec::new(),
             rt_export: Vec::new(),
+            vpn: None,
         });
         entry.networks.extend(af.networks.iter().map(IpNet::trunc));
         for n in &af.neighbors {
@@ -402,6 +510,7 @@ fn merge_address_families(afs: &[AddressFamily]) -> BTreeMap<Afi, MergedAf<'_>> 
                     m.activate |= n.activate;
                     m.allowas_in |= n.allowas_in;
                     m.next_hop_self_force |= n.next_hop_self_force;
+                    m.next_hop_self |= n.next_hop_self;
                     m.route_reflector_client |= n.route_reflector_client;
                     if m.route_map_in.is_none() {
                         m.route_map_in.clone_from(&n.route_map_in);
@@ -418,6 +527,9 @@ fn merge_address_families(afs: &[AddressFamily]) -> BTreeMap<Afi, MergedAf<'_>> 
         entry.advertise_ipv6_unicast |= af.advertise_ipv6_unicast;
         entry.rt_import.extend(af.route_targets_import.iter().map(String::as_str));
         entry.rt_export.extend(af.route_targets_export.iter().map(String::as_str));
+        if entry.vpn.is_none() {
+            entry.vpn = af.vpn.as_ref();
+        }
     }
     merged
 }
@@ -454,6 +566,8 @@ fn af_lines(bgp: &BgpInstance, afi: Afi, af: &MergedAf<'_>) -> Vec<String> {
         }
         if n.next_hop_self_force {
             lines.push(format!("neighbor {name} next-hop-self force"));
+        } else if n.next_hop_self {
+            lines.push(format!("neighbor {name} next-hop-self"));
         }
         if n.allowas_in {
             lines.push(format!("neighbor {name} allowas-in"));
@@ -464,6 +578,20 @@ fn af_lines(bgp: &BgpInstance, afi: Afi, af: &MergedAf<'_>) -> Vec<String> {
         if let Some(map) = &n.route_map_out {
             lines.push(format!("neighbor {name} route-map {map} out"));
         }
+    }
+
+    if let Some(vpn) = af.vpn.filter(|_| matches!(afi, Afi::Ipv4Unicast | Afi::Ipv6Unicast)) {
+        lines.push(format!("rd vpn export {}", vpn.rd));
+        let import: Vec<&str> = vpn.import.iter().map(String::as_str).collect();
+        let export: Vec<&str> = vpn.export.iter().map(String::as_str).collect();
+        if !import.is_empty() {
+            lines.push(format!("rt vpn import {}", ecommunity_order(&import).join(" ")));
+        }
+        if !export.is_empty() {
+            lines.push(format!("rt vpn export {}", ecommunity_order(&export).join(" ")));
+        }
+        lines.push("export vpn".to_string());
+        lines.push("import vpn".to_string());
     }
 
     if afi == Afi::L2vpnEvpn {
@@ -484,6 +612,27 @@ fn af_lines(bgp: &BgpInstance, afi: Afi, af: &MergedAf<'_>) -> Vec<String> {
         }
     }
     lines
+}
+
+/// Route targets of an extended-community list as bgpd keeps them: deduplicated and sorted by
+/// their encoded value (type, then administrator, then assigned number), printed canonically.
+fn ecommunity_order(rts: &[&str]) -> Vec<String> {
+    let key = |rt: &str| -> (u8, u64, u64, String) {
+        let canonical = canonical_route_target(rt);
+        let (admin, number) = canonical.rsplit_once(':').unwrap_or((canonical.as_str(), ""));
+        let number: u64 = number.parse().unwrap_or(u64::MAX);
+        match admin.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => (1, u64::from(u32::from(ip)), number, canonical.clone()),
+            Err(_) => {
+                let asn: u64 = admin.parse().unwrap_or(u64::MAX);
+                (if asn > 65535 { 2 } else { 0 }, asn, number, canonical.clone())
+            }
+        }
+    };
+    let mut keyed: Vec<(u8, u64, u64, String)> = rts.iter().map(|rt| key(rt)).collect();
+    keyed.sort();
+    keyed.dedup();
+    keyed.into_iter().map(|k| k.3).collect()
 }
 
 /// Route targets as FRR prints them, deduplicated, sorted the way bgpd keeps

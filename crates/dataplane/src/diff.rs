@@ -141,6 +141,13 @@ fn digits_after<'n>(name: &'n str, prefix: &str) -> bool {
     name.strip_prefix(prefix).is_some_and(|rest: &'n str| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The link a per-interface sysctl key is about (`net/ipv4/conf/red/rp_filter` → `red`).
+fn link_of_sysctl(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("net/ipv4/conf/").or_else(|| key.strip_prefix("net/ipv6/conf/"))?;
+    let (link, _) = rest.split_once('/')?;
+    (link != "all" && link != "default").then_some(link)
+}
+
 /// Whether an observed link is one of ours by name and kind (a candidate for stale removal).
 fn ours(side: Side, o: &ObservedLink) -> bool {
     match side {
@@ -148,11 +155,13 @@ fn ours(side: Side, o: &ObservedLink) -> bool {
             (digits_after(&o.name, "br-pe-") && o.is_kind("bridge"))
                 || (digits_after(&o.name, "vni") && o.is_kind("vxlan"))
                 || (digits_after(&o.name, "pe-e-") && o.is_kind("veth"))
+                || (digits_after(&o.name, "pe-s-") && o.is_kind("veth"))
                 || (o.name == crate::names::PASSTHROUGH_ROUTER && o.is_kind("veth"))
                 || o.is_kind("vrf")
         }
         Side::Host => {
             (digits_after(&o.name, "host-e-") && o.is_kind("veth"))
+                || (digits_after(&o.name, "host-s-") && o.is_kind("veth"))
                 || (digits_after(&o.name, "br-hs-") && o.is_kind("bridge"))
                 || (o.name == crate::names::PASSTHROUGH_HOST && o.is_kind("veth"))
         }
@@ -213,11 +222,15 @@ impl<'a> Differ<'a> {
         }
         self.resolve_underlay_mtu();
         self.allocate_vrf_tables();
-        self.sysctls();
+        let deferred = self.sysctls();
         self.deletions();
         self.underlay_moves();
         for i in self.link_order() {
             self.link_steps(i);
+        }
+        // Sysctls of links this diff creates exist once the links do.
+        for (side, owner, action) in deferred {
+            self.push(side, owner.as_ref(), action);
         }
         self.clean_router_loopback();
         self.ups_last();
@@ -404,10 +417,22 @@ impl<'a> Differ<'a> {
         }
     }
 
-    fn sysctls(&mut self) {
+    /// The sysctl steps; those of a wanted link that does not exist yet are returned instead, to
+    /// run once the link is made.
+    fn sysctls(&mut self) -> Vec<(Side, Option<Owner>, Action)> {
         let sysctl_owner =
             self.want.links.iter().find(|l| l.side == Side::Router && l.kind == LinkKind::Loopback).map(|l| &l.owner);
+        let mut deferred = Vec::new();
         for s in &self.want.sysctls {
+            if let Some(link) = link_of_sysctl(&s.key)
+                && self.index.contains_key(&(s.side, link))
+                && self.ns(s.side).link(link).is_none()
+            {
+                let owner = self.index.get(&(s.side, link)).map(|&i| self.want.links[i].owner.clone());
+                let action = Action::WriteSysctl { key: s.key.clone(), value: s.value.clone(), current: None };
+                deferred.push((s.side, owner, action));
+                continue;
+            }
             match self.ns(s.side).sysctls.get(&s.key) {
                 Some(Some(v)) if v.trim() == s.value.trim() => {}
                 Some(None) if s.optional => {
@@ -429,6 +454,7 @@ impl<'a> Differ<'a> {
                 }
             }
         }
+        deferred
     }
 
     fn deletions(&mut self) {

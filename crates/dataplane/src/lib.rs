@@ -89,6 +89,9 @@ pub enum Error {
 pub const UNDERLAY_LINK_GROUP: u32 = 4242;
 /// Bytes of VXLAN encapsulation subtracted from the underlay MTU for veths.
 pub const VXLAN_OVERHEAD: u32 = 50;
+/// Bytes of SRv6 encapsulation (an outer IPv6 header and a segment routing header) subtracted
+/// from the underlay MTU for L3VPN veths.
+pub const SRV6_OVERHEAD: u32 = 64;
 /// A computed veth MTU is only applied when it stays above this value.
 pub const MIN_VETH_MTU: u32 = 1280;
 
@@ -109,6 +112,14 @@ pub mod names {
     /// Router leg of a VNI's veth.
     pub fn pe_veth(vni: u32) -> String {
         format!("pe-e-{vni}")
+    }
+    /// Host leg of an L3VPN's veth (by its route distinguisher number).
+    pub fn host_vpn_veth(rd: u32) -> String {
+        format!("host-s-{rd}")
+    }
+    /// Router leg of an L3VPN's veth.
+    pub fn pe_vpn_veth(rd: u32) -> String {
+        format!("pe-s-{rd}")
     }
     /// Managed host bridge of an L2VNI.
     pub fn host_bridge(vni: u32) -> String {

@@ -15,11 +15,15 @@
 //! - **`vni` before its BGP VRF instance.** bgpd refuses `no router bgp A vrf X` while zebra has
 //!   `vrf X / vni N` ("Please unconfigure l3vni N"). Top-level deletions run in this order:
 //!   `vrf` blocks, BGP VRF instances, the default BGP instance (bgpd refuses to delete it while
-//!   VRF instances exist), then everything else (route-maps, `bfd`, global lines), so that
-//!   nothing still refers to what goes. When a BGP VRF instance goes but its VRF keeps its
+//!   VRF instances exist), then everything else (route-maps, `bfd`, `interface`s, global lines),
+//!   then `router isis`, then `segment-routing`, so that nothing still refers to what goes
+//!   (IS-IS on an interface names its process; IS-IS and BGP name the SRv6 locator; 10.3). When a BGP VRF instance goes but its VRF keeps its
 //!   `vni`, the `vni` line is taken out first and put back afterwards.
 //! - **A `vrf` block is emptied, not deleted.** zebra refuses `no vrf X` while the kernel has the
 //!   VRF device, and prints no `vrf` block without content; deleting the block's lines is enough.
+//! - **`interface` and `segment-routing` are emptied too** (10.3): an existing interface cannot
+//!   be deleted, and there is no `no segment-routing` (its `srv6` goes with `no srv6`). Lines
+//!   go in reverse order: `isis passive` before the `router isis` line it needs.
 //! - **Address families are emptied, not deleted.** bgpd has no `no address-family …`; a family
 //!   without lines is not printed.
 //! - **A neighbor goes in one command.** `no neighbor X` (`no neighbor X peer-group` for a peer
@@ -226,9 +230,20 @@ fn top_rank(line: &str) -> u8 {
         1
     } else if line.starts_with("router bgp ") {
         2
+    } else if line.starts_with("router isis ") {
+        4
+    } else if line == "segment-routing" {
+        5
     } else {
         3
     }
+}
+
+/// Top-level blocks that cannot be deleted with `no` on their header: their lines are deleted
+/// one by one instead (`vrf`; `interface` of an existing interface; `segment-routing`, whose
+/// `srv6` goes with `no srv6`).
+fn deleted_line_by_line(line: &str) -> bool {
+    line.starts_with("vrf ") || line.starts_with("interface ") || line == "segment-routing"
 }
 
 fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
@@ -248,7 +263,7 @@ fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
             Some(t) => {
                 deletions_in(std::slice::from_ref(&node.line), &node.children, &t.children, &BTreeSet::new(), change)
             }
-            None if node.line.starts_with("vrf ") => {
+            None if deleted_line_by_line(&node.line) => {
                 record_removed(&[], node, change);
                 empty_block(std::slice::from_ref(&node.line), &node.children, &BTreeSet::new(), change);
             }

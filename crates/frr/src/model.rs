@@ -72,6 +72,19 @@ pub struct Config {
     pub raw: Vec<String>,
 }
 
+impl Config {
+    /// Whether the configuration uses SRv6 micro-SID locators, which FRR knows from 10.0 on
+    /// (8.4 refuses `behavior usid` and `format`).
+    pub fn needs_srv6(&self) -> bool {
+        !self.srv6_locators.is_empty()
+    }
+
+    /// Whether the configuration has IS-IS (its daemon, isisd, must run).
+    pub fn needs_isisd(&self) -> bool {
+        self.isis.is_some() || self.interfaces.iter().any(|i| i.isis.is_some())
+    }
+}
+
 impl Default for Config {
     /// Nothing configured: no hostname, `log stdout informational`,
     /// forwarding on (renders nothing), no NHT, no blocks.

@@ -74,11 +74,11 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    // L3VPN (SRv6): read and checked, not planned yet.
+    // L3VPN (SRv6)
     Case {
-        fixture: "l3vpn-create-not-supported-yet-denied",
+        fixture: "l3vpn-create-without-import-rts-denied",
         allowed: false,
-        contains: &["L3VPN openperouter-system/vpn-red is rejected", "L3VPN (SRv6) is not supported yet"],
+        contains: &["L3VPN openperouter-system/vpn-red is rejected", "at least one explicit import Route Target"],
     },
     Case { fixture: "l3vpn-create-for-no-node-allowed", allowed: true, contains: &[] },
     // Underlay

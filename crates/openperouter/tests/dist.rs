@@ -74,14 +74,15 @@ fn systemd_accepts_every_unit_line() {
 }
 
 #[test]
-fn the_pathspace_daemons_file_runs_bgp_and_bfd_and_keeps_routes_on_restart() {
+fn the_pathspace_daemons_file_runs_bgp_bfd_and_isis_and_keeps_routes_on_restart() {
     let daemons = read("dist/frr/perouter/daemons");
     let value = |key: &str| {
         daemons.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key} missing"))
     };
     assert_eq!(value("bgpd"), "yes");
     assert_eq!(value("bfdd"), "yes");
-    assert_eq!(value("isisd"), "no");
+    // IS-IS carries the SRv6 underlay.
+    assert_eq!(value("isisd"), "yes");
     let zebra = value("zebra_options");
     assert!(zebra.contains("-K 60") && zebra.contains("-s 90000000"), "{zebra}");
 }

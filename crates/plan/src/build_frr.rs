@@ -9,6 +9,13 @@
 //!   neighbor(s) activated in both unicast families, the host address (and the VRF's L2 gateway
 //!   subnets) as `network`s, and `advertise ipv4/ipv6 unicast` plus route targets in EVPN. A
 //!   dual-stack session is one instance with two neighbors (upstream rendered it twice);
+//! * with SRv6: `router isis ISIS` (the node's NET, its level, `lo` and the fabric interfaces
+//!   over IPv6, per-interface overrides) using the locator `MAIN` (the node's /48), the locator
+//!   under `segment-routing`, the same locator for BGP's VPN SIDs, VPNv4/VPNv6 towards the IPv6
+//!   fabric neighbors (sourced from the IPv6 VTEP, `next-hop-self`), and per L3VPN a
+//!   `router bgp <asn> vrf X` instance with its host session, `sid vpn per-vrf export auto` and,
+//!   in both unicast families, `rd vpn export <router id>:<rd>`, its route targets and
+//!   `export vpn` / `import vpn`;
 //! * BFD profiles for neighbors that tune BFD, graceful restart, route reflection, listen
 //!   ranges, and raw snippets last.
 
@@ -17,8 +24,9 @@ use std::net::IpAddr;
 
 use api::{AddressFamilyType, Neighbor, PeerType};
 use frr::{
-    AddressFamily as Af, AfNeighbor, Afi, Bfd, BfdProfile, BgpInstance, Config, GracefulRestart,
-    Neighbor as FrrNeighbor, PeerTarget, RemoteAs, RouteMap, Secret, VrfVni,
+    AddressFamily as Af, AfNeighbor, Afi, Bfd, BfdProfile, BgpInstance, Config, GracefulRestart, Interface,
+    InterfaceIsis, Isis, IsisLevel, Neighbor as FrrNeighbor, PeerTarget, RemoteAs, RouteMap, Secret, Srv6Locator,
+    VpnLeak, VrfVni,
 };
 use ipnet::IpNet;
 
@@ -70,7 +78,67 @@ fn families(n: &Neighbor, valid: &Valid, u: &ValidUnderlay) -> BTreeSet<AddressF
     if u.vtep_v6.is_some() {
         out.insert(AddressFamilyType::Ipv6Unicast);
     }
+    if is_v6 && !valid.l3vpns.is_empty() {
+        out.insert(AddressFamilyType::Ipv4Vpn);
+        out.insert(AddressFamilyType::Ipv6Vpn);
+    }
     out
+}
+
+/// The IS-IS process every SRv6 node runs.
+const ISIS_PROCESS: &str = "ISIS";
+/// The SRv6 locator every SRv6 node defines.
+const LOCATOR: &str = "MAIN";
+
+/// `router isis`, its interfaces and the SRv6 locator of an Underlay with IS-IS.
+fn isis(u: &ValidUnderlay, config: &mut Config) {
+    let (Some(spec), Some(net)) = (&u.spec.isis, &u.isis_net) else { return };
+    let is_type = match spec.level {
+        Some(1) => IsisLevel::Level1,
+        Some(2) => IsisLevel::Level2Only,
+        _ => IsisLevel::Level12,
+    };
+    let advertise_passive_only = spec.features.contains(&api::IsisFeature::AdvertisePassiveOnly);
+    let srv6_locator = u.srv6_locator.map(|_| LOCATOR.to_string());
+    config.isis =
+        Some(Isis { name: ISIS_PROCESS.into(), net: net.clone(), is_type, advertise_passive_only, srv6_locator });
+    // `lo` (passive) and every fabric interface route IPv6; `isis.interfaces` overrides them.
+    let mut interfaces: Vec<InterfaceIsis> = Vec::new();
+    let mut names: Vec<String> = vec!["lo".into()];
+    let isis_on = |passive| InterfaceIsis { process: ISIS_PROCESS.into(), ipv4: false, ipv6: true, passive };
+    interfaces.push(isis_on(true));
+    for nic in u.spec.interfaces.iter().filter_map(|i| i.network_device.as_ref()) {
+        names.push(nic.interface_name.clone());
+        interfaces.push(isis_on(false));
+    }
+    for i in &spec.interfaces {
+        let setting = InterfaceIsis {
+            process: ISIS_PROCESS.into(),
+            ipv4: matches!(i.ip_family, Some(api::IpFamily::IPv4 | api::IpFamily::DualStack)),
+            ipv6: matches!(i.ip_family, None | Some(api::IpFamily::IPv6 | api::IpFamily::DualStack)),
+            passive: i.features.contains(&api::IsisInterfaceFeature::Passive),
+        };
+        match names.iter().position(|n| *n == i.name) {
+            Some(at) => interfaces[at] = setting,
+            None => {
+                names.push(i.name.clone());
+                interfaces.push(setting);
+            }
+        }
+    }
+    config.interfaces =
+        names.into_iter().zip(interfaces).map(|(name, isis)| Interface { name, isis: Some(isis) }).collect();
+    if let Some(prefix) = u.srv6_locator {
+        config.srv6_locators.push(Srv6Locator {
+            name: LOCATOR.into(),
+            prefix,
+            block_len: 32,
+            node_len: 16,
+            func_bits: 16,
+            usid: true,
+            format: Some("usid-f3216".into()),
+        });
+    }
 }
 
 struct FabricNeighbor {
@@ -108,8 +176,15 @@ fn fabric_neighbor(n: &Neighbor, valid: &Valid, u: &ValidUnderlay, profiles: &mu
     };
     let extended_nexthop = match &target {
         PeerTarget::Interface(_) => true,
-        _ => is_v6_peer && families.contains(&AddressFamilyType::Ipv4Unicast),
+        _ => {
+            is_v6_peer
+                && (families.contains(&AddressFamilyType::Ipv4Unicast)
+                    || families.contains(&AddressFamilyType::Ipv4Vpn))
+        }
     };
+    // VPN routes carry SIDs of the node's locator: the session is sourced from the IPv6 VTEP.
+    let vpn = families.contains(&AddressFamilyType::Ipv4Vpn) || families.contains(&AddressFamilyType::Ipv6Vpn);
+    let update_source = u.srv6_locator.and(u.vtep_v6).filter(|_| vpn).map(|ip| ip.to_string());
     let disable_connected_check = matches!(target, PeerTarget::Address(_))
         && ebgp
         && multihop.is_none()
@@ -144,6 +219,7 @@ fn fabric_neighbor(n: &Neighbor, valid: &Valid, u: &ValidUnderlay, profiles: &mu
         bfd,
         disable_connected_check,
         extended_nexthop,
+        update_source,
         ..FrrNeighbor::new(target.clone(), remote_as(n.asn, n.peer_type))
     };
     FabricNeighbor { neighbor, peer: target, ebgp, families, rr_client }
@@ -193,6 +269,7 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
     }
 
     let (mut v4, mut v6, mut evpn) = (Af::new(Afi::Ipv4Unicast), Af::new(Afi::Ipv6Unicast), Af::new(Afi::L2vpnEvpn));
+    let (mut vpn4, mut vpn6) = (Af::new(Afi::Ipv4Vpn), Af::new(Afi::Ipv6Vpn));
     let mut any_evpn = false;
     for n in &u.spec.neighbors {
         let f = fabric_neighbor(n, valid, u, &mut config.bfd_profiles);
@@ -205,6 +282,14 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
                     a.route_reflector_client = f.rr_client.contains(&fam);
                     a.next_hop_self_force = true;
                 }
+                block.neighbors.push(a);
+            }
+        }
+        for (fam, block) in [(AddressFamilyType::Ipv4Vpn, &mut vpn4), (AddressFamilyType::Ipv6Vpn, &mut vpn6)] {
+            if f.families.contains(&fam) {
+                let mut a = AfNeighbor::activated(f.peer.clone());
+                a.next_hop_self = true;
+                a.route_reflector_client = !f.ebgp && f.rr_client.contains(&fam);
                 block.neighbors.push(a);
             }
         }
@@ -244,11 +329,15 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
     if u.has_tunnel_endpoint() {
         evpn.advertise_all_vni = true;
     }
-    default.address_families = vec![v4, v6];
+    default.address_families = vec![v4, v6, vpn4, vpn6];
     if u.has_tunnel_endpoint() || any_evpn {
         default.address_families.push(evpn);
     }
+    if u.srv6_locator.is_some() {
+        default.srv6_locator = Some(LOCATOR.into());
+    }
     config.bgp.push(default);
+    isis(u, &mut config);
 
     for l3 in &valid.l3vnis {
         let spec = &l3.resource.spec;
@@ -280,6 +369,35 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         evpn.route_targets_import = spec.import_rts.clone().unwrap_or_default();
         evpn.route_targets_export = spec.export_rts.clone().unwrap_or_default();
         inst.address_families = vec![v4, v6, evpn];
+        config.bgp.push(inst);
+    }
+
+    for vpn in &valid.l3vpns {
+        let spec = &vpn.resource.spec;
+        let asn = spec.host_session.as_ref().map(|s| s.asn as u32).unwrap_or(my_asn);
+        let mut inst = instance(asn, Some(spec.vrf.clone()), u.router_id);
+        inst.graceful_restart = graceful_restart.clone();
+        inst.sid_vpn_per_vrf_export_auto = true;
+        let (mut v4, mut v6) = (Af::new(Afi::Ipv4Unicast), Af::new(Afi::Ipv6Unicast));
+        if let (Some(s), Some(ips)) = (&spec.host_session, &vpn.session) {
+            let ibgp = !is_ebgp(s.host_asn, s.host_type, s.asn);
+            for pair in ips.pairs() {
+                let ip = pair.host.addr();
+                inst.neighbors.push(FrrNeighbor::new(PeerTarget::Address(ip), remote_as(s.host_asn, s.host_type)));
+                let own = if ip.is_ipv4() { &mut v4 } else { &mut v6 };
+                own.networks.push(IpNet::from(ip));
+                v4.neighbors.push(host_neighbor_af(ip, ibgp));
+                v6.neighbors.push(host_neighbor_af(ip, ibgp));
+            }
+        }
+        let leak = VpnLeak {
+            rd: format!("{}:{}", u.router_id, vpn.rd),
+            import: vpn.import_rts.clone(),
+            export: vpn.export_rts.clone(),
+        };
+        v4.vpn = Some(leak.clone());
+        v6.vpn = Some(leak);
+        inst.address_families = vec![v4, v6];
         config.bgp.push(inst);
     }
     config

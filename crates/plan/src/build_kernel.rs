@@ -1,8 +1,8 @@
 //! The desired kernel state of a node, object by object, as upstream creates it.
 
 use dataplane::{
-    AddrGenMode, BridgePort, HostNetwork, Link, LinkKind, MacAddr, Mtu, Owner, Side, Sysctl, UNDERLAY_LINK_GROUP,
-    VXLAN_OVERHEAD, names,
+    AddrGenMode, BridgePort, HostNetwork, Link, LinkKind, MacAddr, Mtu, Owner, SRV6_OVERHEAD, Side, Sysctl,
+    UNDERLAY_LINK_GROUP, VXLAN_OVERHEAD, names,
 };
 use ipnet::IpNet;
 
@@ -31,6 +31,15 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
         sysctl("net/ipv6/conf/all/accept_untracked_na", "1", true),
         sysctl("net/ipv6/conf/default/accept_untracked_na", "1", true),
     ];
+
+    if underlay.srv6_locator.is_some() {
+        net.sysctls.push(sysctl("net/ipv6/conf/all/seg6_enabled", "1", false));
+        net.sysctls.push(sysctl("net/ipv6/seg6_flowlabel", "1", true));
+    }
+    if !valid.l3vpns.is_empty() {
+        // SRv6 decapsulation into a VRF looks routes up in that VRF only with strict mode.
+        net.sysctls.push(sysctl("net/vrf/strict_mode", "1", false));
+    }
 
     let mut lo = Link::new(names::LOOPBACK, Side::Router, LinkKind::Loopback, u_owner.clone());
     lo.managed = false;
@@ -88,6 +97,35 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
         if let Some(session) = &l3.session {
             let (mut host, mut pe) = veth_pair(l3.vni, &o);
             host.addresses = session.pairs().map(|p| p.host).collect();
+            pe.addresses = session.pairs().map(|p| p.router).collect();
+            pe.master = Some(vrf.clone());
+            net.links.push(host);
+            net.links.push(pe);
+        }
+    }
+
+    for vpn in &valid.l3vpns {
+        let o = owner("L3VPN", &vpn.name);
+        let vrf = vpn.resource.spec.vrf.clone();
+        net.links.push(Link::new(&vrf, Side::Router, LinkKind::Vrf, o.clone()));
+        net.sysctls.push(sysctl(&format!("net/ipv4/conf/{vrf}/rp_filter"), "0", false));
+        if let Some(session) = &vpn.session {
+            let vpn_mtu = Mtu::UnderlayMinus(SRV6_OVERHEAD);
+            let mut host = Link::new(
+                names::host_vpn_veth(vpn.rd),
+                Side::Host,
+                LinkKind::Veth { peer: names::pe_vpn_veth(vpn.rd), peer_side: Side::Router },
+                o.clone(),
+            );
+            host.mtu = vpn_mtu;
+            host.addresses = session.pairs().map(|p| p.host).collect();
+            let mut pe = Link::new(
+                names::pe_vpn_veth(vpn.rd),
+                Side::Router,
+                LinkKind::Veth { peer: names::host_vpn_veth(vpn.rd), peer_side: Side::Host },
+                o.clone(),
+            );
+            pe.mtu = vpn_mtu;
             pe.addresses = session.pairs().map(|p| p.router).collect();
             pe.master = Some(vrf.clone());
             net.links.push(host);

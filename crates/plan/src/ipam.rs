@@ -126,8 +126,52 @@ pub fn host_prefix(ip: IpAddr) -> IpNet {
     IpNet::from(ip)
 }
 
+/// This node's SRv6 locator: `basePrefix` advanced by `index` blocks of its own size (a /48
+/// base gives node 2 the second /48 after it). Fails when it would leave IPv6's address space.
+pub fn srv6_locator(base: &Ipv6Net, index: u32) -> Result<Ipv6Net, String> {
+    let base = base.trunc();
+    let step = 128 - u32::from(base.prefix_len());
+    let start = u128::from(base.network());
+    let advanced = u128::from(index)
+        .checked_shl(step)
+        .filter(|_| step < 128)
+        .and_then(|offset| start.checked_add(offset))
+        .ok_or_else(|| format!("SRv6 locator: node index {index} does not fit after {base}"))?;
+    Ipv6Net::new(Ipv6Addr::from(advanced), base.prefix_len()).map_err(|e| e.to_string())
+}
+
+/// This node's IS-IS NET: the system ID (the 6 bytes before the last byte) of `base_net`
+/// plus `index`, with carry. `base_net` looks like `49.0001.0002.0003.0004.00`.
+pub fn isis_net(base_net: &str, index: u32) -> Result<String, String> {
+    let parts: Vec<&str> = base_net.split('.').collect();
+    let bad = || format!("baseNet {base_net:?} must look like 49.0001.0002.0003.0004.00");
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let hex: String = parts[2..5].concat();
+    let system_id = u64::from_str_radix(&hex, 16).map_err(|_| bad())?;
+    let id = system_id
+        .checked_add(u64::from(index))
+        .filter(|id| *id < 1 << 48)
+        .ok_or_else(|| format!("baseNet {base_net:?}: node index {index} overflows the system ID"))?;
+    let digits = format!("{id:012x}");
+    Ok(format!("{}.{}.{}.{}.{}.{}", parts[0], parts[1], &digits[0..4], &digits[4..8], &digits[8..12], parts[5]))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn srv6_locators_and_isis_nets_are_offset_by_the_node_index() {
+        let base: Ipv6Net = "fd00:0:32::/48".parse().unwrap();
+        assert_eq!(srv6_locator(&base, 0).unwrap().to_string(), "fd00:0:32::/48");
+        assert_eq!(srv6_locator(&base, 2).unwrap().to_string(), "fd00:0:34::/48");
+        assert!(srv6_locator(&"ffff:ffff:ffff::/48".parse().unwrap(), 1).is_err());
+        assert_eq!(isis_net("49.0001.0002.0003.0004.00", 0).unwrap(), "49.0001.0002.0003.0004.00");
+        assert_eq!(isis_net("49.0001.0002.0003.0004.00", 3).unwrap(), "49.0001.0002.0003.0007.00");
+        assert_eq!(isis_net("49.0001.0002.0003.ffff.00", 1).unwrap(), "49.0001.0002.0004.0000.00");
+        assert!(isis_net("49.0001.ffff.ffff.ffff.00", 1).is_err());
+        assert!(isis_net("49.0001.0002.00", 1).is_err());
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use api::{
-    BridgeLifecycle, FailureReason, HostMasterType, HostSession, L2VNI, L3Passthrough, L3VNI, Neighbor, PeerType,
-    ResourceKind, RoutingDomainType, UnderlayAddressFamily, UnderlayInterfaceType, UnderlaySpec,
+    BridgeLifecycle, FailureReason, HostMasterType, HostSession, L2VNI, L3Passthrough, L3VNI, L3VPN, Neighbor,
+    PeerType, ResourceKind, RoutingDomainType, Srv6EncapBehavior, UnderlayAddressFamily, UnderlayInterfaceType,
+    UnderlaySpec,
 };
 use ipnet::{IpNet, Ipv4Net};
 
@@ -36,6 +37,10 @@ pub struct ValidUnderlay {
     pub vtep_v4: Option<IpAddr>,
     /// This node's IPv6 VTEP.
     pub vtep_v6: Option<IpAddr>,
+    /// This node's IS-IS NET (the base NET's system ID plus the node index).
+    pub isis_net: Option<String>,
+    /// This node's SRv6 locator (the base prefix advanced by the node index).
+    pub srv6_locator: Option<ipnet::Ipv6Net>,
 }
 
 impl ValidUnderlay {
@@ -74,6 +79,23 @@ pub struct ValidL3Vni {
     pub vtep: IpAddr,
     /// VXLAN port.
     pub port: u16,
+    /// Host session addresses (absent without a host session).
+    pub session: Option<SessionIps>,
+}
+
+/// A validated L3VPN.
+#[derive(Debug, Clone)]
+pub struct ValidL3Vpn {
+    /// The resource.
+    pub resource: L3VPN,
+    /// Resource name.
+    pub name: String,
+    /// The assigned number of its route distinguisher.
+    pub rd: u32,
+    /// Route targets imported (at least one).
+    pub import_rts: Vec<String>,
+    /// Route targets exported (`<underlay ASN>:<rd>` when none are given).
+    pub export_rts: Vec<String>,
     /// Host session addresses (absent without a host session).
     pub session: Option<SessionIps>,
 }
@@ -126,6 +148,8 @@ pub struct Valid {
     pub underlay: Option<ValidUnderlay>,
     /// L3VNIs, by name.
     pub l3vnis: Vec<ValidL3Vni>,
+    /// L3VPNs, by name.
+    pub l3vpns: Vec<ValidL3Vpn>,
     /// L2VNIs, by name.
     pub l2vnis: Vec<ValidL2Vni>,
     /// The passthrough.
@@ -144,6 +168,9 @@ impl Valid {
         }
         for v in &self.l3vnis {
             push(ResourceKind::L3VNI, &v.name);
+        }
+        for v in &self.l3vpns {
+            push(ResourceKind::L3VPN, &v.name);
         }
         for v in &self.l2vnis {
             push(ResourceKind::L2VNI, &v.name);
@@ -203,14 +230,6 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
     let l3vpns = selected(&resources.objects.l3vpns, ResourceKind::L3VPN, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
-    for vpn in l3vpns {
-        outcomes.fail(
-            ResourceKind::L3VPN,
-            &name_of(&vpn.metadata),
-            FailureReason::ValidationFailed,
-            "L3VPN (SRv6) is not supported yet by this router; use an L3VNI (EVPN/VXLAN)",
-        );
-    }
     let l2vnis = selected(&resources.objects.l2vnis, ResourceKind::L2VNI, node, outcomes, &resources.incumbents, |u| {
         (name_of(&u.metadata), u.spec.node_selector.as_ref())
     });
@@ -278,6 +297,20 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
         }
     }
 
+    // --- L3VPNs: in VRFs of their own, numbered apart from the VNIs.
+    let mut vpn_vrf_owner: BTreeMap<String, String> = BTreeMap::new();
+    for vpn in l3vpns {
+        let name = name_of(&vpn.metadata);
+        match validate_l3vpn(vpn, valid.underlay.as_ref(), node, &vni_owner, &vrf_owner, &vpn_vrf_owner) {
+            Ok(v) => {
+                vni_owner.insert(v.rd, format!("L3VPN/{name}"));
+                vpn_vrf_owner.insert(vpn.spec.vrf.clone(), name.clone());
+                valid.l3vpns.push(v);
+            }
+            Err((reason, message)) => outcomes.fail(ResourceKind::L3VPN, &name, reason, message),
+        }
+    }
+
     // --- L2VNIs.
     for l2 in l2vnis {
         let name = name_of(&l2.metadata);
@@ -336,6 +369,7 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
     valid.l2vnis = keep;
     // Incumbents went first so they win conflicts; the plan itself is listed by name.
     valid.l3vnis.sort_by(|a, b| a.name.cmp(&b.name));
+    valid.l3vpns.sort_by(|a, b| a.name.cmp(&b.name));
     valid.l2vnis.sort_by(|a, b| a.name.cmp(&b.name));
     Some(valid)
 }
@@ -346,11 +380,26 @@ fn parse_net(s: &str, what: &str) -> Result<IpNet, String> {
 
 /// The Underlay rules (upstream `ValidateUnderlays` plus IPAM fit and unsupported features).
 fn validate_underlay(spec: &UnderlaySpec, index: u32) -> Result<ValidUnderlay, String> {
-    if spec.isis.is_some() || spec.srv6.is_some() {
-        return Err(
-            "IS-IS and SRv6 (isis, srv6) are not supported yet by this router; remove them to use EVPN/VXLAN".into()
-        );
-    }
+    let isis_net = match &spec.isis {
+        Some(isis) => Some(ipam::isis_net(&isis.base_net, index)?),
+        None => None,
+    };
+    let srv6_locator = match &spec.srv6 {
+        None => None,
+        Some(_) if spec.isis.is_none() => return Err("SRv6 can only be configured if isis is set".into()),
+        Some(srv6) => {
+            if srv6.encap_behavior == Some(Srv6EncapBehavior::HEncapsRed) {
+                return Err("encapBehavior H.Encaps.Red is not supported yet by this router (FRR 10.3 has no \
+                            encap-behavior command); use H.Encaps"
+                    .into());
+            }
+            let base: ipnet::Ipv6Net =
+                srv6.locator.base_prefix.parse().map_err(|_| {
+                    format!("srv6.locator.basePrefix {:?} must be an IPv6 CIDR", srv6.locator.base_prefix)
+                })?;
+            Some(ipam::srv6_locator(&base, index)?)
+        }
+    };
     if spec.interfaces.iter().any(|i| i.kind == UnderlayInterfaceType::CNIDevice) {
         return Err("CNIDevice underlay interfaces are not supported yet by this router; use NetworkDevice".into());
     }
@@ -405,7 +454,13 @@ fn validate_underlay(spec: &UnderlaySpec, index: u32) -> Result<ValidUnderlay, S
             *slot = Some(vtep);
         }
     }
-    Ok(ValidUnderlay { name: String::new(), spec: spec.clone(), router_id, vtep_v4, vtep_v6 })
+    if srv6_locator.is_some() && vtep_v6.is_none() {
+        let cidrs = spec.tunnel_endpoint.as_ref().map(|t| t.cidrs.clone()).unwrap_or_default();
+        return Err(format!(
+            "invalid tunnel endpoint CIDRs {cidrs:?}: with SRv6, no IPv6 CIDR found (SRv6 needs an IPv6 source address)"
+        ));
+    }
+    Ok(ValidUnderlay { name: String::new(), spec: spec.clone(), router_id, vtep_v4, vtep_v6, isis_net, srv6_locator })
 }
 
 /// Route target syntax (`ASN:NN` or `IPv4:NN`) with the upstream range rules.
@@ -510,6 +565,62 @@ fn validate_l3vni(
         None => None,
     };
     Ok(ValidL3Vni { resource: l3.clone(), name: name_of(&l3.metadata), vni, vtep, port, session })
+}
+
+fn validate_l3vpn(
+    vpn: &L3VPN,
+    underlay: Option<&ValidUnderlay>,
+    node: &Node,
+    vni_owner: &BTreeMap<u32, String>,
+    l3vni_vrfs: &BTreeMap<String, String>,
+    vpn_vrfs: &BTreeMap<String, String>,
+) -> Result<ValidL3Vpn, Failure> {
+    let spec = &vpn.spec;
+    if spec.import_rts.is_empty() {
+        return Err(invalid(
+            "invalid configuration for importRTs, must provide at least one explicit import Route Target",
+        ));
+    }
+    for rt in spec.import_rts.iter().chain(spec.export_rts.iter().flatten()) {
+        validate_route_target(rt).map_err(|e| invalid(format!("invalid route targets: {e}")))?;
+    }
+    let Some(u) = underlay else {
+        return Err(dependency(format!("no Underlay selects node {:?}", node.name)));
+    };
+    if u.srv6_locator.is_none() {
+        return Err(dependency(format!(
+            "cannot specify L3VPN configuration without an underlay with SRV6 configuration on node {:?} \
+             (Underlay/{} has no srv6)",
+            node.name, u.name
+        )));
+    }
+    let rd = u32::try_from(spec.rd_assigned_number)
+        .map_err(|_| invalid(format!("rdAssignedNumber {} is out of range", spec.rd_assigned_number)))?;
+    if let Some(owner) = vni_owner.get(&rd) {
+        return Err(invalid(format!("duplicate rdAssignedNumber {rd}: already used by {owner}")));
+    }
+    if let Some(owner) = l3vni_vrfs.get(&spec.vrf) {
+        return Err(invalid(format!("VRF {:?} is already used by L3VNI/{owner}", spec.vrf)));
+    }
+    if let Some(owner) = vpn_vrfs.get(&spec.vrf) {
+        return Err(invalid(format!("more than one L3VPN detected in VRF {:?} (L3VPN/{owner} has it)", spec.vrf)));
+    }
+    let session = match &spec.host_session {
+        Some(s) => Some(session_ips(s, node.index)?),
+        None => None,
+    };
+    let export_rts = match &spec.export_rts {
+        Some(rts) if !rts.is_empty() => rts.clone(),
+        _ => vec![format!("{}:{rd}", u.spec.asn)],
+    };
+    Ok(ValidL3Vpn {
+        resource: vpn.clone(),
+        name: name_of(&vpn.metadata),
+        rd,
+        import_rts: spec.import_rts.clone(),
+        export_rts,
+        session,
+    })
 }
 
 fn validate_l2vni(

@@ -126,11 +126,26 @@ async fn boot_round_trip(inst: &Instance, name: &str, config: &frr::Config) -> R
     Ok(format!("{} lines, {:?}", rendered.lines().count(), started.elapsed()))
 }
 
+/// An instance of the fleet that also runs isisd where FRR can do SRv6 (the SRv6 scenarios
+/// configure IS-IS).
+fn with_isisd(fleet: &mut Fleet, prefix: &str, hostname: &str) -> Instance {
+    let mut spec = fleet.spec(prefix, Some(hostname)).unwrap();
+    if spec.version.at_least(10, 0) {
+        spec.daemons.push("isisd".into());
+    }
+    fleet.adopt(spec)
+}
+
 fn planned() -> (Vec<(String, frr::Config)>, Vec<String>) {
     let mut work = Vec::new();
     let mut without_config = Vec::new();
+    let installed = frr::FrrVersion::installed(Path::new(frr::instance::FRR_SBIN_DIR));
+    let srv6 = installed.is_some_and(|v| v.at_least(10, 0));
     for path in scenarios() {
         match plan_for(&path).frr {
+            Some(config) if config.needs_srv6() && !srv6 => {
+                eprintln!("{}: not round-tripped: SRv6 needs FRR 10 (installed: {installed:?})", name_of(&path));
+            }
             Some(config) => work.push((name_of(&path), config)),
             None => without_config.push(name_of(&path)),
         }
@@ -149,7 +164,7 @@ async fn every_scenario_round_trips_through_real_frr() {
     let (work, without_config) = planned();
     let mut fleet = Fleet::new();
     let instances: Vec<Instance> =
-        (0..INSTANCES).map(|i| fleet.add_instance("frrrt", Some(&format!("worker-rt{i}"))).unwrap()).collect();
+        (0..INSTANCES).map(|i| with_isisd(&mut fleet, "frrrt", &format!("worker-rt{i}"))).collect();
     // The scenarios want forwarding on (they render no `no ip forwarding`):
     // the agent sets it in the router namespace (frr-reload would too, with
     // `ip forwarding`, but a boot does not).
@@ -183,10 +198,19 @@ async fn goldens_in_sequence_through_the_applier() {
         return;
     }
     let started = Instant::now();
-    let (work, without_config) = planned();
+    let (mut work, without_config) = planned();
+    // Taking IS-IS away again through the applier is not done yet on 10.3 (the emptied
+    // `interface` blocks stay; docs/frr-applier.md): those scenarios only boot-round-trip.
+    work.retain(|(name, config)| {
+        let keep = !config.needs_isisd();
+        if !keep {
+            eprintln!("{name}: not in the applier sequence: removing IS-IS is not supported yet");
+        }
+        keep
+    });
     let mut fleet = Fleet::new();
     let instances: Vec<Instance> =
-        (0..INSTANCES).map(|i| fleet.add_instance("frrseq", Some(&format!("worker-sq{i}"))).unwrap()).collect();
+        (0..INSTANCES).map(|i| with_isisd(&mut fleet, "frrseq", &format!("worker-sq{i}"))).collect();
     fleet.start_all().unwrap();
     for ns in fleet.namespaces() {
         frr::testing::enable_forwarding(ns).unwrap();

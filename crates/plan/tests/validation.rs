@@ -206,7 +206,7 @@ fn router_id_cidr_must_be_ipv4() {
 }
 
 #[test]
-fn srv6_needs_isis_a_net_must_be_well_formed_and_isis_is_not_supported_yet() {
+fn srv6_needs_isis_and_a_net_must_be_well_formed() {
     let neighbor = "  - {asn: 64512, address: 192.168.11.2}\n";
     underlay_rejected(
         &underlay_with(neighbor, "  srv6: {locator: {basePrefix: \"fd00:0:32::/48\", format: usid-f3216}}\n"),
@@ -216,7 +216,10 @@ fn srv6_needs_isis_a_net_must_be_well_formed_and_isis_is_not_supported_yet() {
         &underlay_with(neighbor, "  isis: {baseNet: 49.0001.0002.0003.0004.0g}\n"),
         "baseNet must look like",
     );
-    underlay_rejected(&underlay_with(neighbor, "  isis: {baseNet: 49.0001.0002.0003.0004.00}\n"), "not supported yet");
+    accepted(&underlay_with(neighbor, "  isis: {baseNet: 49.0001.0002.0003.0004.00}\n"));
+    let last = run(&underlay_with(neighbor, "  isis: {baseNet: 49.0001.ffff.ffff.ffff.00}\n"), 1, &[]);
+    assert_eq!(last.verdict, plan::Verdict::UnderlayFailed);
+    assert!(last.failed_resources[0].message.contains("overflows the system ID"), "{:?}", last.failed_resources);
 }
 
 #[test]
@@ -579,16 +582,89 @@ fn raw_config_must_not_be_empty() {
     rejected(&yaml, ResourceKind::RawFRRConfig, "raw", FailureReason::ValidationFailed, "at least 1 characters");
 }
 
+// ------------------------------------------------------------------ SRv6 and L3VPN
+
+fn srv6_underlay(srv6: &str) -> String {
+    format!(
+        "{H}\nkind: Underlay\nmetadata: {{name: underlay}}\nspec:\n  asn: 64514\n  tunnelEndpoint: {{cidrs: [100.65.0.0/24, \"fd00:65::/64\"]}}\n  interfaces: [{{type: NetworkDevice, networkDevice: {{interfaceName: eth0}}}}]\n  neighbors:\n  - {{asn: 64512, address: \"fd00:11::2\"}}\n  isis: {{baseNet: 49.0001.0002.0003.0004.00}}\n  srv6: {{{srv6}locator: {{basePrefix: \"fd00:0:32::/48\", format: usid-f3216}}}}\n"
+    )
+}
+
+fn l3vpn(name: &str, vrf: &str, rd: u32, import: &str) -> String {
+    format!(
+        "{H}\nkind: L3VPN\nmetadata: {{name: {name}}}\nspec:\n  vrf: {vrf}\n  rdAssignedNumber: {rd}\n  importRTs: [{import}]\n"
+    )
+}
+
 #[test]
-fn l3vpn_is_reported_as_not_supported() {
-    let yaml = docs(&[
-        underlay(),
-        format!(
-            "{H}\nkind: L3VPN\nmetadata: {{name: vpn}}\nspec: {{vrf: red, rdAssignedNumber: 100, importRTs: ['64520:100']}}\n"
-        ),
-    ]);
-    let plan = rejected(&yaml, ResourceKind::L3VPN, "vpn", FailureReason::ValidationFailed, "not supported yet");
+fn l3vpns_are_planned_over_srv6() {
+    let yaml = docs(&[srv6_underlay(""), l3vpn("red", "red", 100, "'64520:100'")]);
+    accepted(&yaml);
+    let plan = run(&yaml, 2, &[]);
+    assert!(plan.applied.iter().any(|a| a.kind == ResourceKind::L3VPN && a.name == "red"));
+    let frr = plan.frr.as_ref().unwrap().render();
+    assert!(frr.contains("prefix fd00:0:34::/48 block-len 32 node-len 16"), "node 2's locator:\n{frr}");
+    assert!(frr.contains("net 49.0001.0002.0003.0006.00"), "node 2's NET:\n{frr}");
+    assert!(frr.contains("rd vpn export 10.0.0.3:100") && frr.contains("rt vpn export 64514:100"), "{frr}");
+    let kernel = plan.kernel.as_ref().unwrap();
+    assert!(kernel.sysctls.iter().any(|s| s.key == "net/ipv6/conf/all/seg6_enabled" && s.value == "1"));
+    assert!(kernel.sysctls.iter().any(|s| s.key == "net/ipv4/conf/red/rp_filter" && s.value == "0"));
+}
+
+#[test]
+fn an_l3vpn_needs_an_srv6_underlay() {
+    let yaml = docs(&[underlay(), l3vpn("red", "red", 100, "'64520:100'")]);
+    let plan =
+        rejected(&yaml, ResourceKind::L3VPN, "red", FailureReason::DependencyFailed, "without an underlay with SRV6");
     assert!(plan.frr.is_some(), "the rest of the node is still planned");
+}
+
+#[test]
+fn an_l3vpn_imports_at_least_one_route_target() {
+    let yaml = docs(&[srv6_underlay(""), l3vpn("red", "red", 100, "")]);
+    rejected(
+        &yaml,
+        ResourceKind::L3VPN,
+        "red",
+        FailureReason::ValidationFailed,
+        "at least one explicit import Route Target",
+    );
+    let yaml = docs(&[srv6_underlay(""), l3vpn("red", "red", 100, "'x:1'")]);
+    rejected(&yaml, ResourceKind::L3VPN, "red", FailureReason::ValidationFailed, "invalid route targets");
+}
+
+#[test]
+fn rd_numbers_and_vrfs_are_unique_across_vnis_and_vpns() {
+    let vni = l3vni("green", "green", 100, "192.169.30.0/24", "");
+    let yaml = docs(&[srv6_underlay(""), vni.clone(), l3vpn("red", "red", 100, "'64520:100'")]);
+    rejected(
+        &yaml,
+        ResourceKind::L3VPN,
+        "red",
+        FailureReason::ValidationFailed,
+        "duplicate rdAssignedNumber 100: already used by L3VNI/green",
+    );
+    let yaml = docs(&[srv6_underlay(""), vni, l3vpn("red", "green", 200, "'64520:100'")]);
+    rejected(
+        &yaml,
+        ResourceKind::L3VPN,
+        "red",
+        FailureReason::ValidationFailed,
+        "VRF \"green\" is already used by L3VNI/green",
+    );
+    let yaml = docs(&[srv6_underlay(""), l3vpn("a", "red", 100, "'64520:1'"), l3vpn("b", "red", 200, "'64520:2'")]);
+    rejected(&yaml, ResourceKind::L3VPN, "b", FailureReason::ValidationFailed, "more than one L3VPN detected in VRF");
+    // An L3VNI and an L3VPN side by side in different VRFs.
+    accepted(&docs(&[
+        srv6_underlay(""),
+        l3vni("green", "green", 300, "192.169.30.0/24", ""),
+        l3vpn("red", "red", 100, "'64520:1'"),
+    ]));
+}
+
+#[test]
+fn reduced_encapsulation_is_refused_with_the_reason() {
+    underlay_rejected(&srv6_underlay("encapBehavior: H.Encaps.Red, "), "H.Encaps.Red is not supported yet");
 }
 
 #[test]

@@ -322,3 +322,80 @@ pub fn shuffled(config: &Config) -> Config {
     }
     c
 }
+
+/// An underlay with IS-IS and an SRv6 locator, VPNv4/VPNv6 towards an IPv6 fabric peer, and a
+/// VRF exporting and importing through the VPN tables (FRR ≥ 10: the locator's `behavior usid`
+/// and `format` are not known to 8.4).
+pub fn srv6_l3vpn() -> Config {
+    use frr::{
+        AddressFamily, AfNeighbor, Afi, BgpInstance, Interface, InterfaceIsis, Isis, IsisLevel, Neighbor, PeerTarget,
+        RemoteAs, RouteMap, Srv6Locator, VpnLeak,
+    };
+    let fabric: std::net::IpAddr = "fd00::1".parse().unwrap();
+    let host: std::net::IpAddr = "192.168.2.2".parse().unwrap();
+    let mut underlay = BgpInstance::new(64512, None);
+    underlay.router_id = Some("10.0.0.1".parse().unwrap());
+    let mut n = Neighbor::new(PeerTarget::Address(fabric), RemoteAs::Number(64513));
+    n.extended_nexthop = true;
+    n.update_source = Some("fd00:0:33::1".into());
+    underlay.neighbors.push(n);
+    underlay.srv6_locator = Some("MAIN".into());
+    for afi in [Afi::Ipv4Vpn, Afi::Ipv6Vpn] {
+        let mut af = AddressFamily::new(afi);
+        af.neighbors.push(AfNeighbor { next_hop_self: true, ..AfNeighbor::activated(PeerTarget::Address(fabric)) });
+        underlay.address_families.push(af);
+    }
+    let mut vrf = BgpInstance::new(64512, Some("red".into()));
+    vrf.router_id = Some("10.0.0.1".parse().unwrap());
+    vrf.sid_vpn_per_vrf_export_auto = true;
+    vrf.neighbors.push(Neighbor::new(PeerTarget::Address(host), RemoteAs::Number(65001)));
+    for afi in [Afi::Ipv4Unicast, Afi::Ipv6Unicast] {
+        let mut af = AddressFamily::new(afi);
+        if afi == Afi::Ipv4Unicast {
+            af.networks.push("192.168.2.2/32".parse().unwrap());
+            af.neighbors.push(AfNeighbor {
+                route_map_in: Some("allowall".into()),
+                route_map_out: Some("allowall".into()),
+                ..AfNeighbor::activated(PeerTarget::Address(host))
+            });
+        }
+        af.vpn = Some(VpnLeak {
+            rd: "10.0.0.1:100".into(),
+            import: vec!["64520:101".into(), "64520:100".into(), "64520:9".into()],
+            export: vec!["64512:100".into()],
+        });
+        vrf.address_families.push(af);
+    }
+    Config {
+        hostname: Some("srv6-live".into()),
+        route_maps: vec![RouteMap::allow_all()],
+        bgp: vec![vrf, underlay],
+        interfaces: vec![
+            Interface {
+                name: "lo".into(),
+                isis: Some(InterfaceIsis { process: "ISIS".into(), ipv4: false, ipv6: true, passive: true }),
+            },
+            Interface {
+                name: "eth0".into(),
+                isis: Some(InterfaceIsis { process: "ISIS".into(), ipv4: true, ipv6: true, passive: false }),
+            },
+        ],
+        isis: Some(Isis {
+            name: "ISIS".into(),
+            net: "49.0001.0002.0003.0004.00".into(),
+            is_type: IsisLevel::Level1,
+            advertise_passive_only: true,
+            srv6_locator: Some("MAIN".into()),
+        }),
+        srv6_locators: vec![Srv6Locator {
+            name: "MAIN".into(),
+            prefix: "fd00:0:32::/48".parse().unwrap(),
+            block_len: 32,
+            node_len: 16,
+            func_bits: 16,
+            usid: true,
+            format: Some("usid-f3216".into()),
+        }],
+        ..Config::default()
+    }
+}

@@ -1057,6 +1057,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sysctl_of_a_link_not_made_yet_is_written_after_the_link() {
+        let vrf = Link::new("red", Side::Router, LinkKind::Vrf, owner("L3VPN", "red"));
+        let key = "net/ipv4/conf/red/rp_filter";
+        let want = HostNetwork {
+            links: vec![vrf],
+            sysctls: vec![Sysctl { key: key.into(), value: "0".into(), optional: false, side: Side::Router }],
+        };
+        let mut o = observed(vec![lo(&[])], vec![lo(&[])]);
+        o.router.sysctls.insert(key.into(), None);
+        let d = diff(&want, &o);
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        let ops = lines(&d);
+        let create = ops.iter().position(|l| l == "router create vrf red table 1").expect("created");
+        let write =
+            ops.iter().position(|l| l.starts_with("router sysctl net/ipv4/conf/red/rp_filter = 0")).expect("written");
+        assert!(create < write, "{ops:?}");
+        assert_eq!(link_of_sysctl("net/ipv6/conf/eth0.10/disable_ipv6"), Some("eth0.10"));
+        assert_eq!(link_of_sysctl("net/ipv4/conf/all/forwarding"), None);
+        assert_eq!(link_of_sysctl("net/vrf/strict_mode"), None);
+    }
+
+    #[test]
     fn anycast_gateway_mac_and_address_are_set_in_place() {
         let o = owner("L2VNI", "gw");
         let mut br = Link::new("br-pe-110", Side::Router, LinkKind::Bridge, o);

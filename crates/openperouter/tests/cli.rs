@@ -205,6 +205,8 @@ fn compat_samples_plan() {
         (&["route-reflector.yaml"], "node-role.kubernetes.io/control-plane=", "Underlay/reflector"),
         (&["route-reflector.yaml"], "", "Underlay/client"),
         (&["static"], "", "L2VNI/storage"),
+        (&["l3vpn-srv6.yaml"], "", "L3VPN/red"),
+        (&["l3vpn-srv6.yaml"], "", "L3VPN/blue"),
     ];
     for (files, labels, expect) in cases {
         let mut args = vec!["plan".to_string(), "-o".into(), "json".into(), "--node-name".into(), "node-1".into()];

@@ -9,7 +9,11 @@
 //! * a subnet overlap inside a VRF fails the two overlapping resources, not every resource of
 //!   the VRF;
 //! * resources that need an Underlay or a tunnel endpoint that the node lacks are reported as
-//!   `DependencyFailed` instead of being dropped silently.
+//!   `DependencyFailed` instead of being dropped silently;
+//! * L3VNIs and L3VPNs may be used side by side in different VRFs (upstream's first SRv6 release
+//!   dropped all of both); an L3VPN on a node without SRv6 is `DependencyFailed` there, after
+//!   its own checks (import route targets, route target syntax);
+//! * `encapBehavior: H.Encaps.Red` fails the Underlay: FRR 10.3 has no command for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

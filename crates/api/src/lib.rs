@@ -1,6 +1,7 @@
 //! The `network.openperouter.io/v1alpha1` API.
 //!
-//! * [`types`]: the custom resources, their schema and CEL rules;
+//! * [`types`]: the custom resources, their schema and CEL rules ([`isis_srv6`]: the Underlay's
+//!   IS-IS and SRv6 settings);
 //! * [`check`]: local evaluation of the schema constraints and CEL rules (what the API server
 //!   would enforce), so host mode and the CLI reject the same inputs;
 //! * [`load`]: reading Kubernetes manifests and upstream's static host-mode files;
@@ -9,9 +10,11 @@
 
 pub mod check;
 pub mod crds;
+pub mod isis_srv6;
 pub mod load;
 pub mod objects;
 pub mod types;
 
+pub use isis_srv6::*;
 pub use objects::{KINDS, Object, Objects};
 pub use types::*;

@@ -143,6 +143,7 @@ mod dialect;
 mod model;
 mod normalize;
 pub mod render;
+mod render_isis;
 mod syntax;
 pub mod tree;
 mod version;

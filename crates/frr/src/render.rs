@@ -18,9 +18,7 @@ use ipnet::IpNet;
 use crate::FrrVersion;
 use crate::dialect::Dialect;
 use crate::model::*;
-
-/// The SID formats zebra defines by itself and prints once SRv6 is configured (FRR 10.3).
-const SRV6_BUILTIN_FORMATS: &[&str] = &["usid-f3216", "uncompressed-f4024"];
+use crate::render_isis;
 
 /// The debug lines rendered with [`LogLevel::Debugging`], exactly as FRR
 /// 8.4.4 prints them back, in its order (zebra's, then bgpd's, then bfdd's
@@ -109,6 +107,13 @@ impl Renderer {
         Renderer { out: String::new(), redact, dialect }
     }
 
+    fn lines(&mut self, lines: Vec<String>) {
+        for l in lines {
+            self.out.push_str(&l);
+            self.out.push('\n');
+        }
+    }
+
     fn line(&mut self, args: fmt::Arguments<'_>) {
         // Writing into a String cannot fail.
         let _ = self.out.write_fmt(args);
@@ -167,7 +172,7 @@ impl Renderer {
         let mut interfaces: Vec<&Interface> = config.interfaces.iter().filter(|i| i.isis.is_some()).collect();
         interfaces.sort_by(|a, b| cmp_interface_names(&a.name, &b.name));
         for interface in interfaces {
-            self.interface(interface);
+            self.lines(render_isis::interface(interface));
         }
 
         // BGP_NODE: bgpd writes instances in creation order; the canonical
@@ -189,10 +194,10 @@ impl Renderer {
         }
 
         if let Some(isis) = &config.isis {
-            self.isis(isis);
+            self.lines(render_isis::router_isis(isis));
         }
         if !config.srv6_locators.is_empty() {
-            self.segment_routing(&config.srv6_locators);
+            self.lines(render_isis::segment_routing(&config.srv6_locators));
         }
 
         // PROTOCOL_NODE: each line is its own block, followed by "!" (only
@@ -236,85 +241,6 @@ impl Renderer {
             self.line(format_args!("exit"));
             self.line(format_args!("!"));
         }
-    }
-
-    fn interface(&mut self, interface: &Interface) {
-        self.line(format_args!("interface {}", interface.name));
-        if let Some(isis) = &interface.isis {
-            if isis.ipv4 {
-                self.line(format_args!(" ip router isis {}", isis.process));
-            }
-            if isis.ipv6 {
-                self.line(format_args!(" ipv6 router isis {}", isis.process));
-            }
-            if isis.passive {
-                self.line(format_args!(" isis passive"));
-            }
-        }
-        self.line(format_args!("exit"));
-        self.line(format_args!("!"));
-    }
-
-    fn isis(&mut self, isis: &Isis) {
-        self.line(format_args!("router isis {}", isis.name));
-        match isis.is_type {
-            IsisLevel::Level1 => self.line(format_args!(" is-type level-1")),
-            IsisLevel::Level2Only => self.line(format_args!(" is-type level-2-only")),
-            IsisLevel::Level12 => {}
-        }
-        self.line(format_args!(" net {}", isis.net));
-        if isis.advertise_passive_only {
-            self.line(format_args!(" advertise-passive-only"));
-        }
-        if let Some(locator) = &isis.srv6_locator {
-            self.line(format_args!(" segment-routing srv6"));
-            self.line(format_args!("  locator {locator}"));
-            self.line(format_args!(" exit"));
-        }
-        self.line(format_args!("exit"));
-        self.line(format_args!("!"));
-    }
-
-    /// `segment-routing`: the locators by name, then the SID formats zebra always defines
-    /// (printed by it once SRv6 is configured).
-    fn segment_routing(&mut self, locators: &[Srv6Locator]) {
-        let mut locators: Vec<&Srv6Locator> = locators.iter().collect();
-        locators.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-        self.line(format_args!("segment-routing"));
-        self.line(format_args!(" srv6"));
-        self.line(format_args!("  locators"));
-        for l in locators {
-            self.line(format_args!("   locator {}", l.name));
-            self.line(format_args!(
-                "    prefix {} block-len {} node-len {} func-bits {}",
-                l.prefix.trunc(),
-                l.block_len,
-                l.node_len,
-                l.func_bits
-            ));
-            if l.usid {
-                self.line(format_args!("    behavior usid"));
-            }
-            if let Some(format) = &l.format {
-                self.line(format_args!("    format {format}"));
-            }
-            self.line(format_args!("   exit"));
-            self.line(format_args!("   !"));
-        }
-        self.line(format_args!("  exit"));
-        self.line(format_args!("  !"));
-        self.line(format_args!("  formats"));
-        for format in SRV6_BUILTIN_FORMATS {
-            self.line(format_args!("   format {format}"));
-            self.line(format_args!("   exit"));
-            self.line(format_args!("   !"));
-        }
-        self.line(format_args!("  exit"));
-        self.line(format_args!("  !"));
-        self.line(format_args!(" exit"));
-        self.line(format_args!(" !"));
-        self.line(format_args!("exit"));
-        self.line(format_args!("!"));
     }
 
     fn bfd_profile(&mut self, profile: &BfdProfile) {

@@ -31,7 +31,8 @@ use frr::{
 use ipnet::IpNet;
 
 use crate::Options;
-use crate::validate::{Valid, ValidUnderlay, is_ebgp, neighbor_id};
+use crate::valid::{Valid, ValidUnderlay};
+use crate::validate::{is_ebgp, neighbor_id};
 
 /// Name of the permit-all route map used on host sessions.
 const ALLOW_ALL: &str = "allowall";

@@ -6,7 +6,7 @@ use dataplane::{
 };
 use ipnet::IpNet;
 
-use crate::validate::{HostBridge, Valid};
+use crate::valid::{HostBridge, Valid};
 
 fn owner(kind: &str, name: &str) -> Owner {
     Owner { kind: kind.to_string(), name: name.to_string() }

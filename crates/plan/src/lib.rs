@@ -18,6 +18,7 @@ pub mod select;
 
 mod build_frr;
 mod build_kernel;
+mod valid;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +27,7 @@ use api::load::{Loaded, Rejected};
 use api::{FailedResource, FailureReason, Objects, ResourceKind};
 use serde::Serialize;
 
-pub use validate::{Valid, ValidL2Vni, ValidL3Vni, ValidPassthrough, ValidUnderlay};
+pub use valid::{Valid, ValidL2Vni, ValidL3Vni, ValidL3Vpn, ValidPassthrough, ValidUnderlay};
 
 /// The node being planned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

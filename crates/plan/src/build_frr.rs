@@ -31,7 +31,7 @@ use frr::{
 use ipnet::IpNet;
 
 use crate::Options;
-use crate::valid::{Valid, ValidUnderlay};
+use crate::valid::{SessionIps, Valid, ValidUnderlay};
 use crate::validate::{is_ebgp, neighbor_id};
 
 /// Name of the permit-all route map used on host sessions.
@@ -235,6 +235,20 @@ fn host_neighbor_af(peer: IpAddr, ibgp: bool) -> AfNeighbor {
     }
 }
 
+/// The host speaker's session in a VRF instance: one neighbor per family of the pool, each
+/// activated in both unicast families, the host's own address announced in its family.
+fn host_session(s: &api::HostSession, ips: &SessionIps, inst: &mut BgpInstance, v4: &mut Af, v6: &mut Af) {
+    let ibgp = !is_ebgp(s.host_asn, s.host_type, s.asn);
+    for pair in ips.pairs() {
+        let ip = pair.host.addr();
+        inst.neighbors.push(FrrNeighbor::new(PeerTarget::Address(ip), remote_as(s.host_asn, s.host_type)));
+        let own = if ip.is_ipv4() { &mut *v4 } else { &mut *v6 };
+        own.networks.push(IpNet::from(ip));
+        v4.neighbors.push(host_neighbor_af(ip, ibgp));
+        v6.neighbors.push(host_neighbor_af(ip, ibgp));
+    }
+}
+
 fn instance(asn: u32, vrf: Option<String>, router_id: std::net::Ipv4Addr) -> BgpInstance {
     BgpInstance { router_id: Some(router_id), ..BgpInstance::new(asn, vrf) }
 }
@@ -349,15 +363,7 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         let (mut v4, mut v6, mut evpn) =
             (Af::new(Afi::Ipv4Unicast), Af::new(Afi::Ipv6Unicast), Af::new(Afi::L2vpnEvpn));
         if let (Some(s), Some(ips)) = (&spec.host_session, &l3.session) {
-            let ibgp = !is_ebgp(s.host_asn, s.host_type, s.asn);
-            for pair in ips.pairs() {
-                let ip = pair.host.addr();
-                inst.neighbors.push(FrrNeighbor::new(PeerTarget::Address(ip), remote_as(s.host_asn, s.host_type)));
-                let own = if ip.is_ipv4() { &mut v4 } else { &mut v6 };
-                own.networks.push(IpNet::from(ip));
-                v4.neighbors.push(host_neighbor_af(ip, ibgp));
-                v6.neighbors.push(host_neighbor_af(ip, ibgp));
-            }
+            host_session(s, ips, &mut inst, &mut v4, &mut v6);
         }
         for l2 in valid.l2vnis.iter().filter(|l2| l2.vrf.as_deref() == Some(spec.vrf.as_str())) {
             for g in &l2.gateways {
@@ -381,15 +387,7 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         inst.sid_vpn_per_vrf_export_auto = true;
         let (mut v4, mut v6) = (Af::new(Afi::Ipv4Unicast), Af::new(Afi::Ipv6Unicast));
         if let (Some(s), Some(ips)) = (&spec.host_session, &vpn.session) {
-            let ibgp = !is_ebgp(s.host_asn, s.host_type, s.asn);
-            for pair in ips.pairs() {
-                let ip = pair.host.addr();
-                inst.neighbors.push(FrrNeighbor::new(PeerTarget::Address(ip), remote_as(s.host_asn, s.host_type)));
-                let own = if ip.is_ipv4() { &mut v4 } else { &mut v6 };
-                own.networks.push(IpNet::from(ip));
-                v4.neighbors.push(host_neighbor_af(ip, ibgp));
-                v6.neighbors.push(host_neighbor_af(ip, ibgp));
-            }
+            host_session(s, ips, &mut inst, &mut v4, &mut v6);
         }
         let leak = VpnLeak {
             rd: format!("{}:{}", u.router_id, vpn.rd),

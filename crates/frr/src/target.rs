@@ -62,8 +62,7 @@ pub enum Target {
 
 impl Target {
     /// The FRR a node agent runs itself in the router namespace `netns` (named after it), with
-    /// its files in `run_dir` and `config_dir` and `hostname` in its own UTS namespace: the
-    /// default daemons and isisd. zebra keeps the routes it installed for 60 s after it
+    /// its files in `run_dir` and `config_dir` and `hostname` in its own UTS namespace. zebra keeps the routes it installed for 60 s after it
     /// restarts, so that forwarding goes on while BGP (graceful restart) relearns them.
     pub fn private_instance(
         netns: &str,
@@ -74,10 +73,6 @@ impl Target {
         let mut spec = InstanceSpec::private(netns, NetnsRef::Name(netns.to_string()), run_dir, config_dir);
         spec.hostname = hostname;
         spec.daemon_args.entry("zebra".into()).or_default().extend(["-K".to_string(), "60".to_string()]);
-        // IS-IS (the SRv6 underlay) runs in isisd, as in upstream's daemons file.
-        if crate::layout::is_executable(&spec.sbin_dir.join("isisd")) {
-            spec.daemons.push("isisd".into());
-        }
         Target::managed(Instance::new(spec))
     }
 

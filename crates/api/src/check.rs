@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use crate::types::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, ResourceKind, Underlay};
+use crate::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, ResourceKind, Underlay};
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

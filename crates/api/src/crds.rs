@@ -3,7 +3,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::types::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, RouterNodeConfigurationStatus, Underlay};
+use crate::{L2VNI, L3Passthrough, L3VNI, L3VPN, RawFRRConfig, RouterNodeConfigurationStatus, Underlay};
 
 /// Every CRD this product serves, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {

@@ -1,6 +1,7 @@
 //! The `network.openperouter.io/v1alpha1` API.
 //!
-//! * [`types`]: the custom resources, their schema and CEL rules ([`isis_srv6`]: the Underlay's
+//! * [`types`]: the custom resources, their schema and CEL rules ([`overlays`]: L3VNI, L3VPN and
+//!   L2VNI; [`isis_srv6`]: the Underlay's
 //!   IS-IS and SRv6 settings);
 //! * [`check`]: local evaluation of the schema constraints and CEL rules (what the API server
 //!   would enforce), so host mode and the CLI reject the same inputs;
@@ -13,8 +14,10 @@ pub mod crds;
 pub mod isis_srv6;
 pub mod load;
 pub mod objects;
+pub mod overlays;
 pub mod types;
 
 pub use isis_srv6::*;
 pub use objects::{KINDS, Object, Objects};
+pub use overlays::*;
 pub use types::*;

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::check::{self, Violation};
+use crate::overlays::*;
 use crate::types::*;
 
 /// Where a document came from.

@@ -332,15 +332,9 @@ async fn srv6_is_added_and_removed_on_frr_10() {
         return;
     }
     let mut fleet = Fleet::new();
-    let mut spec = fleet.spec("frrap-srv6", Some("ap-srv6")).unwrap();
-    if !spec.version.at_least(10, 0) {
-        skip_loudly("SRv6 through the applier", &format!("FRR {} has no SRv6 micro-SID locators", spec.version));
+    let Some(inst) = common::srv6_instance(&mut fleet, "frrap-srv6", "ap-srv6", "SRv6 through the applier") else {
         return;
-    }
-    spec.daemons.push("isisd".into());
-    let inst = fleet.adopt(spec);
-    fleet.start_all().unwrap();
-    frr::testing::enable_forwarding(fleet.namespaces().last().unwrap()).unwrap();
+    };
     let applier = Applier::for_instance(&inst);
     let plain = underlay(64512);
     let srv6 = Config { hostname: None, ..common::srv6_l3vpn() };

@@ -112,15 +112,9 @@ async fn srv6_l3vpn_prints_back_canonically_on_frr_10() {
         return;
     }
     let mut fleet = Fleet::new();
-    let mut spec = fleet.spec("frrsrv6", Some("srv6-live")).unwrap();
-    if !spec.version.at_least(10, 0) {
-        skip_loudly("live FRR SRv6 rendering", &format!("FRR {} has no SRv6 micro-SID locators", spec.version));
+    let Some(inst) = common::srv6_instance(&mut fleet, "frrsrv6", "srv6-live", "live FRR SRv6 rendering") else {
         return;
-    }
-    spec.daemons.push("isisd".into());
-    let inst = fleet.adopt(spec);
-    frr::testing::enable_forwarding(fleet.namespaces().last().unwrap()).unwrap();
-    fleet.start_all().unwrap();
+    };
     let result = check(&inst, "srv6_l3vpn", &common::srv6_l3vpn()).await;
     drop(fleet);
     result.unwrap();

@@ -399,3 +399,23 @@ pub fn srv6_l3vpn() -> Config {
         ..Config::default()
     }
 }
+
+/// A started FRR instance of `fleet` that can do SRv6 (isisd added, forwarding on), or `None`
+/// (with a loud skip message for `test`) when the installed FRR is older than 10.
+pub fn srv6_instance(
+    fleet: &mut frr::testing::Fleet,
+    prefix: &str,
+    hostname: &str,
+    test: &str,
+) -> Option<frr::Instance> {
+    let mut spec = fleet.spec(prefix, Some(hostname)).unwrap();
+    if !spec.version.at_least(10, 0) {
+        frr::testing::skip_loudly(test, &format!("FRR {} has no SRv6 micro-SID locators", spec.version));
+        return None;
+    }
+    spec.daemons.push("isisd".into());
+    let inst = fleet.adopt(spec);
+    frr::testing::enable_forwarding(fleet.namespaces().last().unwrap()).unwrap();
+    fleet.start_all().unwrap();
+    Some(inst)
+}

@@ -130,14 +130,3 @@ impl Ctx<'_> {
 pub(super) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
 }
-
-/// Pings `dst` from `ns` every 300 ms (`count` probes) in the background: `(sent, received)`.
-pub(super) fn probe(ns: String, dst: String, count: u32) -> tokio::task::JoinHandle<(u32, u32)> {
-    tokio::spawn(async move {
-        let (_, out) = sh(&ns, &["ping", "-n", "-q", "-i", "0.3", "-W", "1", "-c", &count.to_string(), &dst]).await;
-        // "N packets transmitted, M received, …"
-        let line = out.lines().find(|l| l.contains("packets transmitted")).unwrap_or_default();
-        let nums: Vec<u32> = line.split(|ch: char| !ch.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-        (nums.first().copied().unwrap_or(0), nums.get(1).copied().unwrap_or(0))
-    })
-}

@@ -3,12 +3,17 @@
 use std::time::{Duration, Instant};
 
 use super::ctx::*;
+use super::probe::Probe;
 use super::routing::{host_sessions, underlay_sessions};
 use crate::fabric::{l2pod_ip, node_nic, node_router_ns, pod_ip};
 use crate::pe;
 
 /// Probes (one every 300 ms) a graceful FRR restart may lose.
 pub(super) const MAX_LOST_WITH_GR: u32 = 5;
+
+/// How long the probes go on once every session is Established again: the helpers replace or
+/// drop the stale routes only when the restarted FRR's End-of-RIB arrives.
+const AFTER_SESSIONS: Duration = Duration::from_secs(10);
 
 /// The first FRR release whose graceful-restart helper keeps a restarting peer's EVPN routes
 /// (older ones withdraw them at once and keep only the unicast ones).
@@ -31,10 +36,9 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
     let tor_version = c.vtysh("tor")?.exec(&["show version"]).await.map_err(|e| format!("tor: {e}"))?;
     let evpn_helper = frr_version(&tor_version).is_some_and(|v| v >= FRR_EVPN_GR_HELPER);
     // Two paths to pod0, probed at once: L3VNI red (type-5 routes through the ToR) and the
-    // passthrough (plain IPv4 unicast through the ToR). 60 probes × 300 ms = 18 s, inside
-    // `sh`'s 30 s limit.
-    let probes = probe(c.ns("hostA-red"), pod_ip(0), 60);
-    let plain = probe(c.ns("hostA-default"), pod_ip(0), 60);
+    // passthrough (plain IPv4 unicast through the ToR), until well after the sessions are back.
+    let probes = Probe::start(&c.ns("hostA-red"), &pod_ip(0))?;
+    let plain = Probe::start(&c.ns("hostA-default"), &pod_ip(0))?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut killed = Vec::new();
     for d in ["bgpd", "zebra"] {
@@ -56,20 +60,24 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
     underlay_sessions(c).await.map_err(|e| format!("sessions did not come back: {e}"))?;
     host_sessions(c).await.map_err(|e| format!("host sessions did not come back: {e}"))?;
     let back = killed_at.elapsed();
-    let (sent, received) = probes.await.map_err(|e| e.to_string())?;
-    let (plain_sent, plain_received) = plain.await.map_err(|e| e.to_string())?;
+    tokio::time::sleep(AFTER_SESSIONS).await;
+    let red = probes.stop().await?;
+    let plain = plain.stop().await?;
     ping(&c.ns("hostA-red"), &pod_ip(0)).await?;
     ping(&c.ns("hostA-default"), &pod_ip(0)).await?;
-    let lost = sent.saturating_sub(received);
-    let plain_lost = plain_sent.saturating_sub(plain_received);
+    let lost = red.lost.len() as u32;
+    let plain_lost = plain.lost.len() as u32;
     let judged = |on: bool| if on { "" } else { ", not judged" };
     let mut detail = format!(
         "killed {} of node0-pe: netns and kernel objects stayed; sessions back in {:.1} s\n\
-         probes every 300 ms to pod0 lost: passthrough (hostA-default) {plain_lost} of {plain_sent}{}; \
-         L3VNI red (hostA-red) {lost} of {sent}{}",
+         probes every 300 ms to pod0 until {} s later, lost (sent at, from the kill): passthrough \
+         (hostA-default) {}{}; L3VNI red (hostA-red) {}{}",
         killed.join(" "),
         back.as_secs_f64(),
+        AFTER_SESSIONS.as_secs(),
+        plain.describe(killed_at),
         judged(graceful),
+        red.describe(killed_at),
         judged(graceful && evpn_helper),
     );
     if !graceful {

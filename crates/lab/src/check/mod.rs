@@ -12,6 +12,7 @@
 mod config;
 mod ctx;
 mod faults;
+mod probe;
 mod report;
 mod routing;
 mod traffic;

@@ -1,0 +1,135 @@
+//! Background probes under a fault: `ping` every 300 ms until told to stop, then which probes
+//! went unanswered and when.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// The interval between two probes.
+pub(super) const INTERVAL: Duration = Duration::from_millis(300);
+
+/// A running `ping` in a namespace.
+pub(super) struct Probe {
+    child: tokio::process::Child,
+    started: Instant,
+    what: String,
+}
+
+/// What a stopped probe saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Outcome {
+    pub sent: u32,
+    /// Sequence numbers (from 1) that got no answer.
+    pub lost: Vec<u32>,
+    pub started: Instant,
+}
+
+impl Probe {
+    /// Starts pinging `dst` from `ns`; it runs until [`Probe::stop`] (or until dropped).
+    pub(super) fn start(ns: &str, dst: &str) -> Result<Self, String> {
+        let interval = format!("{:.1}", INTERVAL.as_secs_f64());
+        let child = tokio::process::Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-n", "-O", "-i", &interval, "-W", "1", dst])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start ping in {ns}: {e}"))?;
+        Ok(Self { child, started: Instant::now(), what: format!("{ns} → {dst}") })
+    }
+
+    /// Interrupts `ping` (which then prints its summary) and reads what it saw.
+    pub(super) async fn stop(self) -> Result<Outcome, String> {
+        if let Some(pid) = self.child.id() {
+            kernel::procs::signal(pid, kernel::procs::Signal::SIGINT);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(5), self.child.wait_with_output())
+            .await
+            .map_err(|_| format!("ping {} did not stop", self.what))?
+            .map_err(|e| format!("ping {}: {e}", self.what))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        parse(&text, self.started).ok_or_else(|| format!("ping {} printed no summary: {text}", self.what))
+    }
+}
+
+/// Reads `ping -n -O` output: the replies' sequence numbers and the summary's count.
+fn parse(text: &str, started: Instant) -> Option<Outcome> {
+    let summary = text.lines().find(|l| l.contains("packets transmitted"))?;
+    let sent: u32 = summary.split_whitespace().next()?.parse().ok()?;
+    let answered: std::collections::BTreeSet<u32> = text
+        .lines()
+        .filter(|l| l.contains(" bytes from "))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("icmp_seq="))?.parse().ok())
+        .collect();
+    let lost = (1..=sent).filter(|s| !answered.contains(s)).collect();
+    Some(Outcome { sent, lost, started })
+}
+
+impl Outcome {
+    /// When probe `seq` was sent.
+    fn sent_at(&self, seq: u32) -> Instant {
+        self.started + INTERVAL * seq.saturating_sub(1)
+    }
+
+    /// The lost probes as "N of M" and, when some were lost, when they were sent, in seconds after
+    /// `t0`, one span per run of consecutive losses ("8 of 61: -2.1 s; +13.8 … +15.9 s").
+    pub(super) fn describe(&self, t0: Instant) -> String {
+        let at = |seq: u32| {
+            let t = self.sent_at(seq);
+            if t >= t0 { t.duration_since(t0).as_secs_f64() } else { -t0.duration_since(t).as_secs_f64() }
+        };
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for &seq in &self.lost {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == seq => *last = seq,
+                _ => runs.push((seq, seq)),
+            }
+        }
+        let mut spans: Vec<String> = runs
+            .iter()
+            .take(MAX_SPANS)
+            .map(|&(a, b)| if a == b { format!("{:+.1} s", at(a)) } else { format!("{:+.1} … {:+.1} s", at(a), at(b)) })
+            .collect();
+        if runs.len() > MAX_SPANS {
+            spans.push(format!("{} more", runs.len() - MAX_SPANS));
+        }
+        match spans.is_empty() {
+            true => format!("0 of {}", self.sent),
+            false => format!("{} of {}: {}", self.lost.len(), self.sent, spans.join("; ")),
+        }
+    }
+}
+
+/// Runs of lost probes listed by [`Outcome::describe`].
+const MAX_SPANS: usize = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUT: &str = "PING 10.244.0.2 (10.244.0.2) 56(84) bytes of data.\n\
+        64 bytes from 10.244.0.2: icmp_seq=1 ttl=61 time=0.71 ms\n\
+        no answer yet for icmp_seq=2\n\
+        no answer yet for icmp_seq=3\n\
+        64 bytes from 10.244.0.2: icmp_seq=4 ttl=61 time=0.52 ms\n\
+        \n--- 10.244.0.2 ping statistics ---\n\
+        5 packets transmitted, 2 received, 60% packet loss, time 1204ms\n";
+
+    #[test]
+    fn unanswered_sequence_numbers_are_the_lost_probes() {
+        let t0 = Instant::now();
+        let o = parse(OUT, t0).unwrap();
+        assert_eq!(o.sent, 5);
+        assert_eq!(o.lost, vec![2, 3, 5]);
+        assert_eq!(o.describe(t0), "3 of 5: +0.3 … +0.6 s; +1.2 s");
+        assert_eq!(o.describe(t0 + Duration::from_secs(1)), "3 of 5: -0.7 … -0.4 s; +0.2 s");
+        let many = Outcome { sent: 9, lost: vec![1, 3, 5, 7, 9], started: t0 };
+        assert_eq!(many.describe(t0), "5 of 9: +0.0 s; +0.6 s; +1.2 s; 2 more");
+        let none = Outcome { sent: 9, lost: vec![], started: t0 };
+        assert_eq!(none.describe(t0), "0 of 9");
+    }
+
+    #[test]
+    fn no_summary_is_no_outcome() {
+        assert_eq!(parse("PING 10.244.0.2 (10.244.0.2) 56(84) bytes of data.\n", Instant::now()), None);
+    }
+}

@@ -65,6 +65,11 @@ fn parse(text: &str, started: Instant) -> Option<Outcome> {
 }
 
 impl Outcome {
+    /// How many probes sent from `from` to `to` were lost.
+    pub(super) fn lost_between(&self, from: Instant, to: Instant) -> u32 {
+        self.lost.iter().filter(|s| (from..=to).contains(&self.sent_at(**s))).count() as u32
+    }
+
     /// When probe `seq` was sent.
     fn sent_at(&self, seq: u32) -> Instant {
         self.started + INTERVAL * seq.saturating_sub(1)
@@ -124,6 +129,7 @@ mod tests {
         assert_eq!(o.describe(t0 + Duration::from_secs(1)), "3 of 5: -0.7 … -0.4 s; +0.2 s");
         let many = Outcome { sent: 9, lost: vec![1, 3, 5, 7, 9], started: t0 };
         assert_eq!(many.describe(t0), "5 of 9: +0.0 s; +0.6 s; +1.2 s; 2 more");
+        assert_eq!(many.lost_between(t0 + Duration::from_millis(500), t0 + Duration::from_millis(1800)), 3);
         let none = Outcome { sent: 9, lost: vec![], started: t0 };
         assert_eq!(none.describe(t0), "0 of 9");
     }

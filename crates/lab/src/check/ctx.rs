@@ -130,3 +130,10 @@ impl Ctx<'_> {
 pub(super) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
 }
+
+/// `(major, minor)` from `show version` ("FRRouting 8.4.4 (tor) on Linux…").
+pub(super) fn frr_version(show_version: &str) -> Option<(u32, u32)> {
+    let v = show_version.split_whitespace().skip_while(|w| *w != "FRRouting").nth(1)?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}

@@ -18,16 +18,9 @@ const CONVERGENCE: Duration = Duration::from_secs(3);
 /// drop the stale routes only when the restarted FRR's End-of-RIB arrives.
 const AFTER_SESSIONS: Duration = Duration::from_secs(10);
 
-/// The first FRR release whose graceful-restart helper keeps a restarting peer's EVPN routes
-/// (older ones withdraw them at once and keep only the unicast ones).
+/// The FRR release from which the ToR's graceful-restart helper is expected to keep a restarting
+/// peer's EVPN routes; with an older ToR the L3VNI path's losses are reported, not judged.
 pub(super) const FRR_EVPN_GR_HELPER: (u32, u32) = (10, 6);
-
-/// `(major, minor)` from `show version` ("FRRouting 8.4.4 (tor) on Linux…").
-pub(super) fn frr_version(show_version: &str) -> Option<(u32, u32)> {
-    let v = show_version.split_whitespace().skip_while(|w| *w != "FRRouting").nth(1)?;
-    let mut parts = v.split(|c: char| !c.is_ascii_digit());
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-}
 
 pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
     let dir = c.lab.options.dir().join("node0-pe").join("run");
@@ -112,7 +105,8 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
         detail.push_str("\n(no graceful restart configured)");
     } else if !evpn_helper {
         detail.push_str(&format!(
-            "\n(the ToR's FRR {} withdraws EVPN routes of a restarting peer: FRR ≥ {}.{} keeps them)",
+            "\n(L3VNI judged only with a ToR on FRR ≥ {1}.{2}, the release whose helper is meant to keep a \
+             restarting peer's EVPN routes; this ToR runs {0})",
             frr_version(&tor_version).map_or("?".to_string(), |(a, b)| format!("{a}.{b}")),
             FRR_EVPN_GR_HELPER.0,
             FRR_EVPN_GR_HELPER.1

@@ -74,9 +74,10 @@ pub async fn run(lab: &Lab, progress: &mut (dyn FnMut(&Outcome) + Send)) -> Repo
     step!("passthrough both ways", Some(passthrough(&c).await));
     step!("kernel conformance", Some(conformance(&c).await));
     step!("invalid resource", Some(invalid_resource(&c).await));
-    step!("type-5 withdrawn by the leaf", Some(type5_withdraw(&c).await));
     step!("VNI, Underlay removed from config", config_removal(&c).await);
     step!("FRR killed (bgpd+zebra -9)", Some(frr_kill(&c).await));
     step!("router netns deleted", Some(netns_delete(&c).await));
+    // Last: on FRR 8.4 the withdrawal leaves the L3VNI path to leafA broken until FRR restarts.
+    step!("type-5 withdrawn by the leaf", Some(type5_withdraw(&c).await));
     report
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::ctx::*;
 use super::view;
-use crate::fabric::{node_host_ns, node_router_ns};
+use crate::fabric::{node_host_ns, node_router_ns, pod_ip};
 use crate::speaker::SpeakerRoute;
 
 pub(super) async fn underlay_sessions(c: &Ctx<'_>) -> Check {
@@ -199,8 +199,28 @@ pub(super) async fn type5_withdraw(c: &Ctx<'_>) -> Check {
         Ok(String::new())
     })
     .await?;
-    Ok(format!(
+    let detail = format!(
         "leafA's new {WITHDRAW_PREFIX} reached every PE's VRF red (not blue) and host speaker; withdrawn everywhere {:.1} s after leafA dropped it",
         start.elapsed().as_secs_f64()
-    ))
+    );
+    // The other routes through leafA must carry traffic as before.
+    let pairs: Vec<(String, String)> = (0..c.nodes).map(|i| (c.ns("hostA-red"), pod_ip(i))).collect();
+    match pings(&pairs, Duration::from_secs(10)).await {
+        Ok(done) => Ok(format!("{detail}; traffic through leafA unharmed: {done}")),
+        Err(e) => {
+            let show = c.pe_vtysh(0).exec(&["show version"]).await.map_err(|e| format!("node0-pe: {e}"))?;
+            match frr_version(&show) {
+                Some(v) if v < FRR_KEEPS_RMAC_ON_WITHDRAW => Ok(format!(
+                    "{detail}\nafter it, {e}: not judged on FRR {}.{}, whose zebra removes the router-MAC \
+                     entry of leafA's VTEP while other routes still use it (FRR 10.3 keeps it)",
+                    v.0, v.1
+                )),
+                _ => Err(format!("{detail}\nbut after it, {e}")),
+            }
+        }
+    }
 }
+
+/// The first FRR release seen to keep a remote VTEP's router-MAC entry when one of its type-5
+/// routes is withdrawn (8.4 removes it, and traffic to that VTEP stops until FRR restarts).
+const FRR_KEEPS_RMAC_ON_WITHDRAW: (u32, u32) = (10, 3);

@@ -137,3 +137,17 @@ pub(super) fn frr_version(show_version: &str) -> Option<(u32, u32)> {
     let mut parts = v.split(|c: char| !c.is_ascii_digit());
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frr_versions_are_read_from_show_version() {
+        assert_eq!(frr_version("FRRouting 8.4.4 (tor) on Linux(6.1.0).\nCopyright"), Some((8, 4)));
+        assert_eq!(frr_version("FRRouting 10.6.0-dev (x) on Linux"), Some((10, 6)));
+        assert_eq!(frr_version("something else"), None);
+        assert!(frr_version("FRRouting 10.3.1 (x)").is_some_and(|v| v >= (10, 3)));
+        assert!(frr_version("FRRouting 9.1 (x)").is_some_and(|v| v < (10, 3)));
+    }
+}

@@ -18,10 +18,6 @@ const CONVERGENCE: Duration = Duration::from_secs(3);
 /// drop the stale routes only when the restarted FRR's End-of-RIB arrives.
 const AFTER_SESSIONS: Duration = Duration::from_secs(10);
 
-/// The FRR release from which the ToR's graceful-restart helper is expected to keep a restarting
-/// peer's EVPN routes; with an older ToR the L3VNI path's losses are reported, not judged.
-pub(super) const FRR_EVPN_GR_HELPER: (u32, u32) = (10, 6);
-
 pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
     let dir = c.lab.options.dir().join("node0-pe").join("run");
     let pe_ns = node_router_ns(&c.prefix, 0);
@@ -29,8 +25,6 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
     // while FRR comes back: forwarding must go on (a handful of probes may be lost).
     let running = c.pe_vtysh(0).show_running_config().await.map_err(|e| format!("node0-pe: {e}"))?;
     let graceful = running.lines().any(|l| l.trim() == "bgp graceful-restart");
-    let tor_version = c.vtysh("tor")?.exec(&["show version"]).await.map_err(|e| format!("tor: {e}"))?;
-    let evpn_helper = frr_version(&tor_version).is_some_and(|v| v >= FRR_EVPN_GR_HELPER);
     // Two paths to pod0, probed at once: L3VNI red (type-5 routes through the ToR) and the
     // passthrough (plain IPv4 unicast through the ToR), until well after the sessions are back.
     let probes = Probe::start(&c.ns("hostA-red"), &pod_ip(0))?;
@@ -96,23 +90,15 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
         plain.describe(killed_at),
         judged(graceful),
         red.describe(killed_at),
-        judged(graceful && evpn_helper),
+        judged(graceful),
         secs(reconverging.0),
         secs(reconverging.1),
         CONVERGENCE.as_secs(),
     );
     if !graceful {
         detail.push_str("\n(no graceful restart configured)");
-    } else if !evpn_helper {
-        detail.push_str(&format!(
-            "\n(L3VNI judged only with a ToR on FRR ≥ {1}.{2}, the release whose helper is meant to keep a \
-             restarting peer's EVPN routes; this ToR runs {0})",
-            frr_version(&tor_version).map_or("?".to_string(), |(a, b)| format!("{a}.{b}")),
-            FRR_EVPN_GR_HELPER.0,
-            FRR_EVPN_GR_HELPER.1
-        ));
     }
-    if graceful && (plain_lost > MAX_LOST_WITH_GR || (evpn_helper && lost > MAX_LOST_WITH_GR)) {
+    if graceful && (plain_lost > MAX_LOST_WITH_GR || lost > MAX_LOST_WITH_GR) {
         return Err(format!("{detail}\nmore than {MAX_LOST_WITH_GR} probes lost outside that span"));
     }
     Ok(detail)
@@ -168,18 +154,4 @@ pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
         rebuilt.as_secs_f64(),
         start.elapsed().as_secs_f64()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frr_versions_are_read_from_show_version() {
-        assert_eq!(frr_version("FRRouting 8.4.4 (tor) on Linux(6.1.0).\nCopyright"), Some((8, 4)));
-        assert_eq!(frr_version("FRRouting 10.6.0-dev (x) on Linux"), Some((10, 6)));
-        assert_eq!(frr_version("something else"), None);
-        assert!(frr_version("FRRouting 10.6.1 (x)").is_some_and(|v| v >= FRR_EVPN_GR_HELPER));
-        assert!(frr_version("FRRouting 9.1 (x)").is_some_and(|v| v < FRR_EVPN_GR_HELPER));
-    }
 }

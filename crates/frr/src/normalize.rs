@@ -16,7 +16,11 @@
 /// - empty `vrf NAME` / `exit-vrf` blocks and their `!`: FRR 10.3's zebra
 ///   keeps printing a VRF whose `vni` and BGP instance were removed (8.4.4
 ///   prints a `vrf` block only with content); the block configures nothing,
-///   `frr-reload.py --test` ignores it, and the renderer never prints one.
+///   `frr-reload.py --test` ignores it, and the renderer never prints one;
+/// - empty `interface NAME` / `exit` blocks and their `!`: FRR 10.3 keeps
+///   printing an interface whose last line (IS-IS on it) was removed, and
+///   refuses `no interface NAME` while the interface exists; the block
+///   configures nothing and the renderer never prints one.
 ///
 /// Every other line, `!` separators included, is kept as is. Trailing
 /// whitespace is not touched; the result ends with a newline unless empty.
@@ -45,16 +49,20 @@ pub fn normalize_running_config(show_running_config: &str, drop_hostname: bool) 
             out.push('\n');
         }
     }
-    drop_empty_vrf_blocks(&out)
+    drop_empty_blocks(&out)
 }
 
-/// Removes `vrf NAME` immediately followed by `exit-vrf` (and the `!` after it).
-fn drop_empty_vrf_blocks(text: &str) -> String {
+/// Removes `vrf NAME` immediately followed by `exit-vrf`, and `interface NAME` immediately
+/// followed by `exit` (each with the `!` after it).
+fn drop_empty_blocks(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = String::new();
     let mut i = 0;
     while i < lines.len() {
-        if lines[i].starts_with("vrf ") && lines.get(i + 1) == Some(&"exit-vrf") {
+        let next = lines.get(i + 1).copied();
+        let empty = (lines[i].starts_with("vrf ") && next == Some("exit-vrf"))
+            || (lines[i].starts_with("interface ") && next == Some("exit"));
+        if empty {
             i += 2;
             if lines.get(i) == Some(&"!") {
                 i += 1;
@@ -139,6 +147,15 @@ mod tests {
         assert_eq!(
             normalize_running_config(show, false),
             "hostname pe1\n!\nvrf blue\n vni 200\nexit-vrf\n!\nrouter bgp 1\nexit\n!\n"
+        );
+    }
+
+    #[test]
+    fn drops_empty_interface_blocks_only() {
+        let show = "Current configuration:\n!\ninterface eth0\n ip router isis ISIS\nexit\n!\ninterface eth1\nexit\n!\nrouter bgp 1\nexit\n!\nend\n";
+        assert_eq!(
+            normalize_running_config(show, false),
+            "interface eth0\n ip router isis ISIS\nexit\n!\nrouter bgp 1\nexit\n!\n"
         );
     }
 

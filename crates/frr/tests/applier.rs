@@ -340,9 +340,13 @@ async fn srv6_is_added_and_removed_on_frr_10() {
     let srv6 = Config { hostname: None, ..common::srv6_l3vpn() };
     let mut without_vpn = srv6.clone();
     without_vpn.bgp.retain(|b| b.vrf.is_none());
-    // Taking SRv6 and IS-IS away again is not covered yet: 10.3 keeps the emptied `interface`
-    // blocks of IS-IS when the applier deletes their lines (see docs/frr-applier.md).
-    let steps = [("plain", &plain), ("SRv6 added", &srv6), ("L3VPN removed", &without_vpn), ("L3VPN again", &srv6)];
+    let steps = [
+        ("plain", &plain),
+        ("SRv6 added", &srv6),
+        ("L3VPN removed", &without_vpn),
+        ("L3VPN again", &srv6),
+        ("SRv6 and IS-IS removed", &plain),
+    ];
     for (step, config) in steps {
         let report = match applier.apply(config).await {
             Ok(r) => r,

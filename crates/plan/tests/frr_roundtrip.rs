@@ -198,16 +198,7 @@ async fn goldens_in_sequence_through_the_applier() {
         return;
     }
     let started = Instant::now();
-    let (mut work, without_config) = planned();
-    // Taking IS-IS away again through the applier is not done yet on 10.3 (the emptied
-    // `interface` blocks stay; docs/frr-applier.md): those scenarios only boot-round-trip.
-    work.retain(|(name, config)| {
-        let keep = !config.needs_isisd();
-        if !keep {
-            eprintln!("{name}: not in the applier sequence: removing IS-IS is not supported yet");
-        }
-        keep
-    });
+    let (work, without_config) = planned();
     let mut fleet = Fleet::new();
     let instances: Vec<Instance> =
         (0..INSTANCES).map(|i| with_isisd(&mut fleet, "frrseq", &format!("worker-sq{i}"))).collect();

@@ -216,7 +216,7 @@ impl Agent {
             if restart && target.managed_instance().is_some() {
                 tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
             }
-            let applied = match target.ensure_running(restart).await {
+            let applied = match target.ensure_running(restart, &frr_config).await {
                 Ok(()) => {
                     self.frr_restart_pending = false;
                     target.apply(&frr_config).await

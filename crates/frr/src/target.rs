@@ -144,12 +144,18 @@ impl Target {
         Some(Ok(lacking))
     }
 
-    /// Makes sure a managed FRR runs before an apply: started when it is not running, restarted
-    /// into a new namespace when `netns_changed`; while watchfrr restarts daemons (and loads
-    /// their configuration), waits up to 30 s for it. Nothing to do for the other targets.
-    pub async fn ensure_running(&self, netns_changed: bool) -> Result<(), String> {
+    /// Makes sure a managed FRR runs the daemons `config` needs before it is applied: started
+    /// when it is not running, restarted into a new namespace when `netns_changed`, and restarted
+    /// with isisd the first time `config` configures IS-IS (isisd then stays: taking IS-IS away
+    /// empties its configuration); while watchfrr restarts daemons (and loads their
+    /// configuration), waits up to 30 s for it. Nothing to do for the other targets.
+    pub async fn ensure_running(&mut self, netns_changed: bool, config: &Config) -> Result<(), String> {
+        let added = self.add_daemons(config);
+        if !added.is_empty() {
+            tracing::info!(daemons = ?added, "the configuration needs more FRR daemons: restarting FRR with them");
+        }
         let Some(instance) = self.managed_instance().cloned() else { return Ok(()) };
-        if netns_changed {
+        if netns_changed || !added.is_empty() {
             let _ = instance.stop();
         } else {
             let watchfrr_alive = |st: &InstanceStatus| {
@@ -182,6 +188,22 @@ impl Target {
         let started =
             tokio::task::spawn_blocking(move || instance.start()).await.map_err(|e| format!("starting FRR: {e}"))?;
         started.map(|_| ()).map_err(|e| format!("starting FRR: {e}"))
+    }
+
+    /// Adds to a managed instance the daemons `config` needs that it does not run, with an
+    /// applier that knows them; returns them. The caller restarts the instance.
+    fn add_daemons(&mut self, config: &Config) -> Vec<String> {
+        let Target::Local { instance, applier, managed: true } = self else { return Vec::new() };
+        let wanted: &[&str] = if config.needs_isisd() { &["isisd"] } else { &[] };
+        let missing: Vec<String> =
+            wanted.iter().filter(|d| !instance.spec().daemons.iter().any(|x| x == *d)).map(|d| d.to_string()).collect();
+        if !missing.is_empty() {
+            let mut spec = instance.spec().clone();
+            spec.daemons.extend(missing.iter().cloned());
+            **instance = Instance::new(spec);
+            *applier = Arc::new(Applier::for_instance(instance));
+        }
+        missing
     }
 
     /// Applies `config`; the error says what FRR or the reloader answered.

@@ -51,17 +51,10 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
     host_sessions(c).await.map_err(|e| format!("host sessions did not come back: {e}"))?;
     let back = killed_at.elapsed();
     // When each session of node0-pe came back (each restarted with bgpd), from its uptime.
-    let neighbors = frr::state::bgp_neighbors(&c.pe_vtysh(0)).await.map_err(|e| format!("node0-pe: {e}"))?;
-    let now = Instant::now();
-    let ups: Vec<Instant> = neighbors
-        .iter()
-        .filter(|n| n.is_established())
-        .filter_map(|n| now.checked_sub(n.uptime?))
-        .filter(|t| *t >= killed_at)
-        .collect();
+    let ups: Vec<Instant> = established_since(&c.pe_vtysh(0), killed_at).await?.into_iter().map(|(_, t)| t).collect();
     let (first_up, last_up) = match (ups.iter().min(), ups.iter().max()) {
         (Some(a), Some(b)) => (*a, *b),
-        _ => return Err(format!("node0-pe: no session re-established since the kill: {neighbors:?}")),
+        _ => return Err("node0-pe: no session re-established since the kill".to_string()),
     };
     tokio::time::sleep(AFTER_SESSIONS).await;
     let red = probes.stop().await?;
@@ -102,6 +95,19 @@ pub(super) async fn frr_kill(c: &Ctx<'_>) -> Check {
         return Err(format!("{detail}\nmore than {MAX_LOST_WITH_GR} probes lost outside that span"));
     }
     Ok(detail)
+}
+
+/// The sessions of `vtysh`'s FRR Established since `since`, each with the instant it came up (from
+/// its uptime, which FRR counts in whole seconds): `("VRF peer", instant)`.
+async fn established_since(vtysh: &frr::Vtysh, since: Instant) -> Result<Vec<(String, Instant)>, String> {
+    let neighbors = frr::state::bgp_neighbors(vtysh).await.map_err(|e| e.to_string())?;
+    let now = Instant::now();
+    Ok(neighbors
+        .iter()
+        .filter(|n| n.is_established())
+        .filter_map(|n| Some((format!("{} {}", n.vrf, n.peer), now.checked_sub(n.uptime?)?)))
+        .filter(|(_, t)| *t >= since)
+        .collect())
 }
 
 pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
@@ -147,11 +153,35 @@ pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
     if c.nodes >= 2 {
         pairs.push((c.ns("l2pod0"), l2pod_ip(1)));
     }
+    let sessions_seen = start.elapsed();
     pings(&pairs, Duration::from_secs(60)).await?;
+    let traffic = start.elapsed();
+    // Where the time went: when each side saw its sessions come up again.
+    let secs = |t: Instant| t.duration_since(start).as_secs_f64();
+    let span = |ups: &[(String, Instant)]| match (ups.iter().map(|u| u.1).min(), ups.iter().map(|u| u.1).max()) {
+        (Some(a), Some(b)) if b.duration_since(a) < Duration::from_secs(1) => format!("+{:.0} s", secs(a)),
+        (Some(a), Some(b)) => format!("+{:.0} … +{:.0} s", secs(a), secs(b)),
+        _ => "-".to_string(),
+    };
+    let pe_ups = established_since(&c.pe_vtysh(0), start).await.map_err(|e| format!("node0-pe: {e}"))?;
+    let (fabric, host): (Vec<_>, Vec<_>) = pe_ups.into_iter().partition(|(p, _)| p.ends_with(" 192.168.11.2"));
+    let tor = c.vtysh("tor")?;
+    let node0 = crate::fabric::node_underlay_ip(0);
+    let tor_ups: Vec<(String, Instant)> = established_since(&tor, start)
+        .await
+        .map_err(|e| format!("tor: {e}"))?
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(&node0))
+        .collect();
     Ok(format!(
-        "NIC recreated at {:.1} s, agent Ready again at {:.1} s, sessions and traffic back at {:.1} s",
+        "NIC recreated at {:.1} s, agent Ready again at {:.1} s, sessions seen at {:.1} s, traffic back at {:.1} s\n\
+         sessions up (from their uptimes, whole seconds): node0-pe → ToR {}, ToR → node0 {}, host sessions {}",
         recreated.as_secs_f64(),
         rebuilt.as_secs_f64(),
-        start.elapsed().as_secs_f64()
+        sessions_seen.as_secs_f64(),
+        traffic.as_secs_f64(),
+        span(&fabric),
+        span(&tor_ups),
+        span(&host),
     ))
 }

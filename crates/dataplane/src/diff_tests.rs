@@ -10,21 +10,11 @@ fn owner(kind: &str, name: &str) -> Owner {
 
 fn obs(index: u32, name: &str, kind: Option<&str>) -> ObservedLink {
     ObservedLink {
-        index,
-        name: name.into(),
         kind: kind.map(str::to_string),
         flags: kernel::netlink::uapi::IFF_UP,
         mtu: 1500,
-        mac: None,
-        master: None,
-        group: 0,
-        link: None,
-        link_netnsid: None,
         addr_gen_mode: Some(0),
-        vxlan: None,
-        vrf_table: None,
-        bridge_port: None,
-        addresses: Vec::new(),
+        ..ObservedLink::new(index, name)
     }
 }
 

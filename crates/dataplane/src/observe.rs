@@ -86,6 +86,27 @@ pub struct ObservedLink {
 }
 
 impl ObservedLink {
+    /// A link with only its index and name: down, MTU 0, no attributes, no addresses.
+    pub fn new(index: u32, name: impl Into<String>) -> Self {
+        ObservedLink {
+            index,
+            name: name.into(),
+            kind: None,
+            flags: 0,
+            mtu: 0,
+            mac: None,
+            master: None,
+            group: 0,
+            link: None,
+            link_netnsid: None,
+            addr_gen_mode: None,
+            vxlan: None,
+            vrf_table: None,
+            bridge_port: None,
+            addresses: Vec::new(),
+        }
+    }
+
     /// Administratively up.
     pub fn is_up(&self) -> bool {
         self.flags & IFF_UP != 0
@@ -142,21 +163,10 @@ impl NsState {
     /// A namespace as `ip netns add` leaves it: only `lo`, down.
     pub fn fresh() -> NsState {
         NsState::from_links(vec![ObservedLink {
-            index: 1,
-            name: "lo".into(),
-            kind: None,
             flags: IFF_LOOPBACK,
             mtu: 65536,
-            mac: None,
-            master: None,
-            group: 0,
-            link: None,
-            link_netnsid: None,
             addr_gen_mode: Some(0),
-            vxlan: None,
-            vrf_table: None,
-            bridge_port: None,
-            addresses: Vec::new(),
+            ..ObservedLink::new(1, "lo")
         }])
     }
 
@@ -334,23 +344,10 @@ pub(crate) fn parse_link(payload: &[u8]) -> Option<ObservedLink> {
     let index = get_i32(&hdr[4..8])?;
     let flags = get_u32(&hdr[8..12])?;
     let mut l = ObservedLink {
-        index: u32::try_from(index).ok()?,
-        name: String::new(),
-        kind: None,
         // Only what the diff looks at: carrier bits change on their own and would make two
         // observations of an unchanged namespace differ.
         flags: flags & (IFF_UP | IFF_LOOPBACK),
-        mtu: 0,
-        mac: None,
-        master: None,
-        group: 0,
-        link: None,
-        link_netnsid: None,
-        addr_gen_mode: None,
-        vxlan: None,
-        vrf_table: None,
-        bridge_port: None,
-        addresses: Vec::new(),
+        ..ObservedLink::new(u32::try_from(index).ok()?, String::new())
     };
     for (ty, p) in attrs(&payload[16..]) {
         match ty {

@@ -102,6 +102,7 @@ pub mod uapi {
     pub const RTA_TABLE: u16 = 15;
     pub const RT_TABLE_MAIN: u8 = 254;
     pub const RTPROT_BOOT: u8 = 3;
+    pub const RTPROT_BGP: u8 = 186;
     pub const RT_SCOPE_UNIVERSE: u8 = 0;
     pub const RTN_UNICAST: u8 = 1;
 

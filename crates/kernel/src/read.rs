@@ -40,6 +40,8 @@ pub struct RouteEntry {
     pub table: u32,
     /// Next-hop addresses (one per path of a multipath route).
     pub gateways: Vec<IpAddr>,
+    /// Who installed it (`rtm_protocol`: 2 kernel, 3 boot, 186 BGP, …).
+    pub protocol: u8,
 }
 
 /// A neighbour (ARP / NDP) entry, or a bridge forwarding-database entry.
@@ -117,7 +119,7 @@ fn parse_address(p: &[u8]) -> Option<(u32, IpNet)> {
 }
 
 fn parse_route(p: &[u8]) -> Option<RouteEntry> {
-    let (family, dst_len, table8) = (*p.first()?, *p.get(1)?, *p.get(4)?);
+    let (family, dst_len, table8, protocol) = (*p.first()?, *p.get(1)?, *p.get(4)?, *p.get(5)?);
     let mut table = u32::from(table8);
     let mut dst = None;
     let mut gateways = Vec::new();
@@ -146,7 +148,7 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
     let unspecified =
         if family == AF_INET6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
     let destination = IpNet::new(dst.unwrap_or(unspecified), dst_len).ok()?;
-    Some(RouteEntry { destination, table, gateways })
+    Some(RouteEntry { destination, table, gateways, protocol })
 }
 
 fn parse_neighbour(p: &[u8]) -> Option<Neighbour> {

@@ -270,20 +270,43 @@ fn address_body(m: &mut Msg, index: u32, a: &IpNet, with_broadcast: bool) {
 /// The `RTM_NEWROUTE` request adding a unicast route to `destination` via `gateway` in the main
 /// table (fails with `EEXIST` when present).
 pub fn add_route(destination: &IpNet, gateway: IpAddr) -> Msg {
+    let mut m = route_message(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, destination, RTPROT_BOOT);
+    gateway_attr(&mut m, gateway);
+    m
+}
+
+/// The `RTM_NEWROUTE` request making the main table's route to `destination` go via `gateway`,
+/// installed as `protocol`: added when missing, its next hop changed when present.
+pub fn replace_route(destination: &IpNet, gateway: IpAddr, protocol: u8) -> Msg {
+    let mut m = route_message(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, destination, protocol);
+    gateway_attr(&mut m, gateway);
+    m
+}
+
+/// The `RTM_DELROUTE` request removing the main table's route to `destination` that `protocol`
+/// installed (a route of another protocol to the same prefix is left alone: `ESRCH`).
+pub fn delete_route(destination: &IpNet, protocol: u8) -> Msg {
+    route_message(RTM_DELROUTE, NLM_F_ACK, destination, protocol)
+}
+
+fn route_message(ty: u16, flags: u16, destination: &IpNet, protocol: u8) -> Msg {
     let family = if destination.addr().is_ipv4() { AF_INET } else { AF_INET6 };
-    let mut m = Msg::new(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-    m.rtmsg(family, destination.prefix_len(), RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST);
+    let mut m = Msg::new(ty, flags);
+    m.rtmsg(family, destination.prefix_len(), RT_TABLE_MAIN, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST);
     if destination.prefix_len() > 0 {
         match destination.addr() {
             IpAddr::V4(a) => m.attr(RTA_DST, &a.octets()),
             IpAddr::V6(a) => m.attr(RTA_DST, &a.octets()),
         };
     }
+    m
+}
+
+fn gateway_attr(m: &mut Msg, gateway: IpAddr) {
     match gateway {
         IpAddr::V4(a) => m.attr(RTA_GATEWAY, &a.octets()),
         IpAddr::V6(a) => m.attr(RTA_GATEWAY, &a.octets()),
     };
-    m
 }
 
 #[cfg(test)]

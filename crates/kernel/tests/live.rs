@@ -189,3 +189,40 @@ fn sysctls_are_per_namespace_and_keys_with_dots_work() {
     assert_eq!(sysctl::read(key).unwrap(), None);
     assert!(a.run(|| sysctl::write("net/ipv4/conf/none-such/forwarding", "1")).unwrap().is_err());
 }
+
+#[test]
+fn routes_are_replaced_and_deleted_by_their_protocol() {
+    require_root!();
+    let (name, ns) = Scoped::new("rt");
+    let mut s = ns.run(Socket::open).unwrap().unwrap();
+    let lo = s.index_of("lo").unwrap().unwrap();
+    s.request(&mut rtnl::set_link(LinkRef::Index(lo), &[LinkSet::Up(true)])).unwrap();
+    let a = NewLink::new("rt-a", LinkKind::Veth { peer: "rt-b", peer_mtu: None, peer_netns: None });
+    s.request(&mut a.message()).unwrap();
+    for dev in ["rt-a", "rt-b"] {
+        s.request(&mut rtnl::set_link(LinkRef::Name(dev), &[LinkSet::Up(true)])).unwrap();
+    }
+    let ia = s.index_of("rt-a").unwrap().unwrap();
+    s.request(&mut rtnl::add_address(ia, &"10.8.0.1/24".parse().unwrap(), AddrMode::Create)).unwrap();
+    let bgp = kernel::netlink::uapi::RTPROT_BGP;
+    let prefix: IpNet = "192.0.2.0/24".parse().unwrap();
+    let ours = |s: &mut Socket| -> Vec<(IpNet, Vec<IpAddr>)> {
+        s.routes().unwrap().into_iter().filter(|r| r.protocol == bgp).map(|r| (r.destination, r.gateways)).collect()
+    };
+
+    // Added, then its next hop moved in place, then a second replace changes nothing.
+    s.request(&mut rtnl::replace_route(&prefix, "10.8.0.2".parse().unwrap(), bgp)).unwrap();
+    assert_eq!(ours(&mut s), vec![(prefix, vec!["10.8.0.2".parse().unwrap()])]);
+    s.request(&mut rtnl::replace_route(&prefix, "10.8.0.3".parse().unwrap(), bgp)).unwrap();
+    s.request(&mut rtnl::replace_route(&prefix, "10.8.0.3".parse().unwrap(), bgp)).unwrap();
+    assert_eq!(ours(&mut s), vec![(prefix, vec!["10.8.0.3".parse().unwrap()])]);
+    assert!(ip(&name.0, &["route", "show", "proto", "bgp"]).contains("192.0.2.0/24 via 10.8.0.3 dev rt-a"));
+
+    // A delete names the protocol: another protocol's route to the prefix is not ours to remove.
+    s.request(&mut rtnl::delete_route(&prefix, bgp)).unwrap();
+    assert!(ours(&mut s).is_empty());
+    s.request(&mut rtnl::add_route(&prefix, "10.8.0.2".parse().unwrap())).unwrap();
+    let gone = s.request(&mut rtnl::delete_route(&prefix, bgp)).unwrap_err();
+    assert_eq!(gone.errno(), Some(libc::ESRCH), "{gone}");
+    assert!(ip(&name.0, &["route", "show", "192.0.2.0/24"]).contains("via 10.8.0.2"));
+}

@@ -13,58 +13,60 @@
 //! The alternative, GoBGP's zebra client feeding an FRR zebra in the node, would put FRR back
 //! into the node this layout exists to keep FRR-free.
 
+use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use ipnet::IpNet;
+use kernel::netlink::uapi::{RT_TABLE_MAIN, RTPROT_BGP};
+use kernel::{Socket, rtnl};
 
-/// The kernel protocol of the routes this installer owns.
-pub const PROTO: &str = "bgp";
+/// The kernel protocol of the routes this installer owns (`proto bgp`).
+pub const PROTO: u8 = RTPROT_BGP;
 /// Polls between two kernel reads when GoBGP's view did not change.
 const KERNEL_READ_EVERY: u32 = 5;
+
+/// A route: destination and next hop.
+pub type Route = (IpNet, IpAddr);
 
 /// One kernel change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteOp {
     /// Add the route, or move it to another next hop.
-    Replace { prefix: String, via: String },
+    Replace { prefix: IpNet, via: IpAddr },
     /// Remove a route GoBGP no longer has.
-    Delete { prefix: String },
+    Delete { prefix: IpNet },
 }
 
-/// The ops that turn `installed` into `desired` (both `(prefix, next hop)`): deletions first,
-/// nothing for routes already right.
-pub fn diff(desired: &[(String, String)], installed: &[(String, String)]) -> Vec<RouteOp> {
+/// The ops that turn `installed` into `desired`: deletions first, nothing for routes already
+/// right.
+pub fn diff(desired: &[Route], installed: &[Route]) -> Vec<RouteOp> {
     let mut ops: Vec<RouteOp> = installed
         .iter()
         .filter(|(p, _)| !desired.iter().any(|(d, _)| d == p))
-        .map(|(p, _)| RouteOp::Delete { prefix: p.clone() })
+        .map(|(p, _)| RouteOp::Delete { prefix: *p })
         .collect();
     ops.extend(
-        desired
-            .iter()
-            .filter(|d| !installed.contains(d))
-            .map(|(p, via)| RouteOp::Replace { prefix: p.clone(), via: via.clone() }),
+        desired.iter().filter(|d| !installed.contains(d)).map(|(p, via)| RouteOp::Replace { prefix: *p, via: *via }),
     );
     ops
 }
 
-/// `(prefix, gateway)` of the routes in `ip -j route show proto bgp` (a host route's `dst`
-/// has no length there: it gets `/32`).
-pub fn parse_kernel_routes(json: &str) -> Result<Vec<(String, String)>, String> {
-    let v: Value = serde_json::from_str(json).map_err(|e| format!("ip -j route: {e}"))?;
-    let mut out: Vec<(String, String)> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            let dst = r.get("dst")?.as_str()?;
-            let dst = if dst.contains('/') { dst.to_string() } else { format!("{dst}/32") };
-            Some((dst, r.get("gateway").and_then(Value::as_str).unwrap_or_default().to_string()))
+/// GoBGP's `(prefix, next hop)` texts as routes; a pair that does not parse is reported and left
+/// out.
+pub fn parse_learned(learned: &[(String, String)]) -> Vec<Route> {
+    let mut out: Vec<Route> = learned
+        .iter()
+        .filter_map(|(p, via)| match (p.parse::<IpNet>(), via.parse::<IpAddr>()) {
+            (Ok(p), Ok(via)) => Some((p.trunc(), via)),
+            _ => {
+                println!("ignored a path gobgp printed as {p} via {via}");
+                None
+            }
         })
         .collect();
     out.sort();
-    Ok(out)
+    out
 }
 
 fn run_cmd(program: &str, args: &[&str]) -> Result<String, String> {
@@ -76,38 +78,47 @@ fn run_cmd(program: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
-fn kernel_routes() -> Result<Vec<(String, String)>, String> {
-    parse_kernel_routes(&run_cmd("ip", &["-j", "-4", "route", "show", "proto", PROTO])?)
+/// The IPv4 routes of the main table this installer owns, one next hop each.
+fn kernel_routes(sock: &mut Socket) -> Result<Vec<Route>, String> {
+    let mut out: Vec<Route> = sock
+        .routes()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.protocol == PROTO && r.table == u32::from(RT_TABLE_MAIN) && r.destination.addr().is_ipv4())
+        .filter_map(|r| Some((r.destination, *r.gateways.first()?)))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
-fn apply(op: &RouteOp) -> Result<(), String> {
-    match op {
-        RouteOp::Replace { prefix, via } => {
-            run_cmd("ip", &["route", "replace", prefix, "via", via, "proto", PROTO]).map(|_| ())
-        }
-        RouteOp::Delete { prefix } => run_cmd("ip", &["route", "del", prefix, "proto", PROTO]).map(|_| ()),
-    }
+fn apply(sock: &mut Socket, op: &RouteOp) -> Result<(), String> {
+    let mut msg = match op {
+        RouteOp::Replace { prefix, via } => rtnl::replace_route(prefix, *via, PROTO),
+        RouteOp::Delete { prefix } => rtnl::delete_route(prefix, PROTO),
+    };
+    sock.request(&mut msg).map_err(|e| e.to_string())
 }
 
 /// Keeps the current namespace's kernel in line with the GoBGP whose API is `target`
 /// (`unix:///…`), polling every `interval`; returns only when it cannot run at all.
 pub fn run(target: &str, interval: Duration) -> Result<(), String> {
-    run_cmd("ip", &["-V"]).map_err(|e| format!("iproute2 is needed: {e}"))?;
-    let mut last: Option<Vec<(String, String)>> = None;
+    let mut sock = Socket::open().map_err(|e| format!("netlink socket: {e}"))?;
+    let mut last: Option<Vec<Route>> = None;
     let mut since_read = 0;
     loop {
         match run_cmd("gobgp", &["--target", target, "-j", "global", "rib", "-a", "ipv4"])
             .and_then(|json| super::gobgp::best_learned(&json))
         {
-            Ok(desired) => {
+            Ok(learned) => {
+                let desired = parse_learned(&learned);
                 since_read += 1;
                 if last.as_ref() != Some(&desired) || since_read >= KERNEL_READ_EVERY {
                     since_read = 0;
-                    match kernel_routes() {
+                    match kernel_routes(&mut sock) {
                         Ok(installed) => {
                             let mut all_applied = true;
                             for op in diff(&desired, &installed) {
-                                match apply(&op) {
+                                match apply(&mut sock, &op) {
                                     Ok(()) => println!("{op:?}"),
                                     Err(e) => {
                                         all_applied = false;
@@ -133,8 +144,8 @@ pub fn run(target: &str, interval: Duration) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn r(p: &str, via: &str) -> (String, String) {
-        (p.to_string(), via.to_string())
+    fn r(p: &str, via: &str) -> Route {
+        (p.parse().unwrap(), via.parse().unwrap())
     }
 
     #[test]
@@ -144,26 +155,29 @@ mod tests {
         assert_eq!(
             diff(&desired, &installed),
             vec![
-                RouteOp::Delete { prefix: "192.168.120.0/24".into() },
-                RouteOp::Replace { prefix: "10.244.1.0/24".into(), via: "192.169.10.1".into() },
+                RouteOp::Delete { prefix: "192.168.120.0/24".parse().unwrap() },
+                RouteOp::Replace { prefix: "10.244.1.0/24".parse().unwrap(), via: "192.169.10.1".parse().unwrap() },
             ]
         );
         assert!(diff(&desired, &desired).is_empty(), "a converged kernel gets no op");
         // A next-hop change is one replace, no delete.
         assert_eq!(
             diff(&[r("10.244.1.0/24", "192.169.30.1")], &[r("10.244.1.0/24", "192.169.10.1")]),
-            vec![RouteOp::Replace { prefix: "10.244.1.0/24".into(), via: "192.169.30.1".into() }]
+            vec![RouteOp::Replace { prefix: "10.244.1.0/24".parse().unwrap(), via: "192.169.30.1".parse().unwrap() }]
         );
     }
 
     #[test]
-    fn kernel_routes_get_a_prefix_length() {
-        let json = r#"[{"dst":"192.168.20.0/24","gateway":"192.169.10.1","dev":"host-e-100","protocol":"bgp","flags":[]},
-                       {"dst":"192.169.10.2","gateway":"192.169.10.1","dev":"host-e-100","protocol":"bgp","flags":[]}]"#;
+    fn learned_paths_are_parsed_and_bad_ones_left_out() {
+        let learned = [
+            ("192.168.20.0/24".to_string(), "192.169.10.1".to_string()),
+            ("192.169.10.2/32".to_string(), "192.169.10.1".to_string()),
+            ("not-a-prefix".to_string(), "192.169.10.1".to_string()),
+            ("10.1.0.0/16".to_string(), "".to_string()),
+        ];
         assert_eq!(
-            parse_kernel_routes(json).unwrap(),
+            parse_learned(&learned),
             vec![r("192.168.20.0/24", "192.169.10.1"), r("192.169.10.2/32", "192.169.10.1")]
         );
-        assert_eq!(parse_kernel_routes("[]").unwrap(), vec![]);
     }
 }

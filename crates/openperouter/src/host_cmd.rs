@@ -71,6 +71,9 @@ pub struct HostArgs {
     /// Where the agent remembers what it applied (default /run/openperouter/<router-netns>).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// `bgp listen limit`: how many dynamic neighbors a listen range accepts.
+    #[arg(long, value_name = "N", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    bgp_listen_limit: u32,
 }
 
 fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
@@ -83,6 +86,7 @@ fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
         .map_err(anyhow::Error::msg)?;
     cfg.host_netns = args.host_netns.clone();
     cfg.resync = Duration::from_secs(args.resync.max(1));
+    cfg.plan.bgp_listen_limit = args.bgp_listen_limit;
     let state_dir =
         args.state_dir.clone().unwrap_or_else(|| PathBuf::from("/run/openperouter").join(&args.router_netns));
     cfg.state_file = Some(state_dir.join("applied.json"));

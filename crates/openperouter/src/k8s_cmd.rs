@@ -91,6 +91,9 @@ pub struct ControllerArgs {
     /// A full re-apply (drift repair) runs at least this often.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub resync: Duration,
+    /// `bgp listen limit`: how many dynamic neighbors a listen range accepts.
+    #[arg(long, value_name = "N", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub bgp_listen_limit: u32,
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h` or a plain number of seconds.
@@ -188,6 +191,7 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
     };
     agent.debounce = args.debounce;
     agent.resync = args.resync;
+    agent.plan.bgp_listen_limit = args.bgp_listen_limit;
     let config = k8s::controller::ControllerConfig {
         node_name: args.node_name.clone(),
         namespace: args.namespace.clone(),

@@ -3,19 +3,17 @@
 //! for consistency with the code (CRDs, webhook paths, RBAC, flags, paths and ports).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k8s::rbac::{self, Permission, Scope};
 use serde_json::Value;
+use support::*;
+
+mod support;
 
 const NAMESPACE: &str = "openperouter-system";
 const IMAGE: &str = "localhost/openperouter:dev";
 const SUBCOMMANDS: [&str; 4] = ["controller", "reloader", "webhook", "nodemarker"];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn render(overlay: &str) -> Vec<Value> {
     let dir = repo().join("config").join(overlay);
@@ -23,107 +21,11 @@ fn render(overlay: &str) -> Vec<Value> {
         panic!("running `kubectl kustomize {}`: {e}. Install kubectl (it embeds kustomize).", dir.display())
     });
     assert!(out.status.success(), "kubectl kustomize {overlay} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf-8 output");
-    serde_saphyr::from_multiple::<Value>(&text)
-        .expect("rendered YAML parses")
-        .into_iter()
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn id(v: &Value) -> String {
-    format!("{}/{}", s(v, "/kind"), s(v, "/metadata/name"))
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| s(o, "/kind") == kind && s(o, "/metadata/name") == name)
-        .unwrap_or_else(|| panic!("{kind}/{name} is not rendered"))
-}
-
-fn of_kind<'a>(objects: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
-    objects.iter().filter(move |o| s(o, "/kind") == kind)
+    parse_documents(&String::from_utf8(out.stdout).expect("utf-8 output"))
 }
 
 const CLUSTER_SCOPED: [&str; 5] =
     ["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration"];
-
-/// Numbers compare by value (kustomize may re-print 1.0 as 1), everything else exactly.
-fn normalize(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => serde_json::json!(n.as_f64()),
-        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v))).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Every container of a workload, init containers included, with the pod spec.
-fn containers(workload: &Value) -> Vec<&Value> {
-    let spec = workload.pointer("/spec/template/spec").expect("pod template");
-    ["initContainers", "containers"]
-        .iter()
-        .flat_map(|k| spec.get(*k).and_then(Value::as_array).into_iter().flatten())
-        .collect()
-}
-
-fn container<'a>(workload: &'a Value, name: &str) -> &'a Value {
-    containers(workload)
-        .into_iter()
-        .find(|c| s(c, "/name") == name)
-        .unwrap_or_else(|| panic!("{}: no container {name}", id(workload)))
-}
-
-fn args(c: &Value) -> Vec<String> {
-    c.get("args")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
-/// The value of `--flag=value` in a container's args.
-fn flag(c: &Value, name: &str) -> String {
-    let prefix = format!("--{name}=");
-    args(c)
-        .iter()
-        .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
-        .unwrap_or_else(|| panic!("container {} has no {prefix}", s(c, "/name")))
-}
-
-fn port_of(addr: &str) -> u64 {
-    addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{addr:?} has no port"))
-}
-
-/// The hostPath behind a file path of a container (through its volume mounts).
-fn host_path(workload: &Value, c: &Value, file: &str) -> String {
-    let mounts = c.get("volumeMounts").and_then(Value::as_array).expect("volume mounts");
-    let mount = mounts
-        .iter()
-        .filter(|m| file.starts_with(s(m, "/mountPath")))
-        .max_by_key(|m| s(m, "/mountPath").len())
-        .unwrap_or_else(|| panic!("{file} is on no volume of {}", s(c, "/name")));
-    let volumes = workload.pointer("/spec/template/spec/volumes").and_then(Value::as_array).expect("volumes");
-    let volume = volumes.iter().find(|v| s(v, "/name") == s(mount, "/name")).expect("mounted volume exists");
-    let host = s(volume, "/hostPath/path");
-    assert!(!host.is_empty(), "{file} must be on a hostPath volume");
-    format!("{host}{}", &file[s(mount, "/mountPath").len()..])
-}
-
-fn probe_ports(c: &Value) -> Vec<u64> {
-    ["livenessProbe", "readinessProbe", "startupProbe"]
-        .iter()
-        .filter_map(|p| c.get(*p))
-        .map(|p| p.pointer("/httpGet/port").and_then(Value::as_u64).expect("numeric probe port"))
-        .collect()
-}
 
 /// Decodes `v` as the typed Kubernetes object and encodes it back: a misspelt or misplaced
 /// field is dropped on the way and shows up as a difference.

@@ -16,6 +16,10 @@
 //! * the router pod of this node becoming ready (FRR restarted with its bootstrap
 //!   configuration): a forced re-apply;
 //! * the periodic resync (drift repair): a forced re-apply.
+//!
+//! With readiness gating on ([`crate::readiness`]), every turn of the loop also brings the Node's
+//! taint and condition in line with the router's readiness (the last reconcile's Ready and the
+//! router pod's), and the loop wakes up when a grace period ends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -35,6 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::nodeindex::ANNOTATION;
+use crate::readiness::{self, Gate, GateConfig, Readiness};
 use crate::watch::KindStores;
 
 /// Field manager and Event reporter name of the controller.
@@ -58,6 +63,8 @@ pub struct ControllerConfig {
     pub resync: Duration,
     /// The clock of condition transition times (tests pin it).
     pub now: fn() -> Timestamp,
+    /// Readiness gating of the Node (off unless asked for).
+    pub gate: GateConfig,
 }
 
 /// What the controller knows of its Node: only what planning reads.
@@ -162,13 +169,17 @@ pub struct NodeController {
     /// Failures already reported as Events (kind, namespace, name, message).
     reported: BTreeSet<(ResourceKind, String, String, String)>,
     recorder: Recorder,
+    /// The readiness history, when gating is on.
+    gate: Option<Gate>,
 }
 
 impl NodeController {
     /// A controller for `cfg.node_name`.
     pub fn new(client: Client, cfg: ControllerConfig) -> NodeController {
         let reporter = Reporter { controller: FIELD_MANAGER.to_string(), instance: Some(cfg.node_name.clone()) };
+        let gate = cfg.gate.enabled().then(|| Gate::new(cfg.gate.clone(), std::time::Instant::now()));
         NodeController {
+            gate,
             recorder: Recorder::new(client.clone(), reporter),
             agent: Agent::new(cfg.agent.clone()),
             client,
@@ -176,6 +187,61 @@ impl NodeController {
             last: None,
             reported: BTreeSet::new(),
         }
+    }
+
+    /// The router's readiness: the last reconcile left the node Ready and the router pod of the
+    /// node is ready (`None`: no router pod seen).
+    pub fn readiness(&self, router_pod_ready: Option<bool>) -> Readiness {
+        let st = self.agent.status();
+        let st = st.read().unwrap_or_else(|e| e.into_inner());
+        let ready = st.conditions.iter().find(|c| c.kind == "Ready");
+        match (ready, router_pod_ready) {
+            (None, _) => Readiness {
+                ready: false,
+                reason: "NotReconciled".into(),
+                message: "the router has not been configured yet".into(),
+            },
+            (Some(c), _) if c.status != "True" => {
+                Readiness { ready: false, reason: c.reason.clone(), message: c.message.clone() }
+            }
+            (Some(_), Some(true)) => Readiness {
+                ready: true,
+                reason: "RouterReady".into(),
+                message: "the router is configured and running".into(),
+            },
+            (Some(_), pod) => Readiness {
+                ready: false,
+                reason: "RouterPodNotReady".into(),
+                message: if pod.is_none() {
+                    "no router pod runs on this node".into()
+                } else {
+                    "the router pod of this node is not ready".into()
+                },
+            },
+        }
+    }
+
+    /// Brings the Node's taint and condition in line with the router's readiness (nothing when
+    /// gating is off). Returns when the gate wants to look again (a grace period ending).
+    pub async fn gate_node(&mut self, router_pod_ready: Option<bool>) -> Option<std::time::Instant> {
+        let readiness = self.readiness(router_pod_ready);
+        let gate = self.gate.as_mut()?;
+        let now = std::time::Instant::now();
+        let desired = gate.observe(&readiness, now);
+        let deadline = gate.deadline(now);
+        match readiness::apply(&self.client, &self.cfg.node_name, &desired, (self.cfg.now)()).await {
+            Ok(done) => {
+                if let Some((taints, _)) = &done.taints {
+                    let on = taints.iter().any(|t| t.key == readiness::TAINT_KEY);
+                    tracing::info!(taint = readiness::TAINT_KEY, tainted = on, reason = %readiness.reason, "node readiness taint changed");
+                }
+                if let Some(c) = &done.condition {
+                    tracing::info!(condition = readiness::CONDITION_TYPE, status = %c.status, reason = %readiness.reason, "node readiness condition changed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "readiness gating: the Node was not updated; retrying"),
+        }
+        deadline
     }
 
     /// The agent's shared status (for a status endpoint).
@@ -392,7 +458,7 @@ pub fn status_patch(status: &RouterNodeConfigurationStatusStatus) -> serde_json:
 /// Why a reconcile was triggered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trigger {
-    /// A resource or this Node's labels/index changed.
+    /// A resource or this Node's labels/index changed, or the router pod stopped being ready.
     Changed,
     /// The router pod became ready: FRR runs its bootstrap configuration.
     RouterReady,
@@ -403,6 +469,8 @@ struct Watches {
     kinds: KindStores,
     node: Arc<Mutex<Option<NodeMeta>>>,
     node_seen: Arc<tokio::sync::Notify>,
+    /// Whether a router pod of this node is ready (`None`: none seen).
+    router_ready: Arc<Mutex<Option<bool>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -449,6 +517,8 @@ impl Watches {
         let by_node = format!("spec.nodeName={}", cfg.node_name);
         let pods: Api<Pod> = Api::namespaced(client.clone(), &cfg.namespace);
         let mut ready: BTreeMap<String, bool> = BTreeMap::new();
+        let router_ready = Arc::new(Mutex::new(None::<bool>));
+        let shared_ready = router_ready.clone();
         // The first listing is no change: the first reconcile after start applies anyway (a
         // trigger from it would race that reconcile and apply the same thing twice).
         let mut listed = false;
@@ -463,22 +533,25 @@ impl Watches {
                             let before = ready.insert(name.clone(), now);
                             if before != Some(now) {
                                 tracing::info!(pod = %name, ready = now, "router pod readiness changed");
-                                if now && listed {
-                                    let _ = tx.send(Trigger::RouterReady);
+                                if listed {
+                                    let _ = tx.send(if now { Trigger::RouterReady } else { Trigger::Changed });
                                 }
                             }
                         }
                         Ok(watcher::Event::InitDone) => listed = true,
                         Ok(watcher::Event::Delete(p)) => {
                             ready.remove(p.metadata.name.as_deref().unwrap_or_default());
+                            let _ = tx.send(Trigger::Changed);
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "watching the router pod failed; retrying"),
                     }
+                    let any = (!ready.is_empty()).then(|| ready.values().any(|r| *r));
+                    *shared_ready.lock().unwrap_or_else(|e| e.into_inner()) = any;
                     futures::future::ready(())
                 }),
         ));
-        Watches { kinds, node, node_seen, tasks }
+        Watches { kinds, node, node_seen, router_ready, tasks }
     }
 
     async fn wait_synced(&self) {
@@ -486,6 +559,10 @@ impl Watches {
         if self.node.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
             self.node_seen.notified().await;
         }
+    }
+
+    fn router_ready(&self) -> Option<bool> {
+        *self.router_ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -542,11 +619,20 @@ pub async fn run_controller(
             Ok(_) => ready.store(true, std::sync::atomic::Ordering::SeqCst),
             Err(e) => tracing::warn!(error = %e, "writing the node status failed; retrying at the next change"),
         }
+        let gate_deadline = controller.gate_node(watches.router_ready()).await;
         let resync = tokio::time::sleep(cfg.resync);
         tokio::pin!(resync);
+        let gate_due = async move {
+            match gate_deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(gate_due);
         force = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             _ = &mut resync => true,
+            _ = &mut gate_due => false,
             t = rx.recv() => match t {
                 Some(t) => {
                     tokio::time::sleep(cfg.debounce).await;

@@ -22,6 +22,7 @@ pub mod lease;
 mod node;
 pub mod nodeindex;
 pub mod rbac;
+pub mod readiness;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -66,3 +66,8 @@ pub const CONTROLLER: &[Permission] = &[
     p("", "pods", READ, Scope::Namespace),
     p("events.k8s.io", "events", &["create", "patch"], Scope::Cluster),
 ];
+
+/// What `openperouter controller` needs on top of [`CONTROLLER`] with readiness gating on
+/// (`--readiness-taint`: the Node's taints; `--readiness-condition`: its status conditions).
+pub const CONTROLLER_READINESS_GATING: &[Permission] =
+    &[p("", "nodes", &["patch"], Scope::Cluster), p("", "nodes/status", &["patch"], Scope::Cluster)];

@@ -429,3 +429,41 @@ fn the_chart_follows_the_product_version_and_ships_the_generated_crds() {
         "charts/openperouter/crds/openperouter.yaml differs from config/crd/openperouter.yaml: copy it again after `openperouter crds`"
     );
 }
+
+/// Whether a ClusterRole's rules grant `verb` on `group`/`resource`.
+fn grants(role: &Value, group: &str, resource: &str, verb: &str) -> bool {
+    let has = |rule: &Value, key: &str, want: &str| {
+        rule[key].as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == Some(want) || v.as_str() == Some("*")))
+    };
+    role["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| has(r, "apiGroups", group) && has(r, "resources", resource) && has(r, "verbs", verb))
+}
+
+#[test]
+fn readiness_gating_adds_its_flags_and_exactly_its_permissions() {
+    let helm = Helm::new();
+    let gated = helm.template(&ci("readiness-values.yaml"));
+    let plain = helm.template(&None);
+    let controller = container(find(&gated, "DaemonSet", "controller"), "controller");
+    let a = args(controller);
+    assert!(a.contains(&"--readiness-taint".to_string()) && a.contains(&"--readiness-condition".to_string()), "{a:?}");
+    assert_eq!(flag(controller, "readiness-grace"), "2m");
+    let plain_args = args(container(find(&plain, "DaemonSet", "controller"), "controller"));
+    assert!(plain_args.iter().all(|a| !a.starts_with("--readiness")), "gating is off by default: {plain_args:?}");
+
+    let role = find(&gated, "ClusterRole", "openperouter-controller");
+    let plain_role = find(&plain, "ClusterRole", "openperouter-controller");
+    for p in k8s::rbac::CONTROLLER_READINESS_GATING {
+        for verb in p.verbs {
+            assert!(grants(role, p.group, p.resource, verb), "gating needs {verb} on {}", p.resource);
+            assert!(!grants(plain_role, p.group, p.resource, verb), "without gating, no {verb} on {}", p.resource);
+        }
+    }
+    // Beyond those rules the role is the same.
+    let mut rules = role["rules"].as_array().expect("rules").clone();
+    rules.retain(|r| !r["resources"].as_array().is_some_and(|a| a.iter().any(|v| v == "nodes/status")));
+    assert_eq!(Value::Array(rules), plain_role["rules"]);
+}

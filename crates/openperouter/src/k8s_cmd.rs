@@ -94,6 +94,18 @@ pub struct ControllerArgs {
     /// `bgp listen limit`: how many dynamic neighbors a listen range accepts.
     #[arg(long, value_name = "N", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub bgp_listen_limit: u32,
+    /// Readiness gating: remove the taint network.openperouter.io/router-not-ready:NoSchedule from
+    /// this Node once the router is Ready, put it back when it stays not ready beyond the grace
+    /// period (needs `patch` on nodes).
+    #[arg(long)]
+    pub readiness_taint: bool,
+    /// Readiness gating: keep the Node condition NetworkOpenPERouterReady up to date (needs
+    /// `patch` on nodes/status).
+    #[arg(long)]
+    pub readiness_condition: bool,
+    /// Readiness gating: how long the router may be not ready before the taint comes back.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub readiness_grace: Duration,
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h` or a plain number of seconds.
@@ -199,6 +211,11 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
         debounce: args.debounce,
         resync: args.resync,
         now: k8s_openapi::jiff::Timestamp::now,
+        gate: k8s::readiness::GateConfig {
+            taint: args.readiness_taint,
+            condition: args.readiness_condition,
+            grace: args.readiness_grace,
+        },
     };
     runtime()?.block_on(async move {
         let ready = start_probes(args.health_listen).await?;

@@ -109,6 +109,11 @@ impl Agent {
         self.frr.as_ref().and_then(Target::managed_instance)
     }
 
+    /// The state of every BGP session of the router (`None`: FRR is not used).
+    pub async fn sessions(&self) -> Option<Result<Vec<frr::state::SessionState>, String>> {
+        Some(self.frr.as_ref()?.sessions().await)
+    }
+
     fn node(&self, loaded: &api::load::Loaded) -> Result<plan::Node, String> {
         self.cfg.node.resolve(loaded, WithoutIndex::Refuse)
     }

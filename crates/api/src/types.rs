@@ -566,6 +566,7 @@ pub struct RawFRRConfigSpec {
     status = "RouterNodeConfigurationStatusStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Degraded","type":"string","jsonPath":".status.conditions[?(@.type==\"Degraded\")].status"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.appliedRevision","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -588,6 +589,29 @@ pub struct RouterNodeConfigurationStatusStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub applied_resources: Vec<AppliedResource>,
+    /// A digest of what this node selected when it last reconciled (its resources with their
+    /// generations, and its index): it changes exactly when what the node should run changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<String>,
+    /// The router's BGP sessions as last sampled (their state only; counters stay on the node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub sessions: Vec<BgpSessionState>,
+}
+
+/// One BGP session of the router.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpSessionState {
+    /// The VRF (`default` for the fabric and passthrough sessions).
+    #[schemars(length(max = 64))]
+    pub vrf: String,
+    /// The neighbor: an address or, for an unnumbered session, an interface.
+    #[schemars(length(min = 1, max = 64))]
+    pub peer: String,
+    /// FRR's state word: `Established`, `Active`, `Connect`, `Idle`, …
+    #[schemars(length(max = 32))]
+    pub state: String,
 }
 
 /// One resource applied on a node, at a given generation.

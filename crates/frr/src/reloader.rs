@@ -8,8 +8,9 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /` | applies the config file ([`Applier::apply_file`]: `frr-reload.py --test`, then `--reload`); `200` with a JSON [`ApplyReport`](crate::ApplyReport) on success, `500` with the error text (it names the failing lines) otherwise |
+//! | `POST /` | applies the config file ([`Applier::apply_file`]: the change from the running configuration, verified); `200` with a JSON [`ApplyReport`](crate::ApplyReport) on success, `500` with the error text (it names the failing lines) otherwise |
 //! | `GET /version` | `200` with the FRR release the daemons run (`10.3`, `8.4.4`), read once; the controller renders for it; `503` when FRR does not answer |
+//! | `GET /sessions` | `200` with the state of every BGP session as JSON ([`SessionState`](crate::state::SessionState)s: VRF, peer, state word); `503` when bgpd does not answer |
 //! | any other method on `/` | `405 Method Not Allowed` (`Allow: POST`); upstream answers 400 |
 //! | any other path | `404 Not Found` |
 //!
@@ -167,8 +168,8 @@ impl Reloader {
                 () = &mut shutdown => break,
                 accepted = unix.accept() => match accepted {
                     Ok((stream, _)) => {
-                        let applier = applier.clone();
-                        let service = hyper::service::service_fn(move |req| reload_service(req, applier.clone()));
+                        let (applier, vtysh) = (applier.clone(), health.vtysh.clone());
+                        let service = hyper::service::service_fn(move |req| reload_service(req, applier.clone(), vtysh.clone()));
                         let conn = http.serve_connection(TokioIo::new(stream), service);
                         let conn = graceful.watch(conn);
                         tokio::spawn(async move {
@@ -218,7 +219,23 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     resp
 }
 
-async fn reload_service(req: Request<Incoming>, applier: Arc<Applier>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn reload_service(
+    req: Request<Incoming>,
+    applier: Arc<Applier>,
+    vtysh: Vtysh,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    // GET /sessions: the state of every BGP session, for the controller's node status.
+    if req.uri().path() == "/sessions" && req.method() == Method::GET {
+        return Ok(match crate::state::bgp_neighbors(&vtysh).await {
+            Ok(neighbors) => {
+                let body = serde_json::to_string(&crate::state::session_states(&neighbors)).unwrap_or_default();
+                let mut resp = text(StatusCode::OK, format!("{body}\n"));
+                resp.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+                resp
+            }
+            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        });
+    }
     // GET /version: the FRR release the daemons run, so that the
     // controller renders that release's canonical form.
     if req.uri().path() == "/version" && req.method() == Method::GET {
@@ -230,7 +247,7 @@ async fn reload_service(req: Request<Incoming>, applier: Arc<Applier>) -> Result
     if req.uri().path() != "/" {
         return Ok(text(
             StatusCode::NOT_FOUND,
-            format!("no such path {}; POST / applies the config\n", req.uri().path()),
+            format!("no such path {}; POST / applies the config, GET /version, GET /sessions\n", req.uri().path()),
         ));
     }
     if req.method() != Method::POST {
@@ -334,6 +351,14 @@ impl ReloaderClient {
             .await
             .map_err(|_| ClientError::Timeout(self.timeout))??;
         body.trim().parse().map_err(|e| ClientError::Status { status: 200, body: format!("{e}") })
+    }
+
+    /// `GET /sessions`: the state of every BGP session behind the reloader.
+    pub async fn sessions(&self) -> Result<Vec<crate::state::SessionState>, ClientError> {
+        let body = tokio::time::timeout(self.timeout, self.request(Method::GET, "/sessions"))
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))??;
+        serde_json::from_str(&body).map_err(|e| ClientError::Status { status: 200, body: format!("{e}") })
     }
 
     async fn post(&self) -> Result<String, ClientError> {

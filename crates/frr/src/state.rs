@@ -91,6 +91,27 @@ pub async fn bgp_neighbors(vtysh: &Vtysh) -> Result<Vec<BgpNeighbor>, VtyshError
     Ok(neighbors_from(&value))
 }
 
+/// A BGP session's state only: what a cluster-wide view shows (the reloader's `GET /sessions`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct SessionState {
+    /// The VRF (`default` for the default instance).
+    pub vrf: String,
+    /// The neighbor.
+    pub peer: String,
+    /// FRR's state word.
+    pub state: String,
+}
+
+/// The sessions of `neighbors` as [`SessionState`]s, sorted.
+pub fn session_states(neighbors: &[BgpNeighbor]) -> Vec<SessionState> {
+    let mut out: Vec<SessionState> = neighbors
+        .iter()
+        .map(|n| SessionState { vrf: n.vrf.clone(), peer: n.peer.clone(), state: n.state.clone() })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Parses the output of `show bgp vrf all summary json` (or of `show bgp
 /// summary json`, which has no VRF level).
 pub fn parse_bgp_summary(json: &str) -> Result<Vec<BgpNeighbor>, serde_json::Error> {

@@ -120,6 +120,17 @@ impl Target {
         }
     }
 
+    /// The state of every BGP session, wherever FRR runs (behind the reloader too).
+    pub async fn sessions(&self) -> Result<Vec<crate::state::SessionState>, String> {
+        match self {
+            Target::Local { instance, .. } => crate::state::bgp_neighbors(&instance.vtysh())
+                .await
+                .map(|n| crate::state::session_states(&n))
+                .map_err(|e| e.to_string()),
+            Target::Reloader { client, .. } => client.sessions().await.map_err(|e| e.to_string()),
+        }
+    }
+
     /// What FRR (zebra) has not learned of the interface addresses `wanted`: per interface it
     /// knows, the addresses it lacks, and the interfaces it does not know at all. `None` when
     /// this target's FRR cannot be asked from here (behind the reloader).

@@ -77,6 +77,20 @@ async fn contract_health_and_serialisation() {
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["reloaded"], true, "{body}");
     assert!(report["added"].as_array().unwrap().iter().any(|l| l == "router bgp 64512"), "{body}");
+    // GET /sessions: the state of every session (none yet, then one that cannot come up).
+    assert_eq!(client.sessions().await.unwrap(), vec![]);
+    // (The summary lists a neighbor under the address families it is active in.)
+    let with_peer = config(64512).replace(
+        " no bgp network import-check\nexit\n",
+        " no bgp network import-check\n neighbor 192.0.2.99 remote-as 64513\n !\n address-family ipv4 unicast\n  neighbor 192.0.2.99 activate\n exit-address-family\nexit\n",
+    );
+    client.apply(&config_path, &with_peer).await.unwrap();
+    let sessions = client.sessions().await.unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!((sessions[0].vrf.as_str(), sessions[0].peer.as_str()), ("default", "192.0.2.99"));
+    assert_ne!(sessions[0].state, "Established");
+    assert!(!sessions[0].state.is_empty());
+    client.apply(&config_path, &config(64512)).await.unwrap();
     let (status, body) = unix(&socket, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 405, "{body}");
     let (status, _) =

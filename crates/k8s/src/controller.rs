@@ -26,7 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent::{Agent, AgentConfig, NodeStatus};
-use api::{AppliedResource, Objects, ResourceKind, RouterNodeConfigurationStatus, RouterNodeConfigurationStatusStatus};
+use api::{
+    AppliedResource, BgpSessionState, Objects, ResourceKind, RouterNodeConfigurationStatus,
+    RouterNodeConfigurationStatusStatus,
+};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
@@ -61,6 +64,8 @@ pub struct ControllerConfig {
     pub debounce: Duration,
     /// A forced re-apply runs at least this often (drift repair).
     pub resync: Duration,
+    /// How often the BGP session states are sampled into the status (written only on a change).
+    pub sessions_every: Duration,
     /// The clock of condition transition times (tests pin it).
     pub now: fn() -> Timestamp,
     /// Readiness gating of the Node (off unless asked for).
@@ -171,6 +176,10 @@ pub struct NodeController {
     recorder: Recorder,
     /// The readiness history, when gating is on.
     gate: Option<Gate>,
+    /// The last reconcile's outcome and applied resources (what a session refresh rewrites).
+    last_status: Option<(NodeMeta, NodeStatus, Vec<AppliedResource>)>,
+    /// The session states last sampled.
+    sessions: Vec<BgpSessionState>,
 }
 
 impl NodeController {
@@ -180,6 +189,8 @@ impl NodeController {
         let gate = cfg.gate.enabled().then(|| Gate::new(cfg.gate.clone(), std::time::Instant::now()));
         NodeController {
             gate,
+            last_status: None,
+            sessions: Vec::new(),
             recorder: Recorder::new(client.clone(), reporter),
             agent: Agent::new(cfg.agent.clone()),
             client,
@@ -275,6 +286,7 @@ impl NodeController {
                 tracing::warn!("{message}");
                 let st = self.agent.report_input_error(revision, &self.cfg.node_name, &message);
                 let status_written = self.write_status(&node, &st, Vec::new()).await?;
+                self.last_status = Some((node.clone(), st, Vec::new()));
                 self.last = Some(selection);
                 return Ok(Outcome::NoIndex { status_written });
             }
@@ -293,11 +305,43 @@ impl NodeController {
         let st = self.agent.reconcile_with(input).await;
         agent::log_summary(&st);
         let applied = applied_resources(&st, &selection);
-        let status_written = self.write_status(&node, &st, applied).await?;
+        self.sample_sessions().await;
+        let status_written = self.write_status(&node, &st, applied.clone()).await?;
+        self.last_status = Some((node.clone(), st.clone(), applied));
         self.emit_events(snapshot, &st).await;
         let step_failed = st.error.is_some();
         self.last = if step_failed { None } else { Some(selection) };
         Ok(Outcome::Reconciled { status: Box::new(st), status_written })
+    }
+
+    /// Samples the router's session states; `true` when they changed. A failed sample keeps the
+    /// last ones (FRR restarting is seen in the conditions, not as sessions vanishing).
+    async fn sample_sessions(&mut self) -> bool {
+        let sampled = match self.agent.sessions().await {
+            None => Vec::new(),
+            Some(Ok(s)) => {
+                s.into_iter().map(|s| BgpSessionState { vrf: s.vrf, peer: s.peer, state: s.state }).collect()
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "cannot sample the BGP sessions");
+                return false;
+            }
+        };
+        let changed = sampled != self.sessions;
+        self.sessions = sampled;
+        changed
+    }
+
+    /// Samples the session states and rewrites the status when they changed since the last
+    /// write. Returns whether anything was written.
+    pub async fn refresh_sessions(&mut self) -> Result<bool, Error> {
+        if !self.sample_sessions().await {
+            return Ok(false);
+        }
+        let Some((node, st, applied)) = self.last_status.clone() else { return Ok(false) };
+        let states: Vec<String> = self.sessions.iter().map(|s| format!("{}/{} {}", s.vrf, s.peer, s.state)).collect();
+        tracing::info!(sessions = ?states, "BGP sessions changed");
+        self.write_status(&node, &st, applied).await
     }
 
     /// Writes the status object when its status differs from `st` (creating the object, owned
@@ -312,7 +356,8 @@ impl NodeController {
         let name = &self.cfg.node_name;
         let existing = api.get_opt(name).await.map_err(|e| Error::Kube("reading RouterNodeConfigurationStatus", e))?;
         let previous = existing.as_ref().and_then(|o| o.status.clone());
-        let desired = desired_status(st, applied, previous.as_ref(), (self.cfg.now)());
+        let mut desired = desired_status(st, applied, previous.as_ref(), (self.cfg.now)());
+        desired.sessions = self.sessions.clone();
         if existing.is_none() {
             let mut object = RouterNodeConfigurationStatus::new(name, Default::default());
             object.metadata.namespace = Some(self.cfg.namespace.clone());
@@ -440,6 +485,8 @@ pub fn desired_status(
         failed_resources: st.failed_resources.clone(),
         conditions,
         applied_resources: applied,
+        applied_revision: Some(st.applied_revision.clone()).filter(|r| !r.is_empty()),
+        sessions: Vec::new(),
     }
 }
 
@@ -448,7 +495,7 @@ pub fn desired_status(
 pub fn status_patch(status: &RouterNodeConfigurationStatusStatus) -> serde_json::Value {
     let mut body = serde_json::to_value(status).unwrap_or_default();
     if let Some(map) = body.as_object_mut() {
-        for key in ["failedResources", "conditions", "appliedResources"] {
+        for key in ["failedResources", "conditions", "appliedResources", "appliedRevision", "sessions"] {
             map.entry(key).or_insert(serde_json::Value::Null);
         }
     }
@@ -629,17 +676,28 @@ pub async fn run_controller(
             }
         };
         tokio::pin!(gate_due);
-        force = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            _ = &mut resync => true,
-            _ = &mut gate_due => false,
-            t = rx.recv() => match t {
-                Some(t) => {
-                    tokio::time::sleep(cfg.debounce).await;
-                    t == Trigger::RouterReady
+        let mut sessions = tokio::time::interval(cfg.sessions_every);
+        sessions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        sessions.tick().await;
+        force = loop {
+            tokio::select! {
+                _ = sessions.tick() => {
+                    if let Err(e) = controller.refresh_sessions().await {
+                        tracing::warn!(error = %e, "writing the session states failed; retrying");
+                    }
+                    continue;
                 }
-                None => return Ok(()),
-            },
+                _ = &mut shutdown => return Ok(()),
+                _ = &mut resync => break true,
+                _ = &mut gate_due => break false,
+                t = rx.recv() => match t {
+                    Some(t) => {
+                        tokio::time::sleep(cfg.debounce).await;
+                        break t == Trigger::RouterReady;
+                    }
+                    None => return Ok(()),
+                },
+            }
         };
     }
 }

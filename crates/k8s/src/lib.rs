@@ -17,6 +17,7 @@
 //! are `plan`. This crate only decides which objects and nodes to run them on.
 
 pub mod admission;
+pub mod cluster_status;
 pub mod controller;
 pub mod lease;
 mod node;

@@ -4,6 +4,8 @@
 //! file + reloader POST → status object → Events.
 
 use harness::*;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 mod harness;
@@ -51,6 +53,8 @@ async fn applies_reports_and_reapplies_only_when_needed() {
     assert_eq!(failed[0]["name"], "zz-dup");
     assert_eq!(failed[0]["reason"], "ValidationFailed");
     let message = failed[0]["message"].as_str().expect("message").to_string();
+    let revision = patches[0]["status"]["appliedRevision"].as_str().expect("a revision").to_string();
+    assert!(revision.len() == 16 && revision.chars().all(|c| c.is_ascii_hexdigit()), "{revision}");
     let expected = json!({"status": {
         "failedResources": [{"kind": "L3VNI", "name": "zz-dup", "reason": "ValidationFailed", "message": message}],
         "conditions": [
@@ -62,7 +66,9 @@ async fn applies_reports_and_reapplies_only_when_needed() {
              "lastTransitionTime": "2026-01-02T03:04:05Z"}],
         "appliedResources": [
             {"kind": "Underlay", "namespace": NS, "name": "underlay", "generation": 1},
-            {"kind": "L3VNI", "namespace": NS, "name": "red", "generation": 1}]
+            {"kind": "L3VNI", "namespace": NS, "name": "red", "generation": 1}],
+        "appliedRevision": revision,
+        "sessions": null
     }});
     assert_eq!(patches[0], expected, "{}", serde_json::to_string_pretty(&patches[0]).unwrap_or_default());
     assert!(message.contains("100"), "the reason names the VNI: {message}");
@@ -141,6 +147,8 @@ async fn missing_node_index_applies_nothing_and_says_why() {
         json!({"status": {
             "failedResources": null,
             "appliedResources": null,
+            "appliedRevision": patches[0]["status"]["appliedRevision"].as_str().expect("a revision"),
+            "sessions": null,
             "conditions": [
                 {"type": "Ready", "status": "False", "reason": "ConfigurationFailed", "message": message,
                  "lastTransitionTime": "2026-01-02T03:04:05Z"},
@@ -156,4 +164,34 @@ async fn missing_node_index_applies_nothing_and_says_why() {
     let patch = &h.fake.status_patches()[1];
     assert_eq!(patch["status"]["conditions"][0]["status"], "True", "{patch}");
     assert!(h.reloads.last().1.contains("bgp router-id 10.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_states_reach_the_status_when_they_change() {
+    let fake = Fake::default();
+    fake.put("nodes", node(json!({"kubernetes.io/hostname": NODE}), Some("1")));
+    fake.put("underlays", underlay());
+    fake.put("pods", router_pod(true));
+    let h = start(fake.clone());
+    h.reloads.set_sessions(json!([{"vrf": "default", "peer": "192.168.11.2", "state": "Active"}]));
+    let sessions = |h: &Harness| {
+        h.fake.object("routernodeconfigurationstatuses", &format!("{NS}/{NODE}"))["status"]["sessions"].clone()
+    };
+    eventually("the session in the status", || sessions(&h)[0]["state"] == "Active").await;
+    assert_eq!(sessions(&h), json!([{"vrf": "default", "peer": "192.168.11.2", "state": "Active"}]));
+
+    // Unchanged states are not written again (the sampling runs every 200 ms here).
+    let writes = h.fake.status_patches().len();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(h.fake.status_patches().len(), writes, "no write while the sessions hold");
+
+    // A state change is written; the rest of the status stays.
+    let before = status_of(&h.fake)["status"]["conditions"].clone();
+    h.reloads.set_sessions(json!([
+        {"vrf": "default", "peer": "192.168.11.2", "state": "Established"},
+        {"vrf": "red", "peer": "192.169.10.3", "state": "Established"}]));
+    eventually("both sessions Established", || sessions(&h).as_array().is_some_and(|a| a.len() == 2)).await;
+    assert_eq!(sessions(&h)[0]["state"], "Established");
+    assert_eq!(status_of(&h.fake)["status"]["conditions"], before);
+    assert_eq!(h.reloads.count(), 1, "sampling sessions applies nothing");
 }

@@ -94,6 +94,10 @@ pub struct ControllerArgs {
     /// `bgp listen limit`: how many dynamic neighbors a listen range accepts.
     #[arg(long, value_name = "N", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub bgp_listen_limit: u32,
+    /// How often the router's BGP session states are sampled into the node status (written only
+    /// when one changes).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub sessions_interval: Duration,
     /// Readiness gating: remove the taint network.openperouter.io/router-not-ready:NoSchedule from
     /// this Node once the router is Ready, put it back when it stays not ready beyond the grace
     /// period (needs `patch` on nodes).
@@ -210,6 +214,7 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
         agent,
         debounce: args.debounce,
         resync: args.resync,
+        sessions_every: args.sessions_interval,
         now: k8s_openapi::jiff::Timestamp::now,
         gate: k8s::readiness::GateConfig {
             taint: args.readiness_taint,

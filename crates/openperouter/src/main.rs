@@ -7,6 +7,7 @@ mod lab_cmd;
 mod lab_vm;
 mod output;
 mod reloader_cmd;
+mod status_cluster;
 mod status_cmd;
 
 use std::path::PathBuf;
@@ -144,8 +145,25 @@ enum Failure {
     Other(anyhow::Error),
 }
 
+/// The name kubectl gives a plugin: `kubectl openperouter ARGS` runs `kubectl-openperouter ARGS`.
+const KUBECTL_PLUGIN: &str = "kubectl-openperouter";
+
+/// The command line, read as a kubectl plugin when the program is called by the plugin's name:
+/// `status` then means every node of the cluster.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called = args.first().map(std::path::Path::new).and_then(|p| p.file_name()).map(|n| n.to_os_string());
+    if called.as_deref() == Some(std::ffi::OsStr::new(KUBECTL_PLUGIN)) {
+        args[0] = "kubectl openperouter".into();
+        if args.get(1).is_some_and(|a| a == "status") && !args.iter().any(|a| a == "--cluster" || a == "--agent") {
+            args.insert(2, "--cluster".into());
+        }
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();

@@ -15,8 +15,15 @@ use crate::output::Table;
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     /// Address of the agent (`openperouter host --listen`).
-    #[arg(long, default_value = "127.0.0.1:9081")]
+    #[arg(long, default_value = "127.0.0.1:9081", conflicts_with = "cluster")]
     agent: SocketAddr,
+    /// Every node of the Kubernetes cluster instead of one host agent (kubeconfig as kubectl
+    /// finds it). `kubectl openperouter status` is the same.
+    #[arg(long)]
+    pub cluster: bool,
+    /// With --cluster: the namespace of the RouterNodeConfigurationStatus objects.
+    #[arg(long, short, default_value = k8s::admission::DEFAULT_NAMESPACE, requires = "cluster")]
+    namespace: String,
     /// Print the raw JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -155,6 +162,9 @@ pub fn render(st: &Value) -> String {
 
 /// Runs `openperouter status`.
 pub fn run(args: StatusArgs) -> Result<ExitCode> {
+    if args.cluster {
+        return crate::status_cluster::run(&args.namespace, args.json);
+    }
     let body = get(args.agent, "/status")?;
     let st: Value = serde_json::from_str(&body).context("the agent's /status is not JSON")?;
     if args.json {

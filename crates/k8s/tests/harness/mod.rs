@@ -316,12 +316,17 @@ impl Fake {
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Clone, Default)]
-pub struct Reloads(pub Arc<Mutex<Vec<(String, String)>>>);
+pub struct Reloads(pub Arc<Mutex<Vec<(String, String)>>>, pub Arc<Mutex<Value>>);
 
 impl Reloads {
     pub fn count(&self) -> usize {
         self.0.lock().expect("lock").len()
     }
+    /// Sets what `GET /sessions` answers.
+    pub fn set_sessions(&self, sessions: Value) {
+        *self.1.lock().expect("lock") = sessions;
+    }
+
     pub fn last(&self) -> (String, String) {
         self.0.lock().expect("lock").last().cloned().expect("a reload")
     }
@@ -344,6 +349,12 @@ pub fn reloader_stub(socket: &Path, config: PathBuf) -> Reloads {
                         // The controller asks once which FRR release runs; that is no apply.
                         if req.method() == hyper::Method::GET && req.uri().path() == "/version" {
                             return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("8.4.4\n"))));
+                        }
+                        // Session states are no apply either: the list the test set (none at first).
+                        if req.method() == hyper::Method::GET && req.uri().path() == "/sessions" {
+                            let list = recorded.1.lock().expect("lock").clone();
+                            let list = if list.is_null() { json!([]) } else { list };
+                            return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(list.to_string()))));
                         }
                         let text = std::fs::read_to_string(&config).unwrap_or_default();
                         recorded.0.lock().expect("lock").push((format!("{} {}", req.method(), req.uri().path()), text));
@@ -437,6 +448,7 @@ pub fn start_with(fake: Fake, gate: GateConfig) -> Harness {
         agent,
         debounce: Duration::from_millis(50),
         resync: Duration::from_secs(3600),
+        sessions_every: Duration::from_millis(200),
         now: fixed_now,
         gate,
     };

@@ -109,6 +109,15 @@ impl Agent {
         self.frr.as_ref().and_then(Target::managed_instance)
     }
 
+    /// Takes `incumbents` as the resources applied last, unless this agent already knows its
+    /// own (from its state file or an earlier reconcile): how the Kubernetes controller carries
+    /// them across a restart, from the node's status object.
+    pub fn adopt_incumbents(&mut self, incumbents: incumbents::Incumbents) {
+        if self.incumbents.is_empty() {
+            self.incumbents = incumbents;
+        }
+    }
+
     /// The state of every BGP session of the router (`None`: FRR is not used).
     pub async fn sessions(&self) -> Option<Result<Vec<frr::state::SessionState>, String>> {
         Some(self.frr.as_ref()?.sessions().await)

@@ -180,6 +180,9 @@ pub struct NodeController {
     last_status: Option<(NodeMeta, NodeStatus, Vec<AppliedResource>)>,
     /// The session states last sampled.
     sessions: Vec<BgpSessionState>,
+    /// Whether the incumbents were read back from the status object (once, before the first
+    /// reconcile that plans).
+    incumbents_read: bool,
 }
 
 impl NodeController {
@@ -191,6 +194,7 @@ impl NodeController {
             gate,
             last_status: None,
             sessions: Vec::new(),
+            incumbents_read: false,
             recorder: Recorder::new(client.clone(), reporter),
             agent: Agent::new(cfg.agent.clone()),
             client,
@@ -291,6 +295,9 @@ impl NodeController {
                 return Ok(Outcome::NoIndex { status_written });
             }
         };
+        if !self.incumbents_read {
+            self.read_incumbents().await?;
+        }
         let mut labels = node.labels.clone();
         labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| self.cfg.node_name.clone());
         let input = agent::Input {
@@ -312,6 +319,27 @@ impl NodeController {
         let step_failed = st.error.is_some();
         self.last = if step_failed { None } else { Some(selection) };
         Ok(Outcome::Reconciled { status: Box::new(st), status_written })
+    }
+
+    /// The resources this node applied before the controller (re)started, from its status
+    /// object's `appliedResources`: they keep winning conflicts against resources that appeared
+    /// meanwhile, as they would have without the restart.
+    async fn read_incumbents(&mut self) -> Result<(), Error> {
+        let api: Api<RouterNodeConfigurationStatus> = Api::namespaced(self.client.clone(), &self.cfg.namespace);
+        let existing = api
+            .get_opt(&self.cfg.node_name)
+            .await
+            .map_err(|e| Error::Kube("reading RouterNodeConfigurationStatus", e))?;
+        let applied: agent::incumbents::Incumbents = existing
+            .and_then(|o| o.status)
+            .map(|s| s.applied_resources.into_iter().map(|a| (a.kind, a.name)).collect())
+            .unwrap_or_default();
+        if !applied.is_empty() {
+            tracing::info!(resources = applied.len(), "resources applied before this start win conflicts");
+        }
+        self.agent.adopt_incumbents(applied);
+        self.incumbents_read = true;
+        Ok(())
     }
 
     /// Samples the router's session states; `true` when they changed. A failed sample keeps the

@@ -195,3 +195,53 @@ async fn session_states_reach_the_status_when_they_change() {
     assert_eq!(status_of(&h.fake)["status"]["conditions"], before);
     assert_eq!(h.reloads.count(), 1, "sampling sessions applies nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_applied_before_a_restart_keep_winning_conflicts() {
+    let fake = Fake::default();
+    fake.put("nodes", node(json!({"kubernetes.io/hostname": NODE}), Some("1")));
+    fake.put("underlays", underlay());
+    // zz-blue ran on this node before the controller restarted; aa-new came meanwhile with the
+    // same VNI. By name alone aa-new would win.
+    fake.put("l3vnis", l3vni("aa-new", "green", 100, "192.169.30.0/24", None));
+    fake.put("l3vnis", l3vni("zz-blue", "blue", 100, "192.169.20.0/24", None));
+    fake.put(
+        "routernodeconfigurationstatuses",
+        json!({
+        "apiVersion": "network.openperouter.io/v1alpha1", "kind": "RouterNodeConfigurationStatus",
+        "metadata": {"name": NODE, "namespace": NS}, "spec": {},
+        "status": {"appliedResources": [
+            {"kind": "Underlay", "namespace": NS, "name": "underlay", "generation": 1},
+            {"kind": "L3VNI", "namespace": NS, "name": "zz-blue", "generation": 1}]}}),
+    );
+    fake.put("pods", router_pod(true));
+    let h = start(fake.clone());
+
+    eventually("a status patch", || !h.fake.status_patches().is_empty()).await;
+    let (_, text) = h.reloads.last();
+    assert!(text.contains("vrf blue\n") && !text.contains("vrf green"), "the incumbent runs: {text}");
+    let patch = h.fake.status_patches()[0].clone();
+    let failed = &patch["status"]["failedResources"];
+    assert_eq!(failed[0]["name"], "aa-new", "{patch}");
+    let applied: Vec<&str> = patch["status"]["appliedResources"]
+        .as_array()
+        .expect("applied")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(applied.contains(&"zz-blue"), "{applied:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_earlier_status_the_first_by_name_wins() {
+    let fake = Fake::default();
+    fake.put("nodes", node(json!({"kubernetes.io/hostname": NODE}), Some("1")));
+    fake.put("underlays", underlay());
+    fake.put("l3vnis", l3vni("aa-new", "green", 100, "192.169.30.0/24", None));
+    fake.put("l3vnis", l3vni("zz-blue", "blue", 100, "192.169.20.0/24", None));
+    fake.put("pods", router_pod(true));
+    let h = start(fake.clone());
+    eventually("a status patch", || !h.fake.status_patches().is_empty()).await;
+    let (_, text) = h.reloads.last();
+    assert!(text.contains("vrf green\n") && !text.contains("vrf blue"), "{text}");
+}

@@ -63,6 +63,11 @@ fn netns_inode(name: &str) -> Option<u64> {
 }
 
 impl Agent {
+    /// Prepares an agent that records into `metrics` (shared with whoever serves them).
+    pub fn with_metrics(cfg: AgentConfig, metrics: Arc<Metrics>) -> Agent {
+        Agent { metrics, ..Agent::new(cfg) }
+    }
+
     /// Prepares an agent (nothing is touched until the first reconcile).
     pub fn new(cfg: AgentConfig) -> Agent {
         let cfg_state_file = cfg.state_file.clone();

@@ -70,6 +70,8 @@ pub struct ControllerConfig {
     pub now: fn() -> Timestamp,
     /// Readiness gating of the Node (off unless asked for).
     pub gate: GateConfig,
+    /// Where the agent records its counters (served on `/metrics`).
+    pub metrics: Arc<agent::Metrics>,
 }
 
 /// What the controller knows of its Node: only what planning reads.
@@ -196,7 +198,7 @@ impl NodeController {
             sessions: Vec::new(),
             incumbents_read: false,
             recorder: Recorder::new(client.clone(), reporter),
-            agent: Agent::new(cfg.agent.clone()),
+            agent: Agent::with_metrics(cfg.agent.clone(), cfg.metrics.clone()),
             client,
             cfg,
             last: None,

@@ -239,20 +239,35 @@ pub async fn run_nodemarker(
     Ok(())
 }
 
-/// Plain-HTTP probe endpoints of the nodemarker: `/healthz` (the process serves) and
-/// `/readyz` (a Lease round succeeded: the API server is reachable and the RBAC works).
-pub fn probe_router(ready: Arc<AtomicBool>) -> axum::Router {
-    use axum::http::StatusCode;
-    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" })).route(
+/// Plain-HTTP probe endpoints: `/healthz` (the process serves) and `/readyz` (the nodemarker: a
+/// Lease round succeeded; the controller: its first reconcile ran), and with `metrics` (the
+/// controller) `/metrics`, the agent's counters in Prometheus text.
+pub fn probe_router(ready: Arc<AtomicBool>, metrics: Option<Arc<agent::Metrics>>) -> axum::Router {
+    use axum::http::{StatusCode, header};
+    let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" })).route(
         "/readyz",
         axum::routing::get(move || {
             let ready = ready.load(Ordering::SeqCst);
             async move { if ready { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") } }
         }),
-    )
+    );
+    match metrics {
+        Some(m) => router.route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = m.render(None);
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+            }),
+        ),
+        None => router,
+    }
 }
 
 /// Serves [`probe_router`] on `listener` (plain HTTP) until the process ends.
-pub async fn serve_probes(listener: tokio::net::TcpListener, ready: Arc<AtomicBool>) -> std::io::Result<()> {
-    axum::serve(listener, probe_router(ready)).await
+pub async fn serve_probes(
+    listener: tokio::net::TcpListener,
+    ready: Arc<AtomicBool>,
+    metrics: Option<Arc<agent::Metrics>>,
+) -> std::io::Result<()> {
+    axum::serve(listener, probe_router(ready, metrics)).await
 }

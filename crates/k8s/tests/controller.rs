@@ -245,3 +245,33 @@ async fn without_an_earlier_status_the_first_by_name_wins() {
     let (_, text) = h.reloads.last();
     assert!(text.contains("vrf green\n") && !text.contains("vrf blue"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_counts_its_reconciles_on_metrics() {
+    use tower::ServiceExt;
+    let fake = Fake::default();
+    fake.put("nodes", node(json!({"kubernetes.io/hostname": NODE}), Some("1")));
+    fake.put("underlays", underlay());
+    fake.put("pods", router_pod(true));
+    let h = start(fake.clone());
+    eventually("a status patch", || !h.fake.status_patches().is_empty()).await;
+
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let app = k8s::runtime::probe_router(ready, Some(h.metrics.clone()));
+    let response = app
+        .oneshot(http::Request::get("/metrics").body(axum::body::Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("openperouter_reconciles_total{result=\"success\"} 1"), "{text}");
+    assert!(text.contains("openperouter_frr_applies_total"), "{text}");
+    // The nodemarker's probes have no /metrics.
+    let plain = k8s::runtime::probe_router(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)), None);
+    let response = plain
+        .oneshot(http::Request::get("/metrics").body(axum::body::Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 404);
+}

@@ -82,7 +82,7 @@ pub struct ControllerArgs {
     /// Name of the router network namespace (/run/netns/<name>).
     #[arg(long, default_value = "perouter")]
     pub router_netns: String,
-    /// Plain-HTTP probes (/healthz, /readyz).
+    /// Plain-HTTP probes (/healthz, /readyz) and /metrics.
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:9081")]
     pub health_listen: SocketAddr,
     /// Quiet time after a change before reconciling.
@@ -186,7 +186,7 @@ pub fn run_nodemarker(args: NodemarkerArgs) -> Result<ExitCode> {
         resync: args.resync,
     };
     runtime()?.block_on(async move {
-        let ready = start_probes(args.health_listen).await?;
+        let ready = start_probes(args.health_listen, None).await?;
         let client = client().await?;
         tracing::info!(%identity, lease = %format!("{}/{}", args.namespace, args.lease_name), "nodemarker starting");
         k8s::runtime::run_nodemarker(client, config, k8s::runtime::shutdown_signal(), ready).await?;
@@ -216,6 +216,7 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
         resync: args.resync,
         sessions_every: args.sessions_interval,
         now: k8s_openapi::jiff::Timestamp::now,
+        metrics: Arc::new(agent::Metrics::default()),
         gate: k8s::readiness::GateConfig {
             taint: args.readiness_taint,
             condition: args.readiness_condition,
@@ -223,7 +224,7 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
         },
     };
     runtime()?.block_on(async move {
-        let ready = start_probes(args.health_listen).await?;
+        let ready = start_probes(args.health_listen, Some(config.metrics.clone())).await?;
         let client = client().await?;
         tracing::info!(node = %args.node_name, namespace = %args.namespace, "controller starting");
         k8s::controller::run_controller(client, config, k8s::runtime::shutdown_signal(), ready).await?;
@@ -234,13 +235,13 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
 
 /// Serves the liveness/readiness probes on `addr` in the background; readiness follows the
 /// returned flag.
-async fn start_probes(addr: std::net::SocketAddr) -> Result<Arc<AtomicBool>> {
+async fn start_probes(addr: std::net::SocketAddr, metrics: Option<Arc<agent::Metrics>>) -> Result<Arc<AtomicBool>> {
     let probes =
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr} for probes"))?;
     let ready = Arc::new(AtomicBool::new(false));
     let probe_ready = ready.clone();
     tokio::spawn(async move {
-        if let Err(e) = k8s::runtime::serve_probes(probes, probe_ready).await {
+        if let Err(e) = k8s::runtime::serve_probes(probes, probe_ready, metrics).await {
             tracing::error!(error = %e, "probe server failed");
         }
     });

@@ -420,6 +420,8 @@ pub struct Harness {
     pub config: PathBuf,
     pub _dir: tempfile::TempDir,
     pub task: tokio::task::JoinHandle<()>,
+    /// The controller's counters (what its /metrics serves).
+    pub metrics: Arc<agent::Metrics>,
 }
 
 impl Drop for Harness {
@@ -442,6 +444,7 @@ pub fn start_with(fake: Fake, gate: GateConfig) -> Harness {
     let mut agent = agent::AgentConfig::new(Vec::new(), "perouter-test");
     agent.frr = agent::FrrMode::Reloader { socket, config_path: config.clone(), hostname: Some("test-host".into()) };
     agent.kernel = agent::KernelMode::Skip;
+    let metrics = Arc::new(agent::Metrics::default());
     let cfg = ControllerConfig {
         node_name: NODE.into(),
         namespace: NS.into(),
@@ -451,13 +454,14 @@ pub fn start_with(fake: Fake, gate: GateConfig) -> Harness {
         sessions_every: Duration::from_millis(200),
         now: fixed_now,
         gate,
+        metrics: metrics.clone(),
     };
     let client = fake.client();
     let task = tokio::spawn(async move {
         let ready = Arc::new(AtomicBool::new(false));
         run_controller(client, cfg, futures::future::pending(), ready).await.expect("controller");
     });
-    Harness { fake, reloads, config, _dir: dir, task }
+    Harness { fake, reloads, config, _dir: dir, task, metrics }
 }
 
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {

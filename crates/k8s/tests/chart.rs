@@ -171,8 +171,13 @@ fn every_rendering_is_valid_for_the_oldest_and_the_newest_kubernetes() {
             let (ok, out) = validate(&file, version);
             assert!(ok, "{} against Kubernetes {}:\n{out}", label(&values), version.unwrap_or("newest"));
             let passed = out.lines().filter(|l| l.contains(" passed for resource ")).count();
-            let objects =
-                helm.template(&values).iter().filter(|o| !s(o, "/apiVersion").starts_with("cert-manager.io/")).count();
+            // Kinds of other projects (cert-manager, prometheus-operator) have no schema there.
+            let foreign = ["cert-manager.io/", "monitoring.coreos.com/"];
+            let objects = helm
+                .template(&values)
+                .iter()
+                .filter(|o| !foreign.iter().any(|f| s(o, "/apiVersion").starts_with(f)))
+                .count();
             assert_eq!(passed, objects, "every object validated, with {}:\n{out}", label(&values));
         }
     }
@@ -443,7 +448,7 @@ fn grants(role: &Value, group: &str, resource: &str, verb: &str) -> bool {
 }
 
 #[test]
-fn readiness_gating_adds_its_flags_and_exactly_its_permissions() {
+fn readiness_gating_and_metrics_add_their_flags_objects_and_exactly_their_permissions() {
     let helm = Helm::new();
     let gated = helm.template(&ci("readiness-values.yaml"));
     let plain = helm.template(&None);
@@ -462,6 +467,32 @@ fn readiness_gating_adds_its_flags_and_exactly_its_permissions() {
             assert!(!grants(plain_role, p.group, p.resource, verb), "without gating, no {verb} on {}", p.resource);
         }
     }
+    // Metrics: scrape annotations next to the user's, and a ServiceMonitor over a headless Service
+    // that selects the controller pods on their health port.
+    let controller_ds = find(&gated, "DaemonSet", "controller");
+    let annotations = controller_ds.pointer("/spec/template/metadata/annotations").expect("annotations");
+    assert_eq!(s(annotations, "/prometheus.io~1scrape"), "true");
+    assert_eq!(
+        s(annotations, "/prometheus.io~1port"),
+        flag(controller, "health-listen").rsplit(':').next().unwrap_or("")
+    );
+    assert_eq!(s(annotations, "/example.com~1team"), "network");
+    assert!(find(&plain, "DaemonSet", "controller").pointer("/spec/template/metadata/annotations").is_none());
+    let svc = find(&gated, "Service", "openperouter-controller-metrics");
+    assert_eq!(s(svc, "/spec/clusterIP"), "None");
+    for (k, v) in svc["spec"]["selector"].as_object().expect("selector") {
+        assert_eq!(controller_ds["spec"]["template"]["metadata"]["labels"].get(k), Some(v));
+    }
+    assert_eq!(s(svc, "/spec/ports/0/targetPort"), s(controller, "/ports/0/name"));
+    let monitor = find(&gated, "ServiceMonitor", "openperouter-controller");
+    for (k, v) in monitor.pointer("/spec/selector/matchLabels").and_then(Value::as_object).expect("selector") {
+        assert_eq!(svc["metadata"]["labels"].get(k), Some(v), "the monitor selects the Service");
+    }
+    assert_eq!(s(monitor, "/spec/endpoints/0/port"), s(svc, "/spec/ports/0/name"));
+    assert_eq!(s(monitor, "/spec/endpoints/0/interval"), "15s");
+    assert_eq!(s(monitor, "/metadata/labels/release"), "prometheus");
+    assert!(of_kind(&plain, "ServiceMonitor").next().is_none());
+
     // Beyond those rules the role is the same.
     let mut rules = role["rules"].as_array().expect("rules").clone();
     rules.retain(|r| !r["resources"].as_array().is_some_and(|a| a.iter().any(|v| v == "nodes/status")));

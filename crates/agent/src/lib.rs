@@ -45,6 +45,9 @@ pub struct Agent {
     /// The router namespace was made again and FRR still runs in the old one: restart it
     /// (kept until a restart succeeds).
     frr_restart_pending: bool,
+    /// FRR (or some of its daemons) started since the last apply: its idle sessions get a
+    /// nudge once the configuration is in.
+    frr_fresh: bool,
     status: Arc<RwLock<NodeStatus>>,
     metrics: Arc<Metrics>,
     reconciles: u64,
@@ -87,6 +90,7 @@ impl Agent {
             datapath: None,
             netns_inode: None,
             frr_restart_pending: false,
+            frr_fresh: false,
             status: Arc::new(RwLock::new(NodeStatus::default())),
             metrics: Arc::new(Metrics::default()),
             reconciles: 0,
@@ -227,74 +231,26 @@ impl Agent {
             self.frr_restart_pending = true;
         }
 
-        // FRR first.
-        let mut hard_error: Option<ReconcileError> = None;
-        if let Some(target) = self.frr.as_mut() {
-            let frr_started = Instant::now();
-            let restart = self.frr_restart_pending;
-            if restart && target.managed_instance().is_some() {
-                tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
-            }
-            let applied = match target.ensure_running(restart, &frr_config).await {
-                Ok(()) => {
-                    self.frr_restart_pending = false;
-                    target.apply(&frr_config).await
-                }
-                Err(e) => Err(e),
-            };
-            match applied {
-                Ok(a) => {
-                    refuse_snippets(&mut st, &plan.raw_names, &a.rejected_snippets);
-                    st.frr = status::FrrOutcome {
-                        lines_added: a.lines_added,
-                        lines_removed: a.lines_removed,
-                        reloaded: a.reloaded,
-                        duration_ms: a.duration.as_millis() as u64,
-                        error: None,
-                        skipped: false,
-                    };
-                    self.metrics.frr_apply(true, frr_started.elapsed().as_secs_f64(), a.lines_added, a.lines_removed);
-                }
-                Err(msg) => {
-                    hard_error = Some(ReconcileError::Frr(self.frr_failed(&mut st, &node.name, msg, frr_started)))
-                }
-            }
+        // FRR first (bgpd must know an EVPN instance before its VXLAN device appears), then the
+        // kernel, skipped when FRR failed. When the router namespace was made again, a managed
+        // FRR still holds the old one, and with it the NICs moved there: FRR is stopped first,
+        // the kernel state is built once the NICs are back, and FRR starts on a finished
+        // namespace, so that its first connections find their interfaces and routes.
+        let kernel_first = netns_changed && kernel_enabled && self.frr_instance().is_some();
+        let hard_error = if kernel_first {
+            self.stop_frr_for_new_namespace(&kernel).await;
+            let kernel_error = self.kernel_step(&mut st, &plan, kernel).await;
+            let frr_error = self.frr_step(&mut st, &plan, &frr_config, &node.name).await;
+            kernel_error.or(frr_error)
         } else {
-            st.frr.skipped = true;
-        }
-
-        // Then the kernel (skipped when FRR failed: a VXLAN device must not appear before FRR
-        // knows its VNI).
-        if hard_error.is_none() && !kernel_enabled {
-            st.kernel.skipped = true;
-        } else if hard_error.is_none() {
-            let kernel_started = Instant::now();
-            match self.kernel(kernel).await {
-                Ok(report) => {
-                    st.kernel = status::KernelOutcome {
-                        operations: report.ops.len(),
-                        writes: report.writes,
-                        failures: report.failures.len(),
-                        duration_ms: kernel_started.elapsed().as_millis() as u64,
-                        skipped: false,
-                    };
-                    self.metrics.kernel_apply(report.writes, report.failures.len());
-                    for f in &report.failures {
-                        tracing::warn!(object = %f.object, side = %f.side, "kernel: {}", f.message);
-                    }
-                    st.failed_resources.extend(status::kernel_failures(&report));
-                    if let (Some(desired), Some(datapath)) = (&plan.kernel, self.datapath.as_mut()) {
-                        let announced = settle::settle_addresses(datapath, self.frr.as_ref(), desired, &report).await;
-                        if announced > 0 {
-                            self.metrics.addresses_announced(announced);
-                        }
-                    }
-                }
-                Err(e) => hard_error = Some(ReconcileError::Kernel(e)),
+            let frr_error = self.frr_step(&mut st, &plan, &frr_config, &node.name).await;
+            if frr_error.is_none() && kernel_enabled {
+                self.kernel_step(&mut st, &plan, kernel).await
+            } else {
+                st.kernel.skipped = true;
+                frr_error
             }
-        } else {
-            st.kernel.skipped = true;
-        }
+        };
         let verdict = match plan.verdict {
             plan::Verdict::ConfigurationSuccessful if !st.failed_resources.is_empty() => {
                 plan::Verdict::ConfigurationFailed
@@ -317,6 +273,157 @@ impl Agent {
         self.finish(st, started, true)
     }
 
+    /// Applies the FRR configuration (starting or restarting FRR when needed); the error of a
+    /// step that failed as a whole.
+    async fn frr_step(
+        &mut self,
+        st: &mut NodeStatus,
+        plan: &plan::NodePlan,
+        frr_config: &frr::Config,
+        node: &str,
+    ) -> Option<ReconcileError> {
+        let Some(target) = self.frr.as_mut() else {
+            st.frr.skipped = true;
+            return None;
+        };
+        let frr_started = Instant::now();
+        let restart = self.frr_restart_pending;
+        let fresh = self.frr_fresh || restart || target.managed_instance().is_some_and(|i| !i.status().all_running());
+        if restart && target.managed_instance().is_some() {
+            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
+        }
+        let applied = match target.ensure_running(restart, frr_config).await {
+            Ok(()) => {
+                self.frr_restart_pending = false;
+                target.apply(frr_config).await
+            }
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(a) => {
+                refuse_snippets(st, &plan.raw_names, &a.rejected_snippets);
+                st.frr = status::FrrOutcome {
+                    lines_added: a.lines_added,
+                    lines_removed: a.lines_removed,
+                    reloaded: a.reloaded,
+                    duration_ms: a.duration.as_millis() as u64,
+                    error: None,
+                    skipped: false,
+                };
+                self.metrics.frr_apply(true, frr_started.elapsed().as_secs_f64(), a.lines_added, a.lines_removed);
+                if fresh {
+                    self.frr_fresh = false;
+                    match target.restart_idle_sessions().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(sessions = n, "FRR started: its sessions that are not up try again now"),
+                        Err(e) => tracing::debug!("cannot nudge the sessions: {e}"),
+                    }
+                }
+                None
+            }
+            Err(msg) => Some(ReconcileError::Frr(self.frr_failed(st, node, msg, frr_started))),
+        }
+    }
+
+    /// Applies the kernel state; the error of a step that failed as a whole (per-object failures
+    /// are outcomes in `st`).
+    async fn kernel_step(
+        &mut self,
+        st: &mut NodeStatus,
+        plan: &plan::NodePlan,
+        kernel: dataplane::HostNetwork,
+    ) -> Option<ReconcileError> {
+        let kernel_started = Instant::now();
+        match self.kernel(kernel).await {
+            Ok(report) => {
+                st.kernel = status::KernelOutcome {
+                    operations: report.ops.len(),
+                    writes: report.writes,
+                    failures: report.failures.len(),
+                    duration_ms: kernel_started.elapsed().as_millis() as u64,
+                    skipped: false,
+                };
+                self.metrics.kernel_apply(report.writes, report.failures.len());
+                for f in &report.failures {
+                    tracing::warn!(object = %f.object, side = %f.side, "kernel: {}", f.message);
+                }
+                st.failed_resources.extend(status::kernel_failures(&report));
+                if let (Some(desired), Some(datapath)) = (&plan.kernel, self.datapath.as_mut()) {
+                    let announced = settle::settle_addresses(datapath, self.frr.as_ref(), desired, &report).await;
+                    if announced > 0 {
+                        self.metrics.addresses_announced(announced);
+                    }
+                }
+                None
+            }
+            Err(e) => Some(ReconcileError::Kernel(e)),
+        }
+    }
+
+    /// Stops the managed FRR that still runs in a deleted router namespace, and waits (up to
+    /// 3 s) for the NICs that were moved there to be back where the kernel state takes them
+    /// from: the namespace is destroyed once nothing holds it, and its NICs return to the host
+    /// then.
+    async fn stop_frr_for_new_namespace(&mut self, desired: &dataplane::HostNetwork) {
+        if let Some(instance) = self.frr_instance().cloned() {
+            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: stopping FRR, rebuilding the namespace, then starting FRR in it");
+            if let Err(e) = tokio::task::spawn_blocking(move || instance.stop()).await.map_err(|e| e.to_string()) {
+                tracing::warn!("stopping FRR: {e}");
+            }
+            self.frr_restart_pending = false;
+            self.frr_fresh = true;
+        }
+        let nics: Vec<String> = desired
+            .links
+            .iter()
+            .filter(|l| l.kind == dataplane::LinkKind::Underlay)
+            .map(|l| l.name.clone())
+            .collect();
+        if nics.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let missing = self.missing_links(&nics).await;
+            if missing.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(nics = ?missing, "underlay NICs not back 3 s after the old router namespace: going on without them");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The links of `names` found in neither namespace.
+    async fn missing_links(&mut self, names: &[String]) -> Vec<String> {
+        let Ok(datapath) = self.datapath_mut() else { return names.to_vec() };
+        names
+            .iter()
+            .filter(|n| {
+                ![dataplane::Side::Host, dataplane::Side::Router]
+                    .iter()
+                    .any(|side| datapath.has_link(*side, n).unwrap_or(false))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The datapath, opened on first use.
+    fn datapath_mut(&mut self) -> Result<&mut Datapath, String> {
+        if self.datapath.is_none() {
+            let router = NetNs::open(&self.cfg.router_netns).map_err(|e| e.to_string())?;
+            let host = match &self.cfg.host_netns {
+                Some(p) => NetNs::open_path(p),
+                None => NetNs::current(),
+            }
+            .map_err(|e| e.to_string())?;
+            self.datapath = Some(Datapath::new(router, host).map_err(|e| e.to_string())?);
+        }
+        self.datapath.as_mut().ok_or_else(|| "no datapath".to_string())
+    }
+
     /// Records a failed FRR apply (status, outcome, metrics) and returns the message.
     fn frr_failed(&self, st: &mut NodeStatus, node: &str, msg: String, started: Instant) -> String {
         st.frr.error = Some(msg.clone());
@@ -331,18 +438,8 @@ impl Agent {
     }
 
     async fn kernel(&mut self, desired: dataplane::HostNetwork) -> Result<dataplane::Report, String> {
-        let mut datapath = match self.datapath.take() {
-            Some(d) => d,
-            None => {
-                let router = NetNs::open(&self.cfg.router_netns).map_err(|e| e.to_string())?;
-                let host = match &self.cfg.host_netns {
-                    Some(p) => NetNs::open_path(p),
-                    None => NetNs::current(),
-                }
-                .map_err(|e| e.to_string())?;
-                Datapath::new(router, host).map_err(|e| e.to_string())?
-            }
-        };
+        self.datapath_mut()?;
+        let mut datapath = self.datapath.take().ok_or_else(|| "no datapath".to_string())?;
         let (datapath, result) = tokio::task::spawn_blocking(move || {
             let r = datapath.reconcile(&desired);
             (datapath, r)
@@ -399,11 +496,14 @@ impl Agent {
             };
             tokio::pin!(restarted);
             // A step that failed (FRR, kernel, unreadable input) is retried soon, backing off.
-            failures = if st.error.is_some() { failures.saturating_add(1) } else { 0 };
+            // So is a kernel object that could not be made (a NIC not there yet): soon, then less
+            // and less often (1, 2, 4 … 32 s, never later than the resync).
+            let retry = st.error.is_some() || st.kernel.failures > 0;
+            failures = if retry { failures.saturating_add(1) } else { 0 };
             let wait = if failures == 0 {
                 self.cfg.resync
             } else {
-                self.cfg.resync.min(Duration::from_secs(1u64 << failures.min(5)))
+                self.cfg.resync.min(Duration::from_secs(1u64 << (failures - 1).min(5)))
             };
             let resync = tokio::time::sleep(wait);
             tokio::pin!(resync);
@@ -414,9 +514,19 @@ impl Agent {
                     _ = &mut resync => break,
                     restart = &mut restarted => {
                         tracing::warn!(daemons = ?restart.daemons, "FRR restarted: re-applying");
+                        self.frr_fresh = true;
                         break;
                     }
                     _ = poll.tick() => {
+                        // The router namespace deleted (or made again by someone else): rebuild
+                        // now rather than at the next resync.
+                        if self.cfg.kernel == KernelMode::Netlink
+                            && self.netns_inode.is_some()
+                            && netns_inode(&self.cfg.router_netns) != self.netns_inode
+                        {
+                            tracing::warn!(netns = %self.cfg.router_netns, "the router namespace is gone or was replaced: rebuilding it");
+                            break;
+                        }
                         let now = source::fingerprint(&self.cfg.inputs);
                         if now != fingerprint {
                             tokio::time::sleep(self.cfg.debounce).await;

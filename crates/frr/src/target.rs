@@ -131,6 +131,31 @@ impl Target {
         }
     }
 
+    /// Restarts the connection attempts of every BGP session that is not Established
+    /// (`clear bgp` on it; Established sessions are left alone) and returns how many. For an FRR
+    /// that has just started: bgpd configured from a file tries each neighbor before its address
+    /// families are read, counts that as a failure and backs off (seconds, doubling), so its
+    /// sessions would wait for that timer although everything is in place. Behind the reloader
+    /// nothing is done (0).
+    pub async fn restart_idle_sessions(&self) -> Result<usize, String> {
+        let Target::Local { instance, .. } = self else { return Ok(0) };
+        let vtysh = instance.vtysh();
+        let neighbors = crate::state::bgp_neighbors(&vtysh).await.map_err(|e| e.to_string())?;
+        let commands: Vec<String> = neighbors
+            .iter()
+            .filter(|n| !n.is_established())
+            .map(|n| {
+                if n.vrf == "default" { format!("clear bgp {}", n.peer) } else { format!("clear bgp vrf {} {}", n.vrf, n.peer) }
+            })
+            .collect();
+        if commands.is_empty() {
+            return Ok(0);
+        }
+        let refs: Vec<&str> = commands.iter().map(String::as_str).collect();
+        vtysh.exec(&refs).await.map_err(|e| e.to_string())?;
+        Ok(commands.len())
+    }
+
     /// What FRR (zebra) has not learned of the interface addresses `wanted`: per interface it
     /// knows, the addresses it lacks, and the interfaces it does not know at all. `None` when
     /// this target's FRR cannot be asked from here (behind the reloader).

@@ -45,8 +45,9 @@ pub struct Agent {
     /// The router namespace was made again and FRR still runs in the old one: restart it
     /// (kept until a restart succeeds).
     frr_restart_pending: bool,
-    /// FRR (or some of its daemons) started since the last apply: its idle sessions get a
-    /// nudge once the configuration is in.
+    /// This agent started FRR since the last apply: its Idle sessions get a nudge once the
+    /// configuration is in. (Not after watchfrr restarted daemons: in the lab on FRR 8.4 that
+    /// made the sessions return later and lose more traffic under graceful restart.)
     frr_fresh: bool,
     status: Arc<RwLock<NodeStatus>>,
     metrics: Arc<Metrics>,
@@ -54,6 +55,9 @@ pub struct Agent {
     /// Resources applied by the last reconcile: they win conflicts with newcomers.
     incumbents: incumbents::Incumbents,
 }
+
+/// A managed FRR being started in the background.
+type FrrStart = tokio::task::JoinHandle<Result<(), frr::instance::InstanceError>>;
 
 /// Now, as RFC 3339 in UTC to the second.
 fn now_rfc3339() -> String {
@@ -233,13 +237,22 @@ impl Agent {
 
         // FRR first (bgpd must know an EVPN instance before its VXLAN device appears), then the
         // kernel, skipped when FRR failed. When the router namespace was made again, a managed
-        // FRR still holds the old one, and with it the NICs moved there: FRR is stopped first,
-        // the kernel state is built once the NICs are back, and FRR starts on a finished
-        // namespace, so that its first connections find their interfaces and routes.
+        // FRR still holds the old one, and with it the NICs moved there: FRR is restarted in the
+        // new namespace (it boots from its last configuration file, so it knows its VNIs) while
+        // the kernel state is built there once the NICs are back, then configured.
         let kernel_first = netns_changed && kernel_enabled && self.frr_instance().is_some();
         let hard_error = if kernel_first {
-            self.stop_frr_for_new_namespace(&kernel).await;
+            // FRR starts (from its last configuration file) while the kernel state is built:
+            // starting it is the slowest part of the recovery.
+            let starting = self.stop_frr_for_new_namespace(&kernel).await;
             let kernel_error = self.kernel_step(&mut st, &plan, kernel).await;
+            if let Some(starting) = starting {
+                match starting.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("starting FRR in the new router namespace: {e}"),
+                    Err(e) => tracing::warn!("starting FRR in the new router namespace: {e}"),
+                }
+            }
             let frr_error = self.frr_step(&mut st, &plan, &frr_config, &node.name).await;
             kernel_error.or(frr_error)
         } else {
@@ -315,7 +328,9 @@ impl Agent {
                     self.frr_fresh = false;
                     match target.restart_idle_sessions().await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(sessions = n, "FRR started: its sessions that are not up try again now"),
+                        Ok(n) => {
+                            tracing::info!(sessions = n, "FRR started: its Idle sessions try again now")
+                        }
                         Err(e) => tracing::debug!("cannot nudge the sessions: {e}"),
                     }
                 }
@@ -360,37 +375,36 @@ impl Agent {
         }
     }
 
-    /// Stops the managed FRR that still runs in a deleted router namespace, and waits (up to
-    /// 3 s) for the NICs that were moved there to be back where the kernel state takes them
-    /// from: the namespace is destroyed once nothing holds it, and its NICs return to the host
-    /// then.
-    async fn stop_frr_for_new_namespace(&mut self, desired: &dataplane::HostNetwork) {
+    /// Stops the managed FRR that still runs in a deleted router namespace, starts it again in
+    /// the new one (in the background: returned), and waits (up to 3 s) for the NICs that were
+    /// moved to the old namespace to be back where the kernel state takes them from: the
+    /// namespace is destroyed once nothing holds it, and its NICs return to the host then.
+    async fn stop_frr_for_new_namespace(&mut self, desired: &dataplane::HostNetwork) -> Option<FrrStart> {
+        let mut starting = None;
         if let Some(instance) = self.frr_instance().cloned() {
-            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: stopping FRR, rebuilding the namespace, then starting FRR in it");
-            if let Err(e) = tokio::task::spawn_blocking(move || instance.stop()).await.map_err(|e| e.to_string()) {
-                tracing::warn!("stopping FRR: {e}");
-            }
+            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR in it while the namespace is rebuilt");
+            let restart = tokio::task::spawn_blocking(move || {
+                let _ = instance.stop();
+                instance.start().map(|_| ())
+            });
+            starting = Some(restart);
             self.frr_restart_pending = false;
             self.frr_fresh = true;
         }
-        let nics: Vec<String> = desired
-            .links
-            .iter()
-            .filter(|l| l.kind == dataplane::LinkKind::Underlay)
-            .map(|l| l.name.clone())
-            .collect();
+        let nics: Vec<String> =
+            desired.links.iter().filter(|l| l.kind == dataplane::LinkKind::Underlay).map(|l| l.name.clone()).collect();
         if nics.is_empty() {
-            return;
+            return starting;
         }
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let missing = self.missing_links(&nics).await;
             if missing.is_empty() {
-                return;
+                return starting;
             }
             if Instant::now() >= deadline {
                 tracing::warn!(nics = ?missing, "underlay NICs not back 3 s after the old router namespace: going on without them");
-                return;
+                return starting;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -496,14 +510,11 @@ impl Agent {
             };
             tokio::pin!(restarted);
             // A step that failed (FRR, kernel, unreadable input) is retried soon, backing off.
-            // So is a kernel object that could not be made (a NIC not there yet): soon, then less
-            // and less often (1, 2, 4 … 32 s, never later than the resync).
-            let retry = st.error.is_some() || st.kernel.failures > 0;
-            failures = if retry { failures.saturating_add(1) } else { 0 };
+            failures = if st.error.is_some() { failures.saturating_add(1) } else { 0 };
             let wait = if failures == 0 {
                 self.cfg.resync
             } else {
-                self.cfg.resync.min(Duration::from_secs(1u64 << (failures - 1).min(5)))
+                self.cfg.resync.min(Duration::from_secs(1u64 << failures.min(5)))
             };
             let resync = tokio::time::sleep(wait);
             tokio::pin!(resync);
@@ -514,7 +525,6 @@ impl Agent {
                     _ = &mut resync => break,
                     restart = &mut restarted => {
                         tracing::warn!(daemons = ?restart.daemons, "FRR restarted: re-applying");
-                        self.frr_fresh = true;
                         break;
                     }
                     _ = poll.tick() => {

@@ -131,21 +131,24 @@ impl Target {
         }
     }
 
-    /// Restarts the connection attempts of every BGP session that is not Established
-    /// (`clear bgp` on it; Established sessions are left alone) and returns how many. For an FRR
-    /// that has just started: bgpd configured from a file tries each neighbor before its address
-    /// families are read, counts that as a failure and backs off (seconds, doubling), so its
-    /// sessions would wait for that timer although everything is in place. Behind the reloader
-    /// nothing is done (0).
+    /// Restarts the BGP sessions that sit in Idle (`clear bgp` on each; sessions connecting,
+    /// opening or up are left alone) and returns how many. For an FRR that has just started:
+    /// bgpd configured from a file tries each neighbor before its address families are read,
+    /// counts that as a failure and waits out a start timer (seconds, doubling) although
+    /// everything is in place by then. Behind the reloader nothing is done (0).
     pub async fn restart_idle_sessions(&self) -> Result<usize, String> {
         let Target::Local { instance, .. } = self else { return Ok(0) };
         let vtysh = instance.vtysh();
         let neighbors = crate::state::bgp_neighbors(&vtysh).await.map_err(|e| e.to_string())?;
         let commands: Vec<String> = neighbors
             .iter()
-            .filter(|n| !n.is_established())
+            .filter(|n| n.state == "Idle")
             .map(|n| {
-                if n.vrf == "default" { format!("clear bgp {}", n.peer) } else { format!("clear bgp vrf {} {}", n.vrf, n.peer) }
+                if n.vrf == "default" {
+                    format!("clear bgp {}", n.peer)
+                } else {
+                    format!("clear bgp vrf {} {}", n.vrf, n.peer)
+                }
             })
             .collect();
         if commands.is_empty() {

@@ -261,15 +261,7 @@ fn grants(objects: &[Value], account: &str) -> BTreeSet<(String, String, String,
             assert_eq!(s(b, "/roleRef/kind"), role_kind, "{} binds a {}", id(b), s(b, "/roleRef/kind"));
             let role = find(objects, role_kind, s(b, "/roleRef/name"));
             for rule in role["rules"].as_array().expect("rules") {
-                let list = |k: &str| -> Vec<String> {
-                    rule.get(k)
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                };
+                let list = |k: &str| strings(rule, k);
                 for g in list("apiGroups") {
                     for r in list("resources") {
                         for v in list("verbs") {

@@ -180,14 +180,25 @@ fn build_late(ns: &Namespace, sock: &mut Socket) -> Result<(), BuildError> {
 
 /// One veth pair, created in A's namespace with its peer directly in B's.
 pub(crate) fn build_veth(sockets: &mut Sockets, veth: &crate::fabric::Veth) -> Result<(), BuildError> {
+    build_veth_with_mac(sockets, veth, None)
+}
+
+/// [`build_veth`], the first end with the MAC address `mac_a` when given (a NIC made again keeps
+/// its address, as a physical one does).
+pub(crate) fn build_veth_with_mac(
+    sockets: &mut Sockets,
+    veth: &crate::fabric::Veth,
+    mac_a: Option<[u8; 6]>,
+) -> Result<(), BuildError> {
     let peer_ns = NetNs::open(&veth.b.ns)?;
     let sa = sockets
         .get_mut(&veth.a.ns)
         .ok_or_else(|| BuildError::Invalid { ns: veth.a.ns.clone(), what: "namespace not created".into() })?;
-    let pair = NewLink::new(
+    let mut pair = NewLink::new(
         &veth.a.ifname,
         LinkKind::Veth { peer: &veth.b.ifname, peer_mtu: None, peer_netns: Some(peer_ns.raw_fd()) },
     );
+    pair.mac = mac_a;
     create(
         sa,
         &veth.a.ns,

@@ -69,15 +69,14 @@ pub fn container<'a>(workload: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{}: no container {name}", id(workload)))
 }
 
+/// The strings of the list `key` of `v` (empty when absent).
+pub fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+}
+
 /// A container's args.
 pub fn args(c: &Value) -> Vec<String> {
-    c.get("args")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
+    strings(c, "args")
 }
 
 /// The value of `--flag=value` in a container's args.

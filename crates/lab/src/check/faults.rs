@@ -112,12 +112,23 @@ async fn established_since(vtysh: &frr::Vtysh, since: Instant) -> Result<Vec<(St
 
 pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
     let pe_ns = node_router_ns(&c.prefix, 0);
+    let nic = node_nic(&c.prefix, 0);
+    // The NIC's MAC address, which a physical NIC would keep when it comes back.
+    let mac = {
+        let (ns, ifname) = (pe_ns.clone(), nic.a.ifname.clone());
+        tokio::task::spawn_blocking(move || -> Result<Option<[u8; 6]>, String> {
+            let mut sock = crate::build::socket_in(&ns).map_err(|e| e.to_string())?;
+            let links = sock.links().map_err(|e| e.to_string())?;
+            Ok(links.into_iter().find(|l| l.name == ifname).and_then(|l| l.mac))
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
     let start = Instant::now();
     kernel::NetNs::delete(&pe_ns).map_err(|e| e.to_string())?;
     // The moved NIC died with the namespace (and its switch port with it): recreate both, as
     // upstream's check_veths does, once the old pair is gone (FRR still running in the deleted
     // namespace keeps it alive until the agent restarts FRR into the new one).
-    let nic = node_nic(&c.prefix, 0);
     eventually(Duration::from_secs(90), || {
         let nic = nic.clone();
         async move {
@@ -126,7 +137,7 @@ pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
                 for ns in [&nic.a.ns, &nic.b.ns] {
                     sockets.insert(ns.clone(), crate::build::socket_in(ns)?);
                 }
-                crate::build::build_veth(&mut sockets, &nic)
+                crate::build::build_veth_with_mac(&mut sockets, &nic, mac)
             })
             .await
             .map_err(|e| e.to_string())?

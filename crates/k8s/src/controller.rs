@@ -21,35 +21,30 @@
 //! taint and condition in line with the router's readiness (the last reconcile's Ready and the
 //! router pod's), and the loop wakes up when a grace period ends.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent::{Agent, AgentConfig, NodeStatus};
-use api::{
-    AppliedResource, BgpSessionState, Objects, ResourceKind, RouterNodeConfigurationStatus,
-    RouterNodeConfigurationStatusStatus,
-};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
+use api::{AppliedResource, BgpSessionState, ResourceKind, RouterNodeConfigurationStatus};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, ObjectMeta, PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::mpsc;
 
 use crate::Error;
+pub use crate::controller_watch::{NodeMeta, ROUTER_POD_LABEL, Selection, Snapshot, pod_ready};
+use crate::controller_watch::{Trigger, Watches};
+use crate::node_status::applied_resources;
+pub use crate::node_status::{desired_status, status_patch};
 use crate::nodeindex::ANNOTATION;
 use crate::readiness::{self, Gate, GateConfig, Readiness};
-use crate::watch::KindStores;
 
 /// Field manager and Event reporter name of the controller.
 pub const FIELD_MANAGER: &str = "openperouter-controller";
-
-/// Label of the router pods (upstream's `app=router`).
-pub const ROUTER_POD_LABEL: &str = "app=router";
 
 /// Settings of the controller.
 #[derive(Debug, Clone)]
@@ -72,78 +67,6 @@ pub struct ControllerConfig {
     pub gate: GateConfig,
     /// Where the agent records its counters (served on `/metrics`).
     pub metrics: Arc<agent::Metrics>,
-}
-
-/// What the controller knows of its Node: only what planning reads.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeMeta {
-    /// `metadata.uid` (for the status object's owner reference).
-    pub uid: String,
-    /// `metadata.labels`.
-    pub labels: BTreeMap<String, String>,
-    /// The raw `openpe.io/nodeindex` annotation.
-    pub index: Option<String>,
-}
-
-impl NodeMeta {
-    fn of(meta: &ObjectMeta) -> NodeMeta {
-        NodeMeta {
-            uid: meta.uid.clone().unwrap_or_default(),
-            labels: meta.labels.clone().unwrap_or_default(),
-            index: meta.annotations.as_ref().and_then(|a| a.get(ANNOTATION)).cloned(),
-        }
-    }
-}
-
-/// The cluster as one reconcile sees it.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// The resources (RawFRRConfigs of the operator namespace only).
-    pub objects: Objects,
-    /// This node (None: not seen yet, or deleted).
-    pub node: Option<NodeMeta>,
-}
-
-type Key = (ResourceKind, String, String);
-
-/// What this node selects: the node's identity and, per selected resource, its generation and
-/// spec. Two equal selections plan to the same result, so a change that leaves the selection
-/// equal (a label no selector looks at, a resource of another node) needs no reconcile.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Selection {
-    index: Option<String>,
-    resources: BTreeMap<Key, (Option<i64>, serde_json::Value)>,
-}
-
-impl Selection {
-    /// The selection of `snapshot` for a node with `labels` and the raw index annotation.
-    pub fn of(snapshot: &Snapshot) -> Selection {
-        let Some(node) = &snapshot.node else { return Selection::default() };
-        let mut resources = BTreeMap::new();
-        for e in snapshot.objects.entries() {
-            if plan::select::matches(e.node_selector, &node.labels).unwrap_or(true) {
-                let key = (e.kind, e.namespace().to_string(), e.name().to_string());
-                resources.insert(key, (e.meta.generation, e.spec_json()));
-            }
-        }
-        Selection { index: node.index.clone(), resources }
-    }
-
-    /// A short stable digest (FNV-1a of the serialized selection), shown as the revision.
-    pub fn digest(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        feed(self.index.as_deref().unwrap_or("-").as_bytes());
-        for ((kind, ns, name), (generation, spec)) in &self.resources {
-            feed(format!("{kind}/{ns}/{name}@{generation:?}:{spec}").as_bytes());
-        }
-        format!("{h:016x}")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -465,206 +388,6 @@ fn references_of(snapshot: &Snapshot, kind: ResourceKind, name: &str, node: &str
     }
 }
 
-/// The applied resources of a reconcile, with the generation of the selected object.
-fn applied_resources(st: &NodeStatus, selection: &Selection) -> Vec<AppliedResource> {
-    let mut out: Vec<AppliedResource> = st
-        .applied
-        .iter()
-        .flat_map(|a| {
-            selection.resources.iter().filter(move |((k, _, n), _)| *k == a.kind && *n == a.name).map(
-                |((kind, namespace, name), (generation, _))| AppliedResource {
-                    kind: *kind,
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    generation: *generation,
-                },
-            )
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// The status for an agent outcome. Conditions keep their transition time when their status
-/// did not change.
-pub fn desired_status(
-    st: &NodeStatus,
-    applied: Vec<AppliedResource>,
-    previous: Option<&RouterNodeConfigurationStatusStatus>,
-    now: Timestamp,
-) -> RouterNodeConfigurationStatusStatus {
-    let conditions = st
-        .conditions
-        .iter()
-        .map(|c| {
-            let kept = previous
-                .and_then(|p| p.conditions.iter().find(|o| o.type_ == c.kind && o.status == c.status))
-                .map(|o| o.last_transition_time.clone());
-            Condition {
-                type_: c.kind.clone(),
-                status: c.status.clone(),
-                reason: c.reason.clone(),
-                message: c.message.clone(),
-                last_transition_time: kept.unwrap_or(Time(now)),
-                observed_generation: None,
-            }
-        })
-        .collect();
-    RouterNodeConfigurationStatusStatus {
-        failed_resources: st.failed_resources.clone(),
-        conditions,
-        applied_resources: applied,
-        applied_revision: Some(st.applied_revision.clone()).filter(|r| !r.is_empty()),
-        sessions: Vec::new(),
-    }
-}
-
-/// The merge patch that sets `status` exactly: empty lists are written as `null` (a merge
-/// patch leaves an absent key as it was).
-pub fn status_patch(status: &RouterNodeConfigurationStatusStatus) -> serde_json::Value {
-    let mut body = serde_json::to_value(status).unwrap_or_default();
-    if let Some(map) = body.as_object_mut() {
-        for key in ["failedResources", "conditions", "appliedResources", "appliedRevision", "sessions"] {
-            map.entry(key).or_insert(serde_json::Value::Null);
-        }
-    }
-    serde_json::json!({ "status": body })
-}
-
-/// Why a reconcile was triggered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trigger {
-    /// A resource or this Node's labels/index changed, or the router pod stopped being ready.
-    Changed,
-    /// The router pod became ready: FRR runs its bootstrap configuration.
-    RouterReady,
-}
-
-/// The reflector stores and the trigger channel.
-struct Watches {
-    kinds: KindStores,
-    node: Arc<Mutex<Option<NodeMeta>>>,
-    node_seen: Arc<tokio::sync::Notify>,
-    /// Whether a router pod of this node is ready (`None`: none seen).
-    router_ready: Arc<Mutex<Option<bool>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Watches {
-    fn start(client: &Client, cfg: &ControllerConfig, tx: mpsc::UnboundedSender<Trigger>) -> Watches {
-        let changed = tx.clone();
-        let (kinds, mut tasks) = KindStores::start(client, &cfg.namespace, move || {
-            let _ = changed.send(Trigger::Changed);
-        });
-
-        // This Node, metadata only; only labels and the index annotation matter.
-        let node = Arc::new(Mutex::new(None::<NodeMeta>));
-        let node_seen = Arc::new(tokio::sync::Notify::new());
-        let (shared, seen, node_tx) = (node.clone(), node_seen.clone(), tx.clone());
-        let by_name = format!("metadata.name={}", cfg.node_name);
-        tasks.push(tokio::spawn(
-            watcher(Api::<PartialObjectMeta<Node>>::all(client.clone()), watcher::Config::default().fields(&by_name))
-                .default_backoff()
-                .for_each(move |event| {
-                    let update = match event {
-                        Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => Some(Some(NodeMeta::of(&n.metadata))),
-                        Ok(watcher::Event::Delete(_)) => Some(None),
-                        Ok(_) => None,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "watching the Node failed; retrying");
-                            None
-                        }
-                    };
-                    if let Some(new) = update {
-                        // A poisoned lock only means a panicking writer; the value is still whole.
-                        let mut current = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        if *current != new {
-                            tracing::info!(labels = ?new.as_ref().map(|n| &n.labels), index = ?new.as_ref().and_then(|n| n.index.as_ref()), "node changed");
-                            *current = new;
-                            let _ = node_tx.send(Trigger::Changed);
-                        }
-                        seen.notify_one();
-                    }
-                    futures::future::ready(())
-                }),
-        ));
-
-        // The router pod of this node: a re-apply when it becomes ready.
-        let by_node = format!("spec.nodeName={}", cfg.node_name);
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &cfg.namespace);
-        let mut ready: BTreeMap<String, bool> = BTreeMap::new();
-        let router_ready = Arc::new(Mutex::new(None::<bool>));
-        let shared_ready = router_ready.clone();
-        // The first listing is no change: the first reconcile after start applies anyway (a
-        // trigger from it would race that reconcile and apply the same thing twice).
-        let mut listed = false;
-        tasks.push(tokio::spawn(
-            watcher(pods, watcher::Config::default().labels(ROUTER_POD_LABEL).fields(&by_node))
-                .default_backoff()
-                .for_each(move |event| {
-                    match event {
-                        Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                            let name = p.metadata.name.clone().unwrap_or_default();
-                            let now = pod_ready(&p);
-                            let before = ready.insert(name.clone(), now);
-                            if before != Some(now) {
-                                tracing::info!(pod = %name, ready = now, "router pod readiness changed");
-                                if listed {
-                                    let _ = tx.send(if now { Trigger::RouterReady } else { Trigger::Changed });
-                                }
-                            }
-                        }
-                        Ok(watcher::Event::InitDone) => listed = true,
-                        Ok(watcher::Event::Delete(p)) => {
-                            ready.remove(p.metadata.name.as_deref().unwrap_or_default());
-                            let _ = tx.send(Trigger::Changed);
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "watching the router pod failed; retrying"),
-                    }
-                    let any = (!ready.is_empty()).then(|| ready.values().any(|r| *r));
-                    *shared_ready.lock().unwrap_or_else(|e| e.into_inner()) = any;
-                    futures::future::ready(())
-                }),
-        ));
-        Watches { kinds, node, node_seen, router_ready, tasks }
-    }
-
-    async fn wait_synced(&self) {
-        self.kinds.wait_ready().await;
-        if self.node.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
-            self.node_seen.notified().await;
-        }
-    }
-
-    fn router_ready(&self) -> Option<bool> {
-        *self.router_ready.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        Snapshot { objects: self.kinds.objects(), node: self.node.lock().unwrap_or_else(|e| e.into_inner()).clone() }
-    }
-}
-
-impl Drop for Watches {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// Upstream's `PodIsReady`: not terminating, `Ready` and `ContainersReady` true.
-pub fn pod_ready(pod: &Pod) -> bool {
-    if pod.metadata.deletion_timestamp.is_some() {
-        return false;
-    }
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    let is_true = |t: &str| conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"));
-    is_true("Ready") && is_true("ContainersReady")
-}
-
 /// Runs the controller until `shutdown`. `ready` is set after the first reconcile.
 pub async fn run_controller(
     client: Client,
@@ -676,7 +399,7 @@ pub async fn run_controller(
         return Err(Error::Settings("the node name is empty (--node-name / $NODE_NAME)".into()));
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let watches = Watches::start(&client, &cfg, tx);
+    let watches = Watches::start(&client, &cfg.node_name, &cfg.namespace, tx);
     let mut controller = NodeController::new(client, cfg.clone());
     tokio::pin!(shutdown);
     tokio::select! {

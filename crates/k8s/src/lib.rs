@@ -19,8 +19,10 @@
 pub mod admission;
 pub mod cluster_status;
 pub mod controller;
+mod controller_watch;
 pub mod lease;
 mod node;
+mod node_status;
 pub mod nodeindex;
 pub mod rbac;
 pub mod readiness;

@@ -27,7 +27,7 @@ impl Agent {
         };
         let frr_started = Instant::now();
         let restart = self.frr_restart_pending;
-        let fresh = self.frr_fresh || restart || target.managed_instance().is_some_and(|i| !i.status().all_running());
+        let fresh = self.frr_fresh || restart;
         if restart && target.managed_instance().is_some() {
             tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR into it");
         }

@@ -156,6 +156,17 @@ pub struct L2VNISpec {
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("GatewayIPs cannot be changed"))]
     pub gateway_ips: Option<Vec<String>>,
+    /// Route targets this segment's MAC/IP routes are exported with (FRR derives `ASN:VNI`
+    /// when empty).
+    #[serde(rename = "exportRTs", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic", "items" = {"type": "string", "maxLength": 21}))]
+    pub export_rts: Option<Vec<String>>,
+    /// Route targets whose MAC/IP routes this segment imports (FRR derives `ASN:VNI` when empty).
+    #[serde(rename = "importRTs", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic", "items" = {"type": "string", "maxLength": 21}))]
+    pub import_rts: Option<Vec<String>>,
 }
 
 impl L2VNISpec {

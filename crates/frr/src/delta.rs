@@ -598,4 +598,27 @@ mod tests {
         assert!(!change.commands[0].to_string().contains("s3cret"));
         assert!(change.commands[0].text.contains("s3cret"), "the command itself carries the secret");
     }
+
+    #[test]
+    fn vni_blocks_are_entered_and_left_whole() {
+        let to = BASE.replace(
+            "  advertise-all-vni\n",
+            "  advertise-all-vni\n  vni 110\n   route-target import 64514:999\n   route-target import 64514:110\n  exit-vni\n",
+        );
+        let cmds = lines(&diff(BASE, &to));
+        assert_eq!(
+            cmds,
+            [
+                "router bgp 64514 > address-family l2vpn evpn > vni 110",
+                "router bgp 64514 > address-family l2vpn evpn > vni 110 > route-target import 64514:999",
+                "router bgp 64514 > address-family l2vpn evpn > vni 110 > route-target import 64514:110",
+            ]
+        );
+        let printed =
+            to.replace("64514:999\n   route-target import 64514:110", "64514:110\n   route-target import 64514:999");
+        assert!(same(&to, &printed), "bgpd's order of the same lines is no change");
+        assert!(same(&to, &to.replace("  exit-vni\n", "")), "exit-vni only closes the block");
+        let back = lines(&diff(&to, BASE));
+        assert_eq!(back, ["router bgp 64514 > address-family l2vpn evpn > no vni 110"]);
+    }
 }

@@ -513,6 +513,8 @@ pub struct AddressFamily {
     pub route_targets_import: Vec<String>,
     /// EVPN only: `route-target export X`.
     pub route_targets_export: Vec<String>,
+    /// EVPN of the default instance only: per-VNI settings (`vni N` … `exit-vni`).
+    pub vnis: Vec<EvpnVni>,
     /// Unicast of a VRF instance: leaking to and from the VPN tables.
     pub vpn: Option<VpnLeak>,
 }
@@ -540,9 +542,23 @@ impl AddressFamily {
             advertise_ipv6_unicast: false,
             route_targets_import: Vec::new(),
             route_targets_export: Vec::new(),
+            vnis: Vec::new(),
             vpn: None,
         }
     }
+}
+
+/// ` vni N` / `  route-target import|export X` / ` exit-vni` in the default instance's EVPN
+/// address family: the route targets of one layer-2 VNI. A side whose only route target is the
+/// one bgpd derives itself (`ASN:VNI`) prints nothing, as bgpd keeps it as derived; a VNI with
+/// nothing to print is left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvpnVni {
+    pub vni: u32,
+    /// `route-target import X`.
+    pub route_targets_import: Vec<String>,
+    /// `route-target export X`.
+    pub route_targets_export: Vec<String>,
 }
 
 /// Per address-family options of a neighbor (or listen-range peer-group).

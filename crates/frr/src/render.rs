@@ -413,6 +413,7 @@ struct MergedAf<'a> {
     advertise_ipv6_unicast: bool,
     rt_import: Vec<&'a str>,
     rt_export: Vec<&'a str>,
+    vnis: Vec<&'a EvpnVni>,
     vpn: Option<&'a VpnLeak>,
 }
 
@@ -427,6 +428,7 @@ fn merge_address_families(afs: &[AddressFamily]) -> BTreeMap<Afi, MergedAf<'_>> 
             advertise_ipv6_unicast: false,
             rt_import: Vec::new(),
             rt_export: Vec::new(),
+            vnis: Vec::new(),
             vpn: None,
         });
         entry.networks.extend(af.networks.iter().map(IpNet::trunc));
@@ -453,6 +455,7 @@ fn merge_address_families(afs: &[AddressFamily]) -> BTreeMap<Afi, MergedAf<'_>> 
         entry.advertise_ipv6_unicast |= af.advertise_ipv6_unicast;
         entry.rt_import.extend(af.route_targets_import.iter().map(String::as_str));
         entry.rt_export.extend(af.route_targets_export.iter().map(String::as_str));
+        entry.vnis.extend(af.vnis.iter());
         if entry.vpn.is_none() {
             entry.vpn = af.vpn.as_ref();
         }
@@ -536,8 +539,51 @@ fn af_lines(bgp: &BgpInstance, afi: Afi, af: &MergedAf<'_>) -> Vec<String> {
         for rt in sorted_route_targets(&af.rt_export) {
             lines.push(format!("route-target export {rt}"));
         }
+        lines.extend(evpn_vni_lines(bgp.asn, &af.vnis));
     }
     lines
+}
+
+/// The `vni N` blocks of an EVPN address family: highest VNI first, import then export, as
+/// bgpd prints them. A side holding only the derived route target is omitted, a VNI with nothing
+/// left is omitted. Within a side the route targets are in `strcmp` order (bgpd's), except the
+/// derived one, which goes last: bgpd reads it as "keep deriving" while no other route target of
+/// that side is configured yet, so sent (or booted) first it would be lost. Comparisons of
+/// configurations ignore the order of lines within a block.
+fn evpn_vni_lines(asn: u32, vnis: &[&EvpnVni]) -> Vec<String> {
+    let mut by_vni: BTreeMap<u32, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for v in vnis {
+        let entry = by_vni.entry(v.vni).or_default();
+        entry.0.extend(v.route_targets_import.iter().map(String::as_str));
+        entry.1.extend(v.route_targets_export.iter().map(String::as_str));
+    }
+    let mut lines = Vec::new();
+    for (vni, (import, export)) in by_vni.into_iter().rev() {
+        let derived = derived_route_target(asn, vni);
+        let printed = |rts: &[&str]| {
+            let mut sorted = sorted_route_targets(rts);
+            if sorted.len() == 1 && sorted[0] == derived {
+                return Vec::new();
+            }
+            sorted.sort_by_key(|rt| *rt == derived);
+            sorted
+        };
+        let (import, export) = (printed(&import), printed(&export));
+        if import.is_empty() && export.is_empty() {
+            continue;
+        }
+        lines.push(format!("vni {vni}"));
+        lines.extend(import.iter().map(|rt| format!(" route-target import {rt}")));
+        lines.extend(export.iter().map(|rt| format!(" route-target export {rt}")));
+        lines.push("exit-vni".to_string());
+    }
+    lines
+}
+
+/// The route target bgpd derives for a layer-2 VNI: `ASN:VNI`, with the VNI cut to 16 bits
+/// when the ASN needs four bytes.
+pub fn derived_route_target(asn: u32, vni: u32) -> String {
+    if asn > 65535 { format!("{asn}:{}", vni & 0xffff) } else { format!("{asn}:{vni}") }
 }
 
 /// Route targets of an extended-community list as bgpd keeps them: deduplicated and sorted by
@@ -796,5 +842,34 @@ mod tests {
         assert!(text.contains(
             " address-family ipv4 unicast\n  network 10.1.0.0/16\n  neighbor 10.0.0.2 activate\n  neighbor 10.0.0.2 route-map allowall in\n exit-address-family\n"
         ), "{text}");
+    }
+
+    #[test]
+    fn vni_route_targets_print_like_bgpd() {
+        let vni = |vni, import: &[&str], export: &[&str]| EvpnVni {
+            vni,
+            route_targets_import: import.iter().map(|s| s.to_string()).collect(),
+            route_targets_export: export.iter().map(|s| s.to_string()).collect(),
+        };
+        let vnis = [
+            vni(110, &["64514:110"], &["64514:7", "64514:111"]),
+            vni(5000, &["64514:5000"], &[]),
+            vni(120, &["64514:9", "64514:120"], &["64514:120"]),
+        ];
+        let refs: Vec<&EvpnVni> = vnis.iter().collect();
+        assert_eq!(
+            evpn_vni_lines(64514, &refs),
+            [
+                "vni 120",
+                " route-target import 64514:9",
+                " route-target import 64514:120",
+                "exit-vni",
+                "vni 110",
+                " route-target export 64514:111",
+                " route-target export 64514:7",
+                "exit-vni",
+            ]
+        );
+        assert_eq!(derived_route_target(4200000000, 70000), "4200000000:4464");
     }
 }

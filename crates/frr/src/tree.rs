@@ -94,7 +94,7 @@ fn merge_repeated(nodes: Vec<Node>) -> Vec<Node> {
 }
 
 fn is_exit(line: &str) -> bool {
-    matches!(line, "exit" | "exit-vrf" | "exit-address-family" | "quit")
+    matches!(line, "exit" | "exit-vrf" | "exit-address-family" | "exit-vni" | "quit")
 }
 
 /// Headers that open a block even when nothing is nested under them.
@@ -172,6 +172,8 @@ fn closing_line(header: &str) -> &'static str {
         "exit-vrf"
     } else if header.starts_with("address-family ") {
         "exit-address-family"
+    } else if header.starts_with("vni ") {
+        "exit-vni"
     } else {
         "exit"
     }

@@ -205,6 +205,7 @@ fn compat_samples_plan() {
         (&["route-reflector.yaml"], "node-role.kubernetes.io/control-plane=", "Underlay/reflector"),
         (&["route-reflector.yaml"], "", "Underlay/client"),
         (&["static"], "", "L2VNI/storage"),
+        (&["underlay.yaml", "l2vni-route-targets.yaml"], "", "L2VNI/l2storage"),
         (&["l3vpn-srv6.yaml"], "", "L3VPN/red"),
         (&["l3vpn-srv6.yaml"], "", "L3VPN/blue"),
     ];

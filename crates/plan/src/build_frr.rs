@@ -24,7 +24,7 @@ use std::net::IpAddr;
 
 use api::{AddressFamilyType, Neighbor, PeerType};
 use frr::{
-    AddressFamily as Af, AfNeighbor, Afi, Bfd, BfdProfile, BgpInstance, Config, GracefulRestart, Interface,
+    AddressFamily as Af, AfNeighbor, Afi, Bfd, BfdProfile, BgpInstance, Config, EvpnVni, GracefulRestart, Interface,
     InterfaceIsis, Isis, IsisLevel, Neighbor as FrrNeighbor, PeerTarget, RemoteAs, RouteMap, Secret, Srv6Locator,
     VpnLeak, VrfVni,
 };
@@ -343,6 +343,13 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
     }
     if u.has_tunnel_endpoint() {
         evpn.advertise_all_vni = true;
+    }
+    for l2 in valid.l2vnis.iter().filter(|l2| !l2.import_rts.is_empty() || !l2.export_rts.is_empty()) {
+        evpn.vnis.push(EvpnVni {
+            vni: l2.vni,
+            route_targets_import: l2.import_rts.clone(),
+            route_targets_export: l2.export_rts.clone(),
+        });
     }
     default.address_families = vec![v4, v6, vpn4, vpn6];
     if u.has_tunnel_endpoint() || any_evpn {

@@ -113,6 +113,10 @@ pub struct ValidL2Vni {
     pub gateways: Vec<IpNet>,
     /// Host bridge.
     pub host_bridge: HostBridge,
+    /// Route targets imported (empty: FRR derives them).
+    pub import_rts: Vec<String>,
+    /// Route targets exported (empty: FRR derives them).
+    pub export_rts: Vec<String>,
 }
 
 /// A validated L3Passthrough.

@@ -475,6 +475,9 @@ fn validate_l2vni(
 ) -> Result<ValidL2Vni, Failure> {
     let spec = &l2.spec;
     let vni = u32::try_from(spec.vni).map_err(|_| invalid(format!("vni {} is out of range", spec.vni)))?;
+    for rt in spec.import_rts.iter().flatten().chain(spec.export_rts.iter().flatten()) {
+        validate_route_target(rt).map_err(|e| invalid(format!("invalid route targets: {e}")))?;
+    }
     if let Some(owner) = vni_owner.get(&vni) {
         return Err(invalid(format!("duplicate vni {vni}: already used by {owner}")));
     }
@@ -521,7 +524,17 @@ fn validate_l2vni(
     let underlay = valid.underlay.as_ref();
     let vtep = pick_vtep(underlay, spec.underlay_address_family, "this node")?;
     let port = u16::try_from(spec.vxlan_port()).map_err(|_| invalid("vxlanPort must be between 1 and 65535"))?;
-    Ok(ValidL2Vni { name: name_of(&l2.metadata), vni, vtep, port, vrf, gateways, host_bridge })
+    Ok(ValidL2Vni {
+        name: name_of(&l2.metadata),
+        vni,
+        vtep,
+        port,
+        vrf,
+        gateways,
+        host_bridge,
+        import_rts: spec.import_rts.clone().unwrap_or_default(),
+        export_rts: spec.export_rts.clone().unwrap_or_default(),
+    })
 }
 
 fn validate_passthrough(

@@ -321,6 +321,20 @@ fn l3vni_route_targets() {
 }
 
 #[test]
+fn l2vni_route_targets() {
+    let yaml = docs(&[underlay(), l2vni("l2", 110, None, "  importRTs: [\"999.1.2.3:5\"]\n")]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "not a valid IPv4 address");
+    let yaml = docs(&[underlay(), l2vni("l2", 110, None, "  exportRTs: [\"4200000000:70000\"]\n")]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "at most 65535");
+    let yaml = docs(&[underlay(), l2vni("l2", 110, None, "  exportRTs: [\"64514:1234567890123456789\"]\n")]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2", FailureReason::ValidationFailed, "exportRTs[0]");
+    accepted(&docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  exportRTs: [\"64514:7\"]\n  importRTs: [\"10.0.0.1:110\", \"64520:110\"]\n"),
+    ]));
+}
+
+#[test]
 fn l3vni_host_asn_differs() {
     let yaml = docs(&[
         underlay(),

@@ -85,6 +85,9 @@ pub struct AgentConfig {
     /// File remembering which resources were applied, so that after a restart the resources
     /// already serving keep winning conflicts against newcomers.
     pub state_file: Option<PathBuf>,
+    /// Where the neighbors' `passwordSecret`s are read from when the inputs are files
+    /// (`<dir>/<name>/<key>`, see [`crate::secrets`]).
+    pub secrets_dir: PathBuf,
 }
 
 impl AgentConfig {
@@ -101,6 +104,7 @@ impl AgentConfig {
             debounce: Duration::from_millis(500),
             plan: plan::Options::default(),
             state_file: None,
+            secrets_dir: PathBuf::from(crate::secrets::DEFAULT_DIR),
         }
     }
 }

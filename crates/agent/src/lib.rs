@@ -14,6 +14,7 @@ pub mod error;
 pub mod identity;
 pub mod incumbents;
 pub mod metrics;
+pub mod secrets;
 pub mod server;
 mod settle;
 pub mod source;
@@ -164,7 +165,9 @@ impl Agent {
             Ok(n) => n,
             Err(msg) => return self.stopped(st, started, None, ReconcileError::Node(msg)),
         };
-        self.apply(st, plan::Resources::from(&loaded), node, started).await
+        let mut resources = plan::Resources::from(&loaded);
+        resources.passwords = Some(secrets::from_dir(&self.cfg.secrets_dir, loaded.objects().password_refs()));
+        self.apply(st, resources, node, started).await
     }
 
     /// One reconcile of inputs given by the caller (the Kubernetes controller) instead of

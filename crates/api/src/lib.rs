@@ -18,6 +18,6 @@ pub mod overlays;
 pub mod types;
 
 pub use isis_srv6::*;
-pub use objects::{KINDS, Object, Objects};
+pub use objects::{KINDS, Object, Objects, PasswordRef};
 pub use overlays::*;
 pub use types::*;

@@ -104,7 +104,46 @@ impl<T: serde::Serialize + std::fmt::Debug> SpecJson for T {
     }
 }
 
+/// A password kept in a Secret, as a neighbor of an Underlay refers to it: the Underlay's
+/// namespace (empty for static files), the Secret's name and the key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PasswordRef {
+    /// Namespace of the Underlay (and so of the Secret).
+    pub namespace: String,
+    /// Secret name.
+    pub name: String,
+    /// Key within the Secret.
+    pub key: String,
+}
+
+impl std::fmt::Display for PasswordRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "Secret {} key {:?}", self.name, self.key)
+        } else {
+            write!(f, "Secret {}/{} key {:?}", self.namespace, self.name, self.key)
+        }
+    }
+}
+
+impl PasswordRef {
+    /// The reference a neighbor of `underlay` makes, if it takes its password from a Secret.
+    pub fn of(underlay: &Underlay, neighbor: &crate::Neighbor) -> Option<PasswordRef> {
+        let secret = neighbor.password_secret.as_ref()?;
+        Some(PasswordRef {
+            namespace: underlay.metadata.namespace.clone().unwrap_or_default(),
+            name: secret.name.clone(),
+            key: secret.key().to_string(),
+        })
+    }
+}
+
 impl Objects {
+    /// Every password the Underlays take from Secrets.
+    pub fn password_refs(&self) -> std::collections::BTreeSet<PasswordRef> {
+        self.underlays.iter().flat_map(|u| u.spec.neighbors.iter().filter_map(move |n| PasswordRef::of(u, n))).collect()
+    }
+
     /// Every resource, kind by kind in [`KINDS`] order.
     pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
         fn of<'a, T: Resource<DynamicType = ()>>(

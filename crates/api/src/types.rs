@@ -246,6 +246,7 @@ pub enum PeerType {
     validation = Rule::new("!has(self.address) || !isIP(self.address) || ip(self.address).family() != 4 || !has(self.addressFamilies) || !self.addressFamilies.exists(f, f.type == 'ipv4vpn' || f.type == 'ipv6vpn')").message("ipv4vpn and ipv6vpn require an IPv6 neighbor address"),
     validation = Rule::new("!has(self.listenRange) || !has(self.address)").message("listenRange and address cannot be set together"),
     validation = Rule::new("!has(self.listenRange) || !has(self.interface)").message("listenRange and interface cannot be set together"),
+    validation = Rule::new("!has(self.password) || !has(self.passwordSecret)").message("password and passwordSecret cannot be set together"),
     validation = Rule::new("!has(self.addressFamilies) || !self.addressFamilies.exists(f, has(f.properties) && f.properties.exists(p, p.type == 'routeReflectorClient')) || (has(self.type) && self.type == 'Internal')").message("the routeReflectorClient address family property requires type Internal")
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -283,9 +284,10 @@ pub struct Neighbor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128), regex(pattern = r"^\S+$"))]
     pub password: Option<String>,
-    /// Name of a Secret holding the password (accepted, not read yet).
+    /// The TCP MD5 password from a Secret in the Underlay's namespace (in host mode, the file
+    /// `<secrets dir>/<name>/<key>`). Never logged, never shown in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_secret: Option<String>,
+    pub password_secret: Option<SecretKeyRef>,
     /// BGP hold time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_time_seconds: Option<i64>,
@@ -310,6 +312,29 @@ pub struct Neighbor {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     #[x_kube(validation = Rule::new("!(self.exists(f, f.type == 'evpn') && self.exists(f, f.type == 'ipv4vpn' || f.type == 'ipv6vpn'))").message("evpn and ipv4vpn/ipv6vpn address families are mutually exclusive"))]
     pub address_families: Option<Vec<NeighborAddressFamily>>,
+}
+
+/// A key of a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The key holding the password (default `password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: Option<String>,
+}
+
+/// The key a password is read from when a [`SecretKeyRef`] names none.
+pub const DEFAULT_PASSWORD_KEY: &str = "password";
+
+impl SecretKeyRef {
+    /// The key, with its default applied.
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or(DEFAULT_PASSWORD_KEY)
+    }
 }
 
 /// Kind of a neighbor property.

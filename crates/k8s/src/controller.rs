@@ -225,11 +225,13 @@ impl NodeController {
         }
         let mut labels = node.labels.clone();
         labels.entry("kubernetes.io/hostname".into()).or_insert_with(|| self.cfg.node_name.clone());
+        let passwords = crate::secrets::read(&self.client, snapshot.objects.password_refs(), &self.cfg.namespace).await;
         let input = agent::Input {
             resources: plan::Resources {
                 objects: snapshot.objects.clone(),
                 rejected: Vec::new(),
                 incumbents: Default::default(),
+                passwords: Some(passwords),
             },
             node: plan::Node { name: self.cfg.node_name.clone(), index, labels },
             revision,

@@ -27,6 +27,7 @@ pub mod nodeindex;
 pub mod rbac;
 pub mod readiness;
 pub mod runtime;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod watch;

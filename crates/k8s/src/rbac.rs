@@ -51,7 +51,8 @@ pub const NODEMARKER: &[Permission] = &[
 ];
 
 /// `openperouter controller` (the per-node agent, issue 7 item 1): reads every kind and its
-/// Node, watches the router pods of its node, writes RouterNodeConfigurationStatus and
+/// Node, watches the router pods of its node, reads the Secrets its neighbors name (in its
+/// own namespace), writes RouterNodeConfigurationStatus and
 /// Events. Kept here so the shipped RBAC and the controller code share one list.
 pub const CONTROLLER: &[Permission] = &[
     p(G, "underlays", READ, Scope::Cluster),
@@ -64,6 +65,7 @@ pub const CONTROLLER: &[Permission] = &[
     p(G, "routernodeconfigurationstatuses/status", &["get", "update", "patch"], Scope::Namespace),
     p("", "nodes", READ, Scope::Cluster),
     p("", "pods", READ, Scope::Namespace),
+    p("", "secrets", &["get"], Scope::Namespace),
     p("events.k8s.io", "events", &["create", "patch"], Scope::Cluster),
 ];
 

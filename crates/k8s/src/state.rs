@@ -22,7 +22,7 @@ impl ClusterState {
     pub fn resources(&self, operator_namespace: &str) -> plan::Resources {
         let mut objects = self.objects.clone();
         objects.raw_configs.retain(|r| r.metadata.namespace.as_deref() == Some(operator_namespace));
-        plan::Resources { objects, rejected: Vec::new(), incumbents: Default::default() }
+        plan::Resources { objects, rejected: Vec::new(), incumbents: Default::default(), passwords: None }
     }
 
     /// The Nodes as planning sees them. A Node whose annotation is missing or not usable gets

@@ -74,6 +74,9 @@ pub struct HostArgs {
     /// `bgp listen limit`: how many dynamic neighbors a listen range accepts.
     #[arg(long, value_name = "N", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1..=65535))]
     bgp_listen_limit: u32,
+    /// Where neighbors' `passwordSecret {name, key}` are read from: the file `DIR/<name>/<key>`.
+    #[arg(long, value_name = "DIR", default_value = agent::secrets::DEFAULT_DIR)]
+    secrets_dir: PathBuf,
 }
 
 fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
@@ -87,6 +90,7 @@ fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
     cfg.host_netns = args.host_netns.clone();
     cfg.resync = Duration::from_secs(args.resync.max(1));
     cfg.plan.bgp_listen_limit = args.bgp_listen_limit;
+    cfg.secrets_dir = args.secrets_dir.clone();
     let state_dir =
         args.state_dir.clone().unwrap_or_else(|| PathBuf::from("/run/openperouter").join(&args.router_netns));
     cfg.state_file = Some(state_dir.join("applied.json"));

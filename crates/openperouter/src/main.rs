@@ -135,6 +135,10 @@ struct NodeArgs {
     /// the node name unless given).
     #[arg(long, value_delimiter = ',')]
     node_labels: Vec<String>,
+    /// Read the neighbors' `passwordSecret {name, key}` from the files `DIR/<name>/<key>`, as host
+    /// mode does (default: not read; such neighbors are planned without their password).
+    #[arg(long, value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
 }
 
 /// An error that maps to an exit status.
@@ -367,7 +371,16 @@ fn plan_from(args: &NodeArgs) -> Result<(plan::NodePlan, usize), Failure> {
     let loaded = api::load::load_paths(&args.files).map_err(|e| Failure::Input(e.into()))?;
     let node = node_from(args, &loaded).map_err(Failure::Input)?;
     tracing::info!(node = %node.name, index = node.index, resources = loaded.resource_count(), "planning");
-    let resources = plan::Resources::from(&loaded);
+    let mut resources = plan::Resources::from(&loaded);
+    let refs = resources.objects.password_refs();
+    match &args.secrets_dir {
+        Some(dir) => resources.passwords = Some(agent::secrets::from_dir(dir, refs)),
+        None if !refs.is_empty() => eprintln!(
+            "note: {} neighbor password(s) come from Secrets and were not read (--secrets-dir reads them as host mode does)",
+            refs.len()
+        ),
+        None => {}
+    }
     Ok((plan::plan_node(&resources, &node, &plan::Options::default()), loaded.resource_count()))
 }
 

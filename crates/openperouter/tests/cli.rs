@@ -206,6 +206,7 @@ fn compat_samples_plan() {
         (&["route-reflector.yaml"], "", "Underlay/client"),
         (&["static"], "", "L2VNI/storage"),
         (&["underlay.yaml", "l2vni-route-targets.yaml"], "", "L2VNI/l2storage"),
+        (&["underlay-password-secret.yaml"], "", "Underlay/underlay"),
         (&["l3vpn-srv6.yaml"], "", "L3VPN/red"),
         (&["l3vpn-srv6.yaml"], "", "L3VPN/blue"),
     ];
@@ -295,4 +296,32 @@ fn plan_diff_prints_the_frr_lines_to_delete_and_add() {
         .output()
         .expect("vtysh");
     assert!(!String::from_utf8_lossy(&shown.stdout).contains("router bgp"), "--diff must not apply anything");
+}
+
+#[test]
+fn passwords_from_secrets_are_read_with_secrets_dir_only() {
+    let example = "examples/compat/underlay-password-secret.yaml";
+    // Without a directory: planned without the password, and said so.
+    let out = run(&["validate", "-f", example]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 neighbor password(s) come from Secrets and were not read"), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("tor-bgp")).expect("mkdir");
+    std::fs::write(dir.path().join("tor-bgp/password"), "md5-from-file\n").expect("write");
+    let secrets = dir.path().to_string_lossy().into_owned();
+    let out = run(&["render", "-f", example, "--secrets-dir", &secrets]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(" neighbor 192.168.11.2 password md5-from-file\n"), "{}", stdout(&out));
+    let out = run(&["plan", "-f", example, "--secrets-dir", &secrets]);
+    assert!(out.status.success() && !stdout(&out).contains("md5-from-file"), "plan redacts: {}", stdout(&out));
+
+    std::fs::write(dir.path().join("tor-bgp/password"), "two words\n").expect("write");
+    let out = run(&["validate", "-f", example, "--secrets-dir", &secrets]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("Underlay/underlay: DependencyFailed: neighbor 192.168.11.2: passwordSecret:"), "{text}");
+    assert!(
+        text.contains("contains whitespace or control characters (value not shown)") && !text.contains("two words")
+    );
 }

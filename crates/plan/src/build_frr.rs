@@ -150,7 +150,14 @@ struct FabricNeighbor {
     rr_client: BTreeSet<AddressFamilyType>,
 }
 
-fn fabric_neighbor(n: &Neighbor, valid: &Valid, u: &ValidUnderlay, profiles: &mut Vec<BfdProfile>) -> FabricNeighbor {
+/// `secret` is the password read from the neighbor's `passwordSecret`, if any.
+fn fabric_neighbor(
+    n: &Neighbor,
+    secret: Option<Secret>,
+    valid: &Valid,
+    u: &ValidUnderlay,
+    profiles: &mut Vec<BfdProfile>,
+) -> FabricNeighbor {
     let id = neighbor_id(n);
     let families = families(n, valid, u);
     let rr_client: BTreeSet<AddressFamilyType> =
@@ -216,7 +223,7 @@ fn fabric_neighbor(n: &Neighbor, valid: &Valid, u: &ValidUnderlay, profiles: &mu
         port: n.port.map(|p| p as u16),
         timers,
         connect_time,
-        password: n.password.clone().map(Secret::new),
+        password: n.password.clone().map(Secret::new).or(secret),
         bfd,
         disable_connected_check,
         extended_nexthop,
@@ -286,8 +293,9 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
     let (mut v4, mut v6, mut evpn) = (Af::new(Afi::Ipv4Unicast), Af::new(Afi::Ipv6Unicast), Af::new(Afi::L2vpnEvpn));
     let (mut vpn4, mut vpn6) = (Af::new(Afi::Ipv4Vpn), Af::new(Afi::Ipv6Vpn));
     let mut any_evpn = false;
-    for n in &u.spec.neighbors {
-        let f = fabric_neighbor(n, valid, u, &mut config.bfd_profiles);
+    for (i, n) in u.spec.neighbors.iter().enumerate() {
+        let secret = u.secret_passwords.get(i).cloned().flatten();
+        let f = fabric_neighbor(n, secret, valid, u, &mut config.bfd_profiles);
         for (fam, block) in [(AddressFamilyType::Ipv4Unicast, &mut v4), (AddressFamilyType::Ipv6Unicast, &mut v6)] {
             if f.families.contains(&fam) {
                 let mut a = AfNeighbor::activated(f.peer.clone());

@@ -27,6 +27,7 @@ use api::load::{Loaded, Rejected};
 use api::{FailedResource, FailureReason, Objects, ResourceKind};
 use serde::Serialize;
 
+pub use frr::Secret;
 pub use valid::{Valid, ValidL2Vni, ValidL3Vni, ValidL3Vpn, ValidPassthrough, ValidUnderlay};
 
 /// The node being planned.
@@ -55,6 +56,10 @@ impl Default for Options {
     }
 }
 
+/// BGP passwords read from Secrets (or, in host mode, files), by reference: the value, or why
+/// it could not be read. Values are [`frr::Secret`]s, so they never print.
+pub type Passwords = BTreeMap<api::PasswordRef, Result<frr::Secret, String>>;
+
 /// All resources known (before node selection).
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
@@ -67,11 +72,15 @@ pub struct Resources {
     /// so adding a bad resource never takes traffic away from a working one. Otherwise the
     /// first by name wins.
     pub incumbents: BTreeSet<(ResourceKind, String)>,
+    /// The passwords the Underlays' neighbors take from Secrets (`passwordSecret`), read by the
+    /// caller. `None` when nobody read them (admission checks): such neighbors are then planned
+    /// without a password and no outcome is about them.
+    pub passwords: Option<Passwords>,
 }
 
 impl From<&Loaded> for Resources {
     fn from(l: &Loaded) -> Self {
-        Resources { objects: l.objects(), rejected: l.rejected.clone(), incumbents: BTreeSet::new() }
+        Resources { objects: l.objects(), rejected: l.rejected.clone(), incumbents: BTreeSet::new(), passwords: None }
     }
 }
 

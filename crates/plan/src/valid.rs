@@ -26,6 +26,9 @@ pub struct ValidUnderlay {
     pub isis_net: Option<String>,
     /// This node's SRv6 locator (the base prefix advanced by the node index).
     pub srv6_locator: Option<ipnet::Ipv6Net>,
+    /// The password of each neighbor (same order as `spec.neighbors`) read from its
+    /// `passwordSecret`; `None` for a neighbor without one or when passwords were not read.
+    pub secret_passwords: Vec<Option<frr::Secret>>,
 }
 
 impl ValidUnderlay {

@@ -113,10 +113,17 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
     let underlay = match underlays.first() {
         Some(u) => {
             let name = name_of(&u.metadata);
-            match validate_underlay(&u.spec, node.index) {
-                Ok(v) => Some(ValidUnderlay { name, ..v }),
+            let v = match validate_underlay(&u.spec, node.index) {
+                Ok(v) => v,
                 Err(message) => {
                     outcomes.fail(ResourceKind::Underlay, &name, FailureReason::ValidationFailed, message);
+                    return None;
+                }
+            };
+            match secret_passwords(u, resources.passwords.as_ref()) {
+                Ok(secret_passwords) => Some(ValidUnderlay { name, secret_passwords, ..v }),
+                Err(message) => {
+                    outcomes.fail(ResourceKind::Underlay, &name, FailureReason::DependencyFailed, message);
                     return None;
                 }
             }
@@ -223,6 +230,49 @@ fn parse_net(s: &str, what: &str) -> Result<IpNet, String> {
 }
 
 /// The Underlay rules (upstream `ValidateUnderlays` plus IPAM fit and unsupported features).
+/// The longest password the kernel's TCP MD5 signature option takes.
+const MAX_PASSWORD_LEN: usize = 80;
+
+/// The passwords the Underlay's neighbors take from Secrets, in neighbor order. A neighbor whose
+/// Secret could not be read, or holds no usable password, fails the Underlay (the node keeps what
+/// it runs): planning it without its password would bring up an unauthenticated session. The
+/// messages never carry a value.
+fn secret_passwords(
+    u: &api::Underlay,
+    passwords: Option<&crate::Passwords>,
+) -> Result<Vec<Option<frr::Secret>>, String> {
+    let mut out = Vec::with_capacity(u.spec.neighbors.len());
+    for n in &u.spec.neighbors {
+        let (Some(reference), Some(passwords)) = (api::PasswordRef::of(u, n), passwords) else {
+            out.push(None);
+            continue;
+        };
+        let who = n.address.as_deref().or(n.interface.as_deref()).or(n.listen_range.as_deref()).unwrap_or("?");
+        let secret = match passwords.get(&reference) {
+            Some(Ok(secret)) => secret,
+            Some(Err(why)) => return Err(format!("neighbor {who}: passwordSecret: {reference}: {why}")),
+            None => return Err(format!("neighbor {who}: passwordSecret: {reference} was not read")),
+        };
+        let value = secret.expose();
+        let problem = if value.is_empty() {
+            Some("is empty".to_string())
+        } else if value.chars().count() > MAX_PASSWORD_LEN {
+            Some(format!("is longer than {MAX_PASSWORD_LEN} characters"))
+        } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("contains whitespace or control characters".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!(
+                "neighbor {who}: passwordSecret: the password in {reference} {problem} (value not shown)"
+            ));
+        }
+        out.push(Some(secret.clone()));
+    }
+    Ok(out)
+}
+
 fn validate_underlay(spec: &UnderlaySpec, index: u32) -> Result<ValidUnderlay, String> {
     let isis_net = match &spec.isis {
         Some(isis) => Some(ipam::isis_net(&isis.base_net, index)?),
@@ -304,7 +354,16 @@ fn validate_underlay(spec: &UnderlaySpec, index: u32) -> Result<ValidUnderlay, S
             "invalid tunnel endpoint CIDRs {cidrs:?}: with SRv6, no IPv6 CIDR found (SRv6 needs an IPv6 source address)"
         ));
     }
-    Ok(ValidUnderlay { name: String::new(), spec: spec.clone(), router_id, vtep_v4, vtep_v6, isis_net, srv6_locator })
+    Ok(ValidUnderlay {
+        name: String::new(),
+        spec: spec.clone(),
+        router_id,
+        vtep_v4,
+        vtep_v6,
+        isis_net,
+        srv6_locator,
+        secret_passwords: Vec::new(),
+    })
 }
 
 /// Route target syntax (`ASN:NN` or `IPv4:NN`) with the upstream range rules.

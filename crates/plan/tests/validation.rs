@@ -719,3 +719,70 @@ fn incumbents_keep_their_resources_on_conflict() {
     assert_eq!(sticky.failed_resources[0].name, "aaa");
     assert!(sticky.failed_resources[0].message.contains("already used by L2VNI/zzz"));
 }
+
+// ------------------------------------------------------------------ passwords from Secrets
+
+/// Plans `yaml` with the passwords `read` gives (by Secret name and key), as a controller or host
+/// mode would after reading them.
+fn run_with_passwords(yaml: &str, read: &[(&str, &str, Result<&str, &str>)]) -> plan::NodePlan {
+    let mut loaded = api::load::Loaded::default();
+    api::load::load_str(yaml, Path::new("case.yaml"), &mut loaded).unwrap_or_else(|e| panic!("load: {e}\n{yaml}"));
+    let mut resources = plan::Resources::from(&loaded);
+    let passwords = read
+        .iter()
+        .map(|(name, key, value)| {
+            let reference = api::PasswordRef { namespace: String::new(), name: name.to_string(), key: key.to_string() };
+            (reference, value.map(plan::Secret::new).map_err(str::to_string))
+        })
+        .collect();
+    resources.passwords = Some(passwords);
+    let node = plan::Node { name: "worker".into(), index: 0, labels: BTreeMap::new() };
+    plan::plan_node(&resources, &node, &plan::Options::default())
+}
+
+#[test]
+fn neighbor_password_from_a_secret() {
+    let yaml = underlay_with("  - {asn: 64512, address: 192.168.11.2, passwordSecret: {name: tor}}\n", "");
+    // Read: rendered into the configuration (and only there).
+    let plan = run_with_passwords(&yaml, &[("tor", "password", Ok("from-secret-1"))]);
+    assert!(plan.failed_resources.is_empty(), "{:?}", plan.failed_resources);
+    let frr = plan.frr.as_ref().expect("an FRR configuration");
+    assert!(frr.render().contains(" neighbor 192.168.11.2 password from-secret-1\n"));
+    assert!(!frr.render_redacted().contains("from-secret-1") && !format!("{plan:?}").contains("from-secret-1"));
+    // Not read by the caller (admission): planned without it, no outcome.
+    accepted(&yaml);
+    assert!(!run(&yaml, 0, &[]).frr.expect("config").render().contains("password"));
+
+    // Not usable: the Underlay fails as a dependency, the value never shows.
+    let cases: [(&str, Result<&str, &str>, &str); 5] = [
+        (
+            "tor",
+            Err("the Secret does not exist"),
+            "passwordSecret: Secret tor key \"password\": the Secret does not exist",
+        ),
+        ("other", Ok("x"), "passwordSecret: Secret tor key \"password\" was not read"),
+        ("tor", Ok("has space"), "contains whitespace or control characters (value not shown)"),
+        ("tor", Ok(""), "is empty"),
+        ("tor", Ok(&"x".repeat(81)), "is longer than 80 characters"),
+    ];
+    for (name, value, needle) in cases {
+        let plan = run_with_passwords(&yaml, &[(name, "password", value)]);
+        let failed = &plan.failed_resources;
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!((failed[0].kind, failed[0].reason), (ResourceKind::Underlay, FailureReason::DependencyFailed));
+        assert!(failed[0].message.contains(needle), "{:?} lacks {needle:?}", failed[0].message);
+        assert!(failed[0].message.starts_with("neighbor 192.168.11.2: "), "{}", failed[0].message);
+        assert!(!failed[0].message.contains("has space"));
+        assert!(plan.frr.is_none() && plan.kernel.is_none(), "a password that cannot be used changes nothing");
+    }
+    assert!(run_with_passwords(&yaml, &[("tor", "password", Ok(&"x".repeat(80)))]).failed_resources.is_empty());
+
+    // A key of its own.
+    let yaml = underlay_with("  - {asn: 64512, address: 192.168.11.2, passwordSecret: {name: tor, key: bgp}}\n", "");
+    let plan = run_with_passwords(&yaml, &[("tor", "bgp", Ok("k3y-pw"))]);
+    assert!(plan.frr.expect("config").render().contains("password k3y-pw"));
+
+    // Both forms at once are refused by the schema.
+    let both = underlay_with("  - {asn: 64512, address: 192.168.11.2, password: a, passwordSecret: {name: tor}}\n", "");
+    underlay_rejected(&both, "password and passwordSecret cannot be set together");
+}

@@ -181,7 +181,7 @@ impl L2VNISpec {
 pub enum RoutingDomainType {
     /// Routed through an L3VNI's VRF.
     L3VNI,
-    /// Routed through an L3VPN's VRF (SRv6, not supported yet).
+    /// Routed through an L3VPN's VRF (routed traffic leaves over SRv6).
     L3VPN,
 }
 

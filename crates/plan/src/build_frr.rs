@@ -380,12 +380,7 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         if let (Some(s), Some(ips)) = (&spec.host_session, &l3.session) {
             host_session(s, ips, &mut inst, &mut v4, &mut v6);
         }
-        for l2 in valid.l2vnis.iter().filter(|l2| l2.vrf.as_deref() == Some(spec.vrf.as_str())) {
-            for g in &l2.gateways {
-                let block = if g.addr().is_ipv4() { &mut v4 } else { &mut v6 };
-                block.networks.push(g.trunc());
-            }
-        }
+        gateway_networks(valid, &spec.vrf, &mut v4, &mut v6);
         evpn.advertise_ipv4_unicast = true;
         evpn.advertise_ipv6_unicast = true;
         evpn.route_targets_import = spec.import_rts.clone().unwrap_or_default();
@@ -404,6 +399,7 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         if let (Some(s), Some(ips)) = (&spec.host_session, &vpn.session) {
             host_session(s, ips, &mut inst, &mut v4, &mut v6);
         }
+        gateway_networks(valid, &spec.vrf, &mut v4, &mut v6);
         let leak = VpnLeak {
             rd: format!("{}:{}", u.router_id, vpn.rd),
             import: vpn.import_rts.clone(),
@@ -415,4 +411,15 @@ pub(crate) fn build(valid: &Valid, options: &Options) -> Config {
         config.bgp.push(inst);
     }
     config
+}
+
+/// The anycast-gateway subnets of the L2VNIs routed in `vrf`, announced from its BGP instance (as
+/// type-5 routes through an L3VNI, as VPN routes through an L3VPN).
+fn gateway_networks(valid: &Valid, vrf: &str, v4: &mut Af, v6: &mut Af) {
+    for l2 in valid.l2vnis.iter().filter(|l2| l2.vrf.as_deref() == Some(vrf)) {
+        for g in &l2.gateways {
+            let block = if g.addr().is_ipv4() { &mut *v4 } else { &mut *v6 };
+            block.networks.push(g.trunc());
+        }
+    }
 }

@@ -133,6 +133,8 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
         }
     }
 
+    // VRFs whose routed traffic leaves over SRv6: an L2VNI routed there loses the larger overhead.
+    let srv6_vrfs: Vec<&str> = valid.l3vpns.iter().map(|v| v.resource.spec.vrf.as_str()).collect();
     for l2 in &valid.l2vnis {
         let o = owner("L2VNI", &l2.name);
         let bridge = names::pe_bridge(l2.vni);
@@ -145,6 +147,10 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
         net.links.push(br);
         net.links.push(vxlan(l2.vni, l2.vtep, l2.port, &bridge, &o));
         let (mut host, mut pe) = veth_pair(l2.vni, &o);
+        if l2.vrf.as_deref().is_some_and(|vrf| srv6_vrfs.contains(&vrf)) {
+            let mtu = Mtu::UnderlayMinus(VXLAN_OVERHEAD.max(SRV6_OVERHEAD));
+            (host.mtu, pe.mtu) = (mtu, mtu);
+        }
         pe.master = Some(bridge.clone());
         match &l2.host_bridge {
             HostBridge::None => {}

@@ -13,7 +13,10 @@
 //! * L3VNIs and L3VPNs may be used side by side in different VRFs (upstream's first SRv6 release
 //!   dropped all of both); an L3VPN on a node without SRv6 is `DependencyFailed` there, after
 //!   its own checks (import route targets, route target syntax);
-//! * `encapBehavior: H.Encaps.Red` fails the Underlay: FRR 10.3 has no command for it.
+//! * `encapBehavior: H.Encaps.Red` fails the Underlay: FRR 10.3 has no command for it;
+//! * L3VPN host-session pools take part in the host pool overlap check (they are connected routes
+//!   in the host namespace too), and in the per-VRF subnet check with the gateways of the L2VNIs
+//!   routed through them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -205,8 +208,13 @@ pub(crate) fn validate(resources: &Resources, node: &Node, outcomes: &mut Outcom
     raw.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     valid.raw = raw.into_iter().map(|(_, n, t)| (n, t)).collect();
 
-    // L2VNIs whose L3VNI was dropped by a later rule.
-    let vrfs: BTreeSet<&str> = valid.l3vnis.iter().map(|v| v.resource.spec.vrf.as_str()).collect();
+    // L2VNIs whose L3VNI or L3VPN was dropped by a later rule.
+    let vrfs: BTreeSet<&str> = valid
+        .l3vnis
+        .iter()
+        .map(|v| v.resource.spec.vrf.as_str())
+        .chain(valid.l3vpns.iter().map(|v| v.resource.spec.vrf.as_str()))
+        .collect();
     let (keep, orphaned): (Vec<_>, Vec<_>) =
         valid.l2vnis.drain(..).partition(|l2| l2.vrf.as_deref().is_none_or(|v| vrfs.contains(v)));
     for l2 in orphaned {
@@ -564,18 +572,27 @@ fn validate_l2vni(
     }
     let vrf = match &spec.routing_domain {
         None => None,
-        Some(rd) if rd.kind == RoutingDomainType::L3VPN => {
-            return Err(dependency("routingDomain type L3VPN is not supported yet by this router"));
-        }
         Some(rd) => {
-            let target = rd.l3vni.as_ref().map(|r| r.name.clone()).unwrap_or_default();
-            match valid.l3vnis.iter().find(|v| v.name == target) {
-                Some(v) => Some(v.resource.spec.vrf.clone()),
+            let (kind, target) = match rd.kind {
+                RoutingDomainType::L3VNI => (ResourceKind::L3VNI, rd.l3vni.as_ref()),
+                RoutingDomainType::L3VPN => (ResourceKind::L3VPN, rd.l3vpn.as_ref()),
+            };
+            let target = target.map(|r| r.name.clone()).unwrap_or_default();
+            let vrf = match kind {
+                ResourceKind::L3VNI => valid.l3vnis.iter().find(|v| v.name == target).map(|v| &v.resource.spec.vrf),
+                _ => valid.l3vpns.iter().find(|v| v.name == target).map(|v| &v.resource.spec.vrf),
+            };
+            match vrf {
+                Some(vrf) => Some(vrf.clone()),
                 None => {
-                    let exists = resources.objects.l3vnis.iter().any(|r| r.metadata.name.as_deref() == Some(&target))
-                        || resources.rejected.iter().any(|r| r.kind == ResourceKind::L3VNI && r.name == target);
+                    let exists = match kind {
+                        ResourceKind::L3VNI => {
+                            resources.objects.l3vnis.iter().any(|r| r.metadata.name.as_deref() == Some(&target))
+                        }
+                        _ => resources.objects.l3vpns.iter().any(|r| r.metadata.name.as_deref() == Some(&target)),
+                    } || resources.rejected.iter().any(|r| r.kind == kind && r.name == target);
                     let why = if exists { "is invalid or not selected for this node" } else { "does not exist" };
-                    return Err(dependency(format!("routing domain L3VNI/{target} {why}")));
+                    return Err(dependency(format!("routing domain {kind}/{target} {why}")));
                 }
             }
         }
@@ -610,15 +627,25 @@ fn validate_passthrough(
 
 /// Inside a VRF, the L3VNI host pool and the L2VNI gateway subnets must not overlap.
 fn check_vrf_subnets(valid: &mut Valid, outcomes: &mut Outcomes) {
-    let mut drop_l3: BTreeSet<String> = BTreeSet::new();
-    let mut drop_l2: BTreeSet<String> = BTreeSet::new();
-    for l3 in &valid.l3vnis {
-        let vrf = &l3.resource.spec.vrf;
-        let mut members: Vec<(ResourceKind, &str, IpNet)> = Vec::new();
-        for pair in l3.session.iter().flat_map(|s| s.pairs()) {
-            members.push((ResourceKind::L3VNI, &l3.name, pair.router.trunc()));
-        }
-        for l2 in valid.l2vnis.iter().filter(|l2| l2.vrf.as_ref() == Some(vrf)) {
+    // Each routing domain: its VRF and the router-side host-session subnets of its owner.
+    let domains: Vec<(ResourceKind, &str, &str, Vec<IpNet>)> = valid
+        .l3vnis
+        .iter()
+        .map(|l3| (ResourceKind::L3VNI, l3.name.as_str(), l3.resource.spec.vrf.as_str(), &l3.session))
+        .chain(
+            valid
+                .l3vpns
+                .iter()
+                .map(|v| (ResourceKind::L3VPN, v.name.as_str(), v.resource.spec.vrf.as_str(), &v.session)),
+        )
+        .map(|(kind, name, vrf, session)| {
+            (kind, name, vrf, session.iter().flat_map(|s| s.pairs()).map(|p| p.router.trunc()).collect())
+        })
+        .collect();
+    let mut drop: BTreeSet<(ResourceKind, String)> = BTreeSet::new();
+    for (kind, name, vrf, own) in &domains {
+        let mut members: Vec<(ResourceKind, &str, IpNet)> = own.iter().map(|n| (*kind, *name, *n)).collect();
+        for l2 in valid.l2vnis.iter().filter(|l2| l2.vrf.as_deref() == Some(*vrf)) {
             for g in &l2.gateways {
                 members.push((ResourceKind::L2VNI, &l2.name, g.trunc()));
             }
@@ -634,8 +661,7 @@ fn check_vrf_subnets(valid: &mut Valid, outcomes: &mut Outcomes) {
                         a.2, a.0, a.1, b.2, b.0, b.1
                     );
                     for (kind, name) in [(a.0, a.1), (b.0, b.1)] {
-                        let set = if kind == ResourceKind::L3VNI { &mut drop_l3 } else { &mut drop_l2 };
-                        if set.insert(name.to_string()) {
+                        if drop.insert((kind, name.to_string())) {
                             outcomes.fail(kind, name, FailureReason::ValidationFailed, message.clone());
                         }
                     }
@@ -643,12 +669,13 @@ fn check_vrf_subnets(valid: &mut Valid, outcomes: &mut Outcomes) {
             }
         }
     }
-    valid.l3vnis.retain(|v| !drop_l3.contains(&v.name));
-    valid.l2vnis.retain(|v| !drop_l2.contains(&v.name));
+    valid.l3vnis.retain(|v| !drop.contains(&(ResourceKind::L3VNI, v.name.clone())));
+    valid.l3vpns.retain(|v| !drop.contains(&(ResourceKind::L3VPN, v.name.clone())));
+    valid.l2vnis.retain(|v| !drop.contains(&(ResourceKind::L2VNI, v.name.clone())));
 }
 
-/// Host-session pools of all L3VNIs and the passthrough must not overlap (per family): they all
-/// end up as connected routes in the host namespace.
+/// Host-session pools of all L3VNIs, L3VPNs and the passthrough must not overlap (per family):
+/// they all end up as connected routes in the host namespace.
 fn check_host_session_pools(valid: &mut Valid, outcomes: &mut Outcomes) {
     let mut seen: Vec<(String, IpNet)> = Vec::new();
     let mut drop_l3 = BTreeSet::new();
@@ -663,6 +690,18 @@ fn check_host_session_pools(valid: &mut Valid, outcomes: &mut Outcomes) {
         seen.extend(pools.into_iter().map(|p| (format!("L3VNI/{}", l3.name), p)));
     }
     valid.l3vnis.retain(|v| !drop_l3.contains(&v.name));
+    let mut drop_vpn = BTreeSet::new();
+    for vpn in &valid.l3vpns {
+        let Some(s) = &vpn.session else { continue };
+        let pools: Vec<IpNet> = s.pairs().map(|p| p.router.trunc()).collect();
+        if let Some(message) = overlap_message(&seen, &pools) {
+            outcomes.fail(ResourceKind::L3VPN, &vpn.name, FailureReason::ValidationFailed, message);
+            drop_vpn.insert(vpn.name.clone());
+            continue;
+        }
+        seen.extend(pools.into_iter().map(|p| (format!("L3VPN/{}", vpn.name), p)));
+    }
+    valid.l3vpns.retain(|v| !drop_vpn.contains(&v.name));
     if let Some(p) = &valid.passthrough {
         let pools: Vec<IpNet> = p.ips.pairs().map(|p| p.router.trunc()).collect();
         if let Some(message) = overlap_message(&seen, &pools) {

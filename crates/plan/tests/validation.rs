@@ -676,6 +676,74 @@ fn rd_numbers_and_vrfs_are_unique_across_vnis_and_vpns() {
     ]));
 }
 
+fn l2vni_via_l3vpn(name: &str, vni: u32, vpn: &str, extra: &str) -> String {
+    format!(
+        "{H}\nkind: L2VNI\nmetadata: {{name: {name}}}\nspec:\n  vni: {vni}\n  routingDomain: {{type: L3VPN, l3vpn: {{name: {vpn}}}}}\n{extra}"
+    )
+}
+
+#[test]
+fn an_l2vni_is_routed_through_an_l3vpn() {
+    let red = format!(
+        "{}  hostSession: {{asn: 64514, hostASN: 64515, localCIDR: {{ipv4: 192.169.10.0/24}}}}\n",
+        l3vpn("red", "red", 100, "'64520:100'")
+    );
+    let l2 = l2vni_via_l3vpn("l2red", 110, "red", "  gatewayIPs: [192.171.24.1/24]\n");
+    let yaml = docs(&[srv6_underlay(""), red.clone(), l2.clone()]);
+    accepted(&yaml);
+    let plan = run(&yaml, 0, &[]);
+    // Its bridge in the L3VPN's VRF, its veth sized for SRv6, its gateway subnet leaving as a VPN route.
+    let kernel = serde_json::to_value(plan.kernel.as_ref().expect("kernel")).expect("json");
+    let links = kernel["links"].as_array().cloned().unwrap_or_default();
+    let link = |name: &str| links.iter().find(|l| l["name"] == name).cloned().unwrap_or_default();
+    assert_eq!(link("br-pe-110")["master"], "red", "{kernel:#}");
+    assert_eq!(link("pe-e-110")["mtu"], serde_json::json!({"underlayMinus": 64}), "{kernel:#}");
+    let frr = plan.frr.as_ref().expect("frr").render();
+    let vrf_block =
+        frr.split("router bgp 64514 vrf red\n").nth(1).and_then(|b| b.split("\nexit\n").next()).unwrap_or("");
+    assert!(vrf_block.contains("  network 192.171.24.0/24\n") && vrf_block.contains("export vpn"), "{frr}");
+    assert!(frr.contains("  advertise-all-vni\n"), "type-2 routes of the segment: {frr}");
+
+    // A missing or failed L3VPN is a dependency failure.
+    let yaml = docs(&[srv6_underlay(""), l2vni_via_l3vpn("l2", 110, "nope", "")]);
+    rejected(
+        &yaml,
+        ResourceKind::L2VNI,
+        "l2",
+        FailureReason::DependencyFailed,
+        "routing domain L3VPN/nope does not exist",
+    );
+    let yaml = docs(&[underlay(), l3vpn("red", "red", 100, "'64520:100'"), l2vni_via_l3vpn("l2", 110, "red", "")]);
+    rejected(
+        &yaml,
+        ResourceKind::L2VNI,
+        "l2",
+        FailureReason::DependencyFailed,
+        "routing domain L3VPN/red is invalid or not selected for this node",
+    );
+    // Its gateway must not overlap the L3VPN's host pool in the VRF.
+    let clash = l2vni_via_l3vpn("l2clash", 120, "red", "  gatewayIPs: [192.169.10.1/24]\n");
+    let yaml = docs(&[srv6_underlay(""), red, clash]);
+    rejected(&yaml, ResourceKind::L2VNI, "l2clash", FailureReason::ValidationFailed, "subnet overlap in VRF \"red\"");
+    rejected(&yaml, ResourceKind::L3VPN, "red", FailureReason::ValidationFailed, "subnet overlap in VRF \"red\"");
+}
+
+#[test]
+fn l3vpn_host_pools_do_not_overlap_other_host_pools() {
+    let red = format!(
+        "{}  hostSession: {{asn: 64514, hostASN: 64515, localCIDR: {{ipv4: 192.169.10.0/24}}}}\n",
+        l3vpn("red", "red", 100, "'64520:100'")
+    );
+    let yaml = docs(&[srv6_underlay(""), l3vni("green", "green", 300, "192.169.10.0/24", ""), red]);
+    rejected(
+        &yaml,
+        ResourceKind::L3VPN,
+        "red",
+        FailureReason::ValidationFailed,
+        "overlaps with 192.169.10.0/24 of L3VNI/green",
+    );
+}
+
 #[test]
 fn reduced_encapsulation_is_refused_with_the_reason() {
     underlay_rejected(&srv6_underlay("encapBehavior: H.Encaps.Red, "), "H.Encaps.Red is not supported yet");

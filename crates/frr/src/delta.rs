@@ -24,6 +24,9 @@
 //! - **`interface` and `segment-routing` are emptied too** (10.3): an existing interface cannot
 //!   be deleted, and there is no `no segment-routing` (its `srv6` goes with `no srv6`). Lines
 //!   go in reverse order: `isis passive` before the `router isis` line it needs.
+//! - **SRv6's `encapsulation` is emptied too** (10.3): there is no `no encapsulation`, and
+//!   `no srv6` leaves the block in place, so its `source-address` is deleted before `no srv6`.
+//!   An empty `encapsulation` is not printed.
 //! - **Address families are emptied, not deleted.** bgpd has no `no address-family …`; a family
 //!   without lines is not printed.
 //! - **A neighbor goes in one command.** `no neighbor X` (`no neighbor X peer-group` for a peer
@@ -33,7 +36,7 @@
 //!   goes before the peer group `G` it names.
 //! - **A value that changes is overwritten, not deleted.** For single-valued settings (router
 //!   id, a neighbor's `remote-as`, timers, `update-source`, `password`, a route-map direction,
-//!   BFD intervals…) the new line replaces the old one: deleting it first would reset the
+//!   BFD intervals, SRv6's encapsulation `source-address`…) the new line replaces the old one: deleting it first would reset the
 //!   session for nothing (or, for `remote-as`, delete the neighbor).
 //! - **Negation.** A deleted line `X` is sent as `no X`, a deleted `no X` as `X`.
 //!
@@ -246,6 +249,13 @@ fn deleted_line_by_line(line: &str) -> bool {
     line.starts_with("vrf ") || line.starts_with("interface ") || line == "segment-routing"
 }
 
+/// Nested blocks that have no `no` form: their lines are deleted one by one (`address-family`:
+/// bgpd has no `no address-family`; `encapsulation` under `segment-routing` / `srv6`: zebra 10.3
+/// knows no `no encapsulation`, and `no srv6` leaves it in place).
+fn emptied_not_deleted(line: &str) -> bool {
+    line.starts_with("address-family ") || line == "encapsulation"
+}
+
 fn deletions_top(running: &[Node], target: &[Node], change: &mut Change) {
     let mut order: Vec<usize> = (0..running.len()).collect();
     // Rank first, then reverse document order.
@@ -329,7 +339,7 @@ fn deletions_in(context: &[String], running: &[Node], target: &[Node], gone: &BT
                     }
                     continue;
                 }
-                if node.line.starts_with("address-family ") {
+                if emptied_not_deleted(&node.line) {
                     let mut inner = ctx.clone();
                     inner.push(node.line.clone());
                     empty_block(&inner, &node.children, &all_gone, change);
@@ -337,6 +347,12 @@ fn deletions_in(context: &[String], running: &[Node], target: &[Node], gone: &BT
                 }
                 if value_key(&node.line).is_some_and(|k| replaced.contains(&k)) {
                     continue;
+                }
+                // Blocks that outlive the deletion of their parent (`no srv6` leaves
+                // `encapsulation`) are emptied first.
+                for child in node.children.iter().rev().filter(|c| emptied_not_deleted(&c.line)) {
+                    let inner = [ctx.as_slice(), &[node.line.clone(), child.line.clone()]].concat();
+                    empty_block(&inner, &child.children, &all_gone, change);
                 }
                 change.commands.push(Command { context: ctx.clone(), text: negate(&node.line), enters: false });
             }
@@ -352,7 +368,8 @@ fn record_removed(context: &[String], node: &Node, change: &mut Change) {
     });
 }
 
-/// Deletes every line of a block that cannot itself be deleted (`vrf`, `address-family`); the
+/// Deletes every line of a block that cannot itself be deleted (`vrf`, `address-family`,
+/// `encapsulation`); the
 /// block was recorded as removed as a whole, so its lines are not recorded again.
 fn empty_block(context: &[String], children: &[Node], gone: &BTreeSet<String>, change: &mut Change) {
     let mut quiet = Change::default();
@@ -434,6 +451,7 @@ fn value_key(line: &str) -> Option<String> {
         | ["neighbor", _, "allowas-in", ..] => key(3),
         ["neighbor", _, "bfd", "profile", _] => key(4),
         ["neighbor", name, "route-map", _, dir] => Some(format!("neighbor {name} route-map {dir}")),
+        ["source-address", _] => key(1),
         ["transmit-interval" | "receive-interval" | "detect-multiplier" | "echo-interval" | "minimum-ttl", _] => key(1),
         _ => None,
     }
@@ -620,5 +638,45 @@ mod tests {
         assert!(same(&to, &to.replace("  exit-vni\n", "")), "exit-vni only closes the block");
         let back = lines(&diff(&to, BASE));
         assert_eq!(back, ["router bgp 64514 > address-family l2vpn evpn > no vni 110"]);
+    }
+
+    const SRV6: &str = "segment-routing\n srv6\n  encapsulation\n   source-address 2001:db8:1234:5678::\n  locators\n   locator MAIN\n    prefix fd00:0:32::/48 block-len 32 node-len 16 func-bits 16\n    behavior usid\n   exit\n   !\n  exit\n  !\n exit\n !\nexit\n!\n";
+
+    #[test]
+    fn an_encapsulation_block_is_emptied_not_deleted() {
+        let tree = parse(SRV6);
+        let srv6 = &tree[0].children[0];
+        assert_eq!(srv6.children[0].line, "encapsulation");
+        assert!(srv6.children[0].block && srv6.children[0].children.len() == 1);
+        let without = SRV6.replace("  encapsulation\n   source-address 2001:db8:1234:5678::\n", "");
+        let change = diff(SRV6, &without);
+        assert_eq!(lines(&change), ["segment-routing > srv6 > encapsulation > no source-address 2001:db8:1234:5678::"]);
+        let removed: Vec<String> = change.delta.removed.iter().map(ToString::to_string).collect();
+        assert_eq!(removed, ["segment-routing > srv6 > encapsulation"]);
+        // Added back by entering the block.
+        let back = diff(&without, SRV6);
+        assert_eq!(
+            lines(&back),
+            [
+                "segment-routing > srv6 > encapsulation",
+                "segment-routing > srv6 > encapsulation > source-address 2001:db8:1234:5678::"
+            ]
+        );
+        assert!(back.commands[0].enters);
+        // A new address overwrites the old one (the kernel's source never goes back to `::`).
+        let moved = SRV6.replace("source-address 2001:db8:1234:5678::", "source-address fd00:65::1");
+        assert_eq!(lines(&diff(SRV6, &moved)), ["segment-routing > srv6 > encapsulation > source-address fd00:65::1"]);
+    }
+
+    #[test]
+    fn srv6_goes_after_its_encapsulation_is_emptied() {
+        // `no srv6` leaves `encapsulation` in place.
+        assert_eq!(
+            lines(&diff(SRV6, "")),
+            [
+                "segment-routing > srv6 > encapsulation > no source-address 2001:db8:1234:5678::",
+                "segment-routing > no srv6"
+            ]
+        );
     }
 }

@@ -65,6 +65,10 @@ pub struct Config {
     pub isis: Option<Isis>,
     /// `segment-routing` / ` srv6` / `  locators`: the SRv6 locators.
     pub srv6_locators: Vec<Srv6Locator>,
+    /// `segment-routing` / ` srv6` / `  encapsulation` / `   source-address A`: the outer source
+    /// address of the packets zebra encapsulates in SRv6 (the kernel's `ip sr tunsrc`, `::`
+    /// without it: the kernel then picks one of the node's addresses).
+    pub srv6_encapsulation_source: Option<std::net::Ipv6Addr>,
     /// Verbatim snippets appended at the end, in the given order, each
     /// terminated by a newline. They are not canonicalised: FRR re-sorts them
     /// into its own node order, so a config with raw snippets is only
@@ -73,10 +77,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Whether the configuration uses SRv6 micro-SID locators, which FRR knows from 10.0 on
-    /// (8.4 refuses `behavior usid` and `format`).
+    /// Whether the configuration uses SRv6 (micro-SID locators or an encapsulation source), which
+    /// FRR knows from 10.0 on (8.4 refuses `behavior usid` and `format`).
     pub fn needs_srv6(&self) -> bool {
-        !self.srv6_locators.is_empty()
+        !self.srv6_locators.is_empty() || self.srv6_encapsulation_source.is_some()
     }
 
     /// Whether the configuration has IS-IS (its daemon, isisd, must run).
@@ -102,6 +106,7 @@ impl Default for Config {
             interfaces: Vec::new(),
             isis: None,
             srv6_locators: Vec::new(),
+            srv6_encapsulation_source: None,
             raw: Vec::new(),
         }
     }

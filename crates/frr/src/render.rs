@@ -196,8 +196,8 @@ impl Renderer {
         if let Some(isis) = &config.isis {
             self.lines(render_isis::router_isis(isis));
         }
-        if !config.srv6_locators.is_empty() {
-            self.lines(render_isis::segment_routing(&config.srv6_locators));
+        if !config.srv6_locators.is_empty() || config.srv6_encapsulation_source.is_some() {
+            self.lines(render_isis::segment_routing(config.srv6_encapsulation_source, &config.srv6_locators));
         }
 
         // PROTOCOL_NODE: each line is its own block, followed by "!" (only

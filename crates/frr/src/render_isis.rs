@@ -1,6 +1,8 @@
 //! The IS-IS and SRv6 blocks of the canonical rendering, as FRR 10.3 prints them back: the
 //! `interface` blocks with IS-IS, `router isis`, and `segment-routing` with its locators.
 
+use std::net::Ipv6Addr;
+
 use crate::model::{Interface, Isis, IsisLevel, Srv6Locator};
 
 /// The SID formats zebra defines by itself and prints once SRv6 is configured (FRR 10.3).
@@ -43,11 +45,20 @@ pub(crate) fn router_isis(isis: &Isis) -> Vec<String> {
     out
 }
 
-/// `segment-routing`: the locators by name, then the SID formats zebra always defines.
-pub(crate) fn segment_routing(locators: &[Srv6Locator]) -> Vec<String> {
+/// `segment-routing`: the encapsulation source, the locators by name, then the SID formats zebra
+/// always defines. 10.3 closes neither `encapsulation` nor, without locators, `srv6`.
+pub(crate) fn segment_routing(source: Option<Ipv6Addr>, locators: &[Srv6Locator]) -> Vec<String> {
     let mut locators: Vec<&Srv6Locator> = locators.iter().collect();
     locators.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    let mut out: Vec<String> = ["segment-routing", " srv6", "  locators"].map(String::from).to_vec();
+    let mut out: Vec<String> = ["segment-routing", " srv6"].map(String::from).to_vec();
+    if let Some(source) = source {
+        out.extend(["  encapsulation".to_string(), format!("   source-address {source}")]);
+    }
+    if locators.is_empty() {
+        out.extend(["exit", "!"].map(String::from));
+        return out;
+    }
+    out.push("  locators".to_string());
     for l in locators {
         out.push(format!("   locator {}", l.name));
         out.push(format!(

@@ -113,7 +113,7 @@ fn opens_block(line: &str) -> bool {
         "key chain ",
         "line vty",
     ];
-    line == "bfd" || line == "locators" || OPENERS.iter().any(|p| line.starts_with(p))
+    line == "bfd" || line == "locators" || line == "encapsulation" || OPENERS.iter().any(|p| line.starts_with(p))
 }
 
 /// The configuration several daemons run together: blocks with the same header are one block,

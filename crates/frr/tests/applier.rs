@@ -335,17 +335,25 @@ async fn srv6_is_added_and_removed_on_frr_10() {
     let Some(inst) = common::srv6_instance(&mut fleet, "frrap-srv6", "ap-srv6", "SRv6 through the applier") else {
         return;
     };
+    let netns = fleet.namespaces().last().cloned().unwrap();
     let applier = Applier::for_instance(&inst);
     let plain = underlay(64512);
     let srv6 = Config { hostname: None, ..common::srv6_l3vpn() };
     let mut without_vpn = srv6.clone();
     without_vpn.bgp.retain(|b| b.vrf.is_none());
+    let without_source = Config { srv6_encapsulation_source: None, ..srv6.clone() };
+    let source_only = Config { srv6_encapsulation_source: srv6.srv6_encapsulation_source, ..plain.clone() };
     let steps = [
         ("plain", &plain),
         ("SRv6 added", &srv6),
+        ("encapsulation source removed", &without_source),
+        ("encapsulation source again", &srv6),
         ("L3VPN removed", &without_vpn),
         ("L3VPN again", &srv6),
+        // `no srv6` leaves the encapsulation block: it is emptied too.
         ("SRv6 and IS-IS removed", &plain),
+        ("encapsulation source alone", &source_only),
+        ("encapsulation source removed alone", &plain),
     ];
     for (step, config) in steps {
         let report = match applier.apply(config).await {
@@ -359,5 +367,9 @@ async fn srv6_is_added_and_removed_on_frr_10() {
         let left = applier.delta(config).await.unwrap();
         assert!(left.is_empty(), "{step}: left:\n{left}");
         assert_oracle_agrees(&inst, step).await;
+        // zebra sets the kernel's SRv6 encapsulation source (`::` when none is configured).
+        let tunsrc = frr::testing::netns_exec(&netns, &["ip", "sr", "tunsrc", "show"]).unwrap();
+        let want = config.srv6_encapsulation_source.map_or("::".to_string(), |a| a.to_string());
+        assert_eq!(tunsrc.trim(), format!("tunsrc addr {want}"), "{step}");
     }
 }

@@ -11,7 +11,8 @@
 //!   dual-stack session is one instance with two neighbors (upstream rendered it twice);
 //! * with SRv6: `router isis ISIS` (the node's NET, its level, `lo` and the fabric interfaces
 //!   over IPv6, per-interface overrides) using the locator `MAIN` (the node's /48), the locator
-//!   under `segment-routing`, the same locator for BGP's VPN SIDs, VPNv4/VPNv6 towards the IPv6
+//!   under `segment-routing` with the IPv6 VTEP as the encapsulation source (the outer source of
+//!   SRv6 packets, the kernel's `ip sr tunsrc`), the same locator for BGP's VPN SIDs, VPNv4/VPNv6 towards the IPv6
 //!   fabric neighbors (sourced from the IPv6 VTEP, `next-hop-self`), and per L3VPN a
 //!   `router bgp <asn> vrf X` instance with its host session, `sid vpn per-vrf export auto` and,
 //!   in both unicast families, `rd vpn export <router id>:<rd>`, its route targets and
@@ -139,6 +140,11 @@ fn isis(u: &ValidUnderlay, config: &mut Config) {
             usid: true,
             format: Some("usid-f3216".into()),
         });
+        // Encapsulated packets leave from the IPv6 VTEP (validation requires one with a locator).
+        config.srv6_encapsulation_source = match u.vtep_v6 {
+            Some(IpAddr::V6(vtep)) => Some(vtep),
+            _ => None,
+        };
     }
 }
 

@@ -115,6 +115,14 @@ async fn fresh_boot(inst: &Instance, text: &str) -> Result<(), String> {
     let text = text.to_string();
     tokio::task::spawn_blocking(move || {
         inst.stop().map_err(|e| e.to_string())?;
+        // zebra 10.3 starts with the kernel's SRv6 encapsulation source as its own configuration
+        // (`segment-routing / srv6 / encapsulation / source-address`): the one an SRv6 scenario
+        // booted before left in the namespace goes, as in a fresh namespace.
+        if inst.spec().version.at_least(10, 0)
+            && let frr::NetnsRef::Name(netns) = &inst.spec().netns
+        {
+            frr::testing::netns_exec(netns, &["ip", "sr", "tunsrc", "set", "::"]).map_err(|e| e.to_string())?;
+        }
         std::fs::create_dir_all(&inst.spec().config_dir).map_err(|e| e.to_string())?;
         std::fs::write(inst.config_path(), text).map_err(|e| e.to_string())?;
         inst.start().map(|_| ()).map_err(|e| e.to_string())

@@ -396,6 +396,7 @@ pub fn srv6_l3vpn() -> Config {
             usid: true,
             format: Some("usid-f3216".into()),
         }],
+        srv6_encapsulation_source: Some("fd00:0:33::1".parse().unwrap()),
         ..Config::default()
     }
 }

@@ -46,7 +46,7 @@ fn nl(ns: &str, what: impl Into<String>) -> impl FnOnce(NlError) -> BuildError {
 }
 
 /// The sysctls of a namespace, written right after it is created.
-fn sysctls(ns: &Namespace) -> Vec<(&'static str, &'static str)> {
+fn sysctls(ns: &Namespace) -> Vec<(&str, &str)> {
     let mut out = vec![("net/ipv6/conf/all/accept_dad", "0"), ("net/ipv6/conf/default/accept_dad", "0")];
     if ns.forwarding {
         out.extend([("net/ipv4/ip_forward", "1"), ("net/ipv6/conf/all/forwarding", "1")]);
@@ -54,6 +54,7 @@ fn sysctls(ns: &Namespace) -> Vec<(&'static str, &'static str)> {
     if ns.role == Role::Leaf {
         out.push(("net/ipv6/conf/all/keep_addr_on_down", "1"));
     }
+    out.extend(ns.sysctls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     out
 }
 
@@ -196,9 +197,10 @@ pub(crate) fn build_veth_with_mac(
         .ok_or_else(|| BuildError::Invalid { ns: veth.a.ns.clone(), what: "namespace not created".into() })?;
     let mut pair = NewLink::new(
         &veth.a.ifname,
-        LinkKind::Veth { peer: &veth.b.ifname, peer_mtu: None, peer_netns: Some(peer_ns.raw_fd()) },
+        LinkKind::Veth { peer: &veth.b.ifname, peer_mtu: veth.mtu, peer_netns: Some(peer_ns.raw_fd()) },
     );
     pair.mac = mac_a;
+    pair.mtu = veth.mtu;
     create(
         sa,
         &veth.a.ns,

@@ -51,6 +51,8 @@ use ipnet::IpNet;
 
 use crate::speaker::kind::SpeakerKind;
 
+pub mod srv6;
+
 /// AS numbers of the lab.
 pub mod asn {
     /// Spine.
@@ -142,6 +144,8 @@ pub struct Namespace {
     pub forwarding: bool,
     /// FRR configuration, when the namespace runs FRR.
     pub frr: Option<String>,
+    /// Sysctls beyond those of its role (path below `/proc/sys`, value).
+    pub sysctls: Vec<(String, String)>,
 }
 
 /// One end of a veth pair.
@@ -164,6 +168,8 @@ pub struct Veth {
     pub a: End,
     /// Second end.
     pub b: End,
+    /// MTU of both ends (the kernel's default when `None`).
+    pub mtu: Option<u32>,
 }
 
 /// The whole lab.
@@ -189,11 +195,14 @@ pub struct LabSpec {
     /// The nodes' BGP speakers, one per node in order or one for all (empty: FRR everywhere);
     /// see [`crate::speaker`].
     pub speakers: Vec<SpeakerKind>,
+    /// The SRv6 fabric as well: IS-IS on the ToR, an SRv6 leaf with an external host in VRF red
+    /// (see [`srv6`]); needs FRR ≥ 10 and VRFs.
+    pub srv6: bool,
 }
 
 impl Default for LabSpec {
     fn default() -> Self {
-        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true, speakers: Vec::new() }
+        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true, speakers: Vec::new(), srv6: false }
     }
 }
 
@@ -234,6 +243,7 @@ pub fn node_nic(prefix: &str, index: u32) -> Veth {
             addresses: vec![],
             master: Some("br0".into()),
         },
+        mtu: None,
     }
 }
 
@@ -284,6 +294,7 @@ impl Topology {
             gateways: Vec::new(),
             forwarding: matches!(role, Role::Spine | Role::Leaf | Role::Tor | Role::NodeHost),
             frr: None,
+            sysctls: Vec::new(),
         };
         let end = |short: &str, ifname: &str, addrs: &[&str], master: Option<&str>| End {
             ns: format!("{p}-{short}"),
@@ -330,6 +341,7 @@ impl Topology {
             veths.push(Veth {
                 a: end("spine", spine_if, &[&format!("{spine_ip}/31")], None),
                 b: end(leaf, "eth1", &[&format!("{own_ip}/31")], None),
+                mtu: None,
             });
         }
 
@@ -348,15 +360,22 @@ impl Topology {
             veths.push(Veth {
                 a: end(leaf, ifname, &[&format!("{v4}.1/24"), &format!("{v6}::1/64")], vrf.filter(|_| spec.vrf)),
                 b: end(host, "eth1", &[&format!("{v4}.2/24"), &format!("{v6}::2/64")], None),
+                mtu: None,
             });
         }
 
         let mut tor = ns("tor", Role::Tor);
         tor.frr = Some(tor_config(spec));
+        if spec.srv6
+            && let Some(c) = tor.frr.as_mut()
+        {
+            c.push_str(&srv6::tor_isis());
+        }
         namespaces.push(tor);
         veths.push(Veth {
             a: end("spine", "eth3", &["192.168.1.4/31"], None),
             b: end("tor", "eth1", &["192.168.1.5/31"], None),
+            mtu: None,
         });
 
         let mut switch = ns("switch", Role::Switch);
@@ -365,6 +384,7 @@ impl Topology {
         veths.push(Veth {
             a: end("tor", "toswitch", &["192.168.11.2/24"], None),
             b: end("switch", "p-tor", &[], Some("br0")),
+            mtu: None,
         });
 
         for i in 0..spec.nodes {
@@ -403,8 +423,12 @@ impl Topology {
                 veths.push(Veth {
                     a: end(&pod, if pod.starts_with("pod") { "eth0" } else { "net1" }, &[&pod_addr], None),
                     b: end(&short, node_if, &node_addrs, None),
+                    mtu: None,
                 });
             }
+        }
+        if spec.srv6 {
+            srv6::add(p, &mut namespaces, &mut veths);
         }
         Topology { prefix: p.clone(), namespaces, veths }
     }

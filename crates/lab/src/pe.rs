@@ -36,11 +36,18 @@ pub const AGENT_RESYNC_SECS: u32 = 5;
 
 /// `examples/lab/openpe.yaml`, built in: the PE configuration of the lab's nodes by default.
 pub const DEFAULT_PE_CONFIG: &str = include_str!("../../../examples/lab/openpe.yaml");
+/// `examples/lab-srv6/openpe.yaml`, built in: the PE configuration with the SRv6 fabric.
+pub const SRV6_PE_CONFIG: &str = include_str!("../../../examples/lab-srv6/openpe.yaml");
+
+/// The built-in PE configuration of a lab.
+pub fn default_config(spec: &crate::fabric::LabSpec) -> &'static str {
+    if spec.srv6 { SRV6_PE_CONFIG } else { DEFAULT_PE_CONFIG }
+}
 
 /// How the lab runs its PEs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeOptions {
-    /// The PE configuration every node gets (None: [`DEFAULT_PE_CONFIG`]).
+    /// The PE configuration every node gets (None: the lab's [`default_config`]).
     pub config: Option<PathBuf>,
     /// The `openperouter` program (runs `openperouter host`).
     pub program: PathBuf,
@@ -91,7 +98,13 @@ fn agent_log_level() -> String {
 
 /// Writes node `index`'s config directory and starts its agent in the node's host namespace;
 /// returns its pid (also written to `agent.pid`).
-pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> Result<u32, PeError> {
+pub fn start_agent(
+    prefix: &str,
+    lab_dir: &Path,
+    index: u32,
+    pe: &PeOptions,
+    default_config: &str,
+) -> Result<u32, PeError> {
     let io = |what: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| PeError::Io { index, what, path, source }
@@ -107,7 +120,7 @@ pub fn start_agent(prefix: &str, lab_dir: &Path, index: u32, pe: &PeOptions) -> 
         Some(path) => {
             std::fs::copy(path, &target).map(|_| ()).map_err(io("cannot copy the PE configuration to", &target))?
         }
-        None => std::fs::write(&target, DEFAULT_PE_CONFIG).map_err(io("cannot write", &target))?,
+        None => std::fs::write(&target, default_config).map_err(io("cannot write", &target))?,
     }
     let node_config = conf.join("node-config.yaml");
     std::fs::write(&node_config, format!("nodeIndex:\n  index: {index}\nnodeName: node{index}\n"))

@@ -1,6 +1,7 @@
 //! The lab running the real thing: `lab up` with one node agent per node (PE configuration
 //! `examples/lab/openpe.yaml`), every `lab check` scenario, `lab down`, and nothing left behind;
-//! once with FRR node speakers, once with BIRD on node0 and GoBGP on node1.
+//! once with FRR node speakers, once with BIRD on node0 and GoBGP on node1; and, on FRR 10, the
+//! SRv6 fabric (`examples/lab-srv6/openpe.yaml`) with its own scenarios.
 //!
 //! Needs root, FRR, VRF devices and the `openperouter` binary (built next to this test by
 //! `scripts/vm-test -p lab --test e2e`, which runs it in the VM). Without VRFs it skips loudly,
@@ -42,7 +43,22 @@ fn lab_with_bird_and_gobgp_speakers_passes_every_scenario() {
     whole_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp]);
 }
 
+/// The SRv6 fabric (FRR ≥ 10): VRF red as an L3VPN over SRv6 to leafS, VRF blue over EVPN.
+#[test]
+fn lab_with_an_srv6_fabric_passes_every_scenario() {
+    let version = frr::FrrVersion::installed(Path::new("/usr/lib/frr"));
+    if !version.is_some_and(|v| v.at_least(10, 0)) {
+        eprintln!("!!! SKIPPED: the SRv6 fabric needs FRR 10 (SRv6 micro-SIDs); this FRR is {version:?} !!!");
+        return;
+    }
+    run_lab("r", &[SpeakerKind::Frr], true);
+}
+
 fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
+    run_lab(tag, speakers, false);
+}
+
+fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -57,7 +73,7 @@ fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
     let program = openperouter().expect("the openperouter binary next to the test (cargo build -p openperouter)");
     let name = format!("{tag}{}", std::process::id() % 100_000);
     let _guard = Guard(name.clone());
-    let spec = LabSpec { prefix: name.clone(), nodes: 2, vrf: true, speakers: speakers.to_vec() };
+    let spec = LabSpec { prefix: name.clone(), nodes: 2, vrf: true, speakers: speakers.to_vec(), srv6 };
     let mut options = LabOptions::new(spec);
     options.wait_timeout = Duration::from_secs(150);
     options.pe = Some(PeOptions { config: None, program: program.clone() });

@@ -56,6 +56,11 @@ pub struct UpArgs {
     /// Leave the nodes' router namespaces empty: no node agents, no PEs.
     #[arg(long)]
     pub no_pe: bool,
+    /// The fabric: evpn (leaves with L3VNIs over EVPN/VXLAN), or srv6 (the same plus IS-IS on
+    /// the ToR and an SRv6 leaf, leafS, with a host in VRF red, which the PEs carry as an
+    /// L3VPN over SRv6: needs FRR 10; the PEs get examples/lab-srv6/openpe.yaml).
+    #[arg(long, value_enum, default_value_t = Fabric::Evpn)]
+    pub fabric: Fabric,
     /// The nodes' BGP speakers, one per node in order or one for all: frr (as FRR-K8s and
     /// MetalLB run it), bird (BIRD 2, as Calico runs it), gobgp (as Cilium and kube-vip run it:
     /// no listener; the lab installs its learned routes into the node's kernel, as a CNI would).
@@ -69,6 +74,15 @@ pub struct UpArgs {
     /// program's directory is first in its PATH, so `openperouter lab check` works.
     #[arg(last = true, value_name = "CMD", requires = "vm")]
     pub command: Vec<OsString>,
+}
+
+/// The lab's fabric (`lab up --fabric`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fabric {
+    /// EVPN/VXLAN leaves only.
+    Evpn,
+    /// EVPN/VXLAN leaves and an SRv6 leaf with IS-IS.
+    Srv6,
 }
 
 /// Arguments of `openperouter lab status`.
@@ -114,7 +128,13 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
     }
     let speakers =
         lab::speaker::parse_list(&args.speakers, args.nodes).map_err(|e| anyhow::anyhow!("--speakers: {e}"))?;
-    let spec = LabSpec { prefix: args.name.clone(), nodes: args.nodes, vrf: !args.no_vrf, speakers };
+    let spec = LabSpec {
+        prefix: args.name.clone(),
+        nodes: args.nodes,
+        vrf: !args.no_vrf,
+        speakers,
+        srv6: args.fabric == Fabric::Srv6,
+    };
     let mut options = LabOptions::new(spec);
     options.wait_timeout = Duration::from_secs(args.timeout);
     options.program = Some(std::env::current_exe().context("finding this program's path")?);
@@ -241,6 +261,12 @@ fn up_in_vm(args: &UpArgs) -> Result<ExitCode> {
     vrf.push_str(&format!(" --speakers {}", sh_quote(&args.speakers)));
     if args.no_pe {
         vrf.push_str(" --no-pe");
+    }
+    if args.fabric == Fabric::Srv6 {
+        if args.frr != lab::vm::FrrLine::V10 {
+            anyhow::bail!("--fabric srv6 needs FRR 10 (SRv6 micro-SIDs): use --frr 10");
+        }
+        vrf.push_str(" --fabric srv6");
     }
     if let Some(p) = &args.pe_config {
         let p = std::fs::canonicalize(p).with_context(|| format!("--pe-config {}", p.display()))?;

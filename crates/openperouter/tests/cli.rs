@@ -52,6 +52,19 @@ fn validate_ok_prints_one_line() {
 }
 
 #[test]
+fn the_srv6_lab_configuration_is_valid_and_routes_red_over_srv6() {
+    for index in ["0", "1"] {
+        let out = run(&["validate", "-f", "examples/lab-srv6", "--node-name", "worker", "--node-index", index]);
+        assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    }
+    let out = run(&["render", "-f", "examples/lab-srv6", "--node-index", "1"]);
+    let text = stdout(&out);
+    assert!(text.contains("prefix fd00:0:33::/48 block-len 32 node-len 16"), "node 1's locator: {text}");
+    assert!(text.contains("source-address 2001:db8:1234:5678::1"), "node 1's encapsulation source: {text}");
+    assert!(text.contains("router bgp 64514 vrf red\n") && text.contains("  network 192.171.24.0/24\n"), "{text}");
+}
+
+#[test]
 fn validate_failures_one_line_each() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = "apiVersion: network.openperouter.io/v1alpha1\nkind: L2VNI\nmetadata: {name: orphan}\nspec: {vni: 120, routingDomain: {type: L3VNI, l3vni: {name: green}}}\n---\n\

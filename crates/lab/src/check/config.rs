@@ -14,7 +14,17 @@ use crate::pe;
 
 /// Runs `openperouter ARGS…` (the lab's PE program) and parses its JSON output.
 async fn program_json(c: &Ctx<'_>, args: &[std::ffi::OsString]) -> Result<Value, String> {
-    let program = c.lab.options.pe.as_ref().map(|p| p.program.clone()).ok_or("this lab runs no PEs")?;
+    // The lab's own program; `lab check` run on its own (the lab opened from its directory) is
+    // that program.
+    let program = c
+        .lab
+        .options
+        .pe
+        .as_ref()
+        .map(|p| p.program.clone())
+        .or_else(|| c.lab.options.program.clone())
+        .or_else(|| std::env::current_exe().ok())
+        .ok_or("cannot find the openperouter program")?;
     let run = tokio::process::Command::new(&program).args(args).kill_on_drop(true).output();
     let out = tokio::time::timeout(Duration::from_secs(60), run)
         .await
@@ -128,10 +138,9 @@ pub(super) async fn invalid_resource(c: &Ctx<'_>) -> Check {
     Ok(format!("{r}; cleared after removal"))
 }
 
-/// The lab's PE configuration without the documents of the given kinds/names.
-pub(super) fn config_without(drop: &[(&str, &str)]) -> String {
-    pe::DEFAULT_PE_CONFIG
-        .split("\n---\n")
+/// The lab's PE configuration `base` without the documents of the given kinds/names.
+pub(super) fn config_without(base: &str, drop: &[(&str, &str)]) -> String {
+    base.split("\n---\n")
         .filter(|doc| {
             !drop.iter().any(|(kind, name)| {
                 doc.lines().any(|l| l.trim() == format!("kind: {kind}"))
@@ -152,7 +161,7 @@ pub(super) async fn config_removal(c: &Ctx<'_>) -> Option<Check> {
         let before_host = view::ifindexes(&host);
         // 1. The disconnected L2VNI goes: exactly its five objects leave.
         let write = |text: String| std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()));
-        write(config_without(&[("L2VNI", "east-west")]))?;
+        write(config_without(pe::DEFAULT_PE_CONFIG, &[("L2VNI", "east-west")]))?;
         let l2_objects = [(&router, "vni300"), (&router, "br-pe-300"), (&router, "pe-e-300"), (&host, "host-e-300"), (&host, "br-hs-300")];
         eventually(Duration::from_secs(60), || async {
             let (r, h) = (view::ifindexes(&router), view::ifindexes(&host));
@@ -174,7 +183,7 @@ pub(super) async fn config_removal(c: &Ctx<'_>) -> Option<Check> {
         }
         // 2. The Underlay goes: nothing of ours is left and the NIC is back in the host with its
         //    address.
-        write(config_without(&[("L2VNI", "east-west"), ("Underlay", "underlay")]))?;
+        write(config_without(pe::DEFAULT_PE_CONFIG, &[("L2VNI", "east-west"), ("Underlay", "underlay")]))?;
         let nic_addr = format!("{}/24", crate::fabric::node_underlay_ip(i));
         eventually(Duration::from_secs(60), || async {
             let nic = view::addresses(&host, "toswitch").unwrap_or_default();
@@ -243,9 +252,9 @@ mod tests {
 
     #[test]
     fn documents_are_dropped_from_the_pe_configuration_by_kind_and_name() {
-        let full = config_without(&[]);
+        let full = config_without(pe::DEFAULT_PE_CONFIG, &[]);
         assert_eq!(full, pe::DEFAULT_PE_CONFIG);
-        let less = config_without(&[("L2VNI", "east-west"), ("Underlay", "underlay")]);
+        let less = config_without(pe::DEFAULT_PE_CONFIG, &[("L2VNI", "east-west"), ("Underlay", "underlay")]);
         assert!(!less.contains("kind: Underlay") && !less.contains("name: east-west"), "{less}");
         for kept in ["name: red,", "name: blue,", "name: red-l2,", "kind: L3Passthrough"] {
             assert!(less.contains(kept), "{kept} dropped:\n{less}");

@@ -8,6 +8,9 @@
 //! passthrough, kernel conformance, invalid resource, type-5 withdrawal, VNI and Underlay removed
 //! from the configuration, FRR killed, router namespace deleted.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
+//!
+//! With the SRv6 fabric (`lab up --fabric srv6`) the scenarios are those of `srv6.rs` plus the
+//! ones that hold on it unchanged (sessions, stretched L2, passthrough, kernel conformance).
 
 mod config;
 mod ctx;
@@ -15,6 +18,7 @@ mod faults;
 mod probe;
 mod report;
 mod routing;
+mod srv6;
 mod traffic;
 mod view;
 
@@ -60,6 +64,23 @@ pub async fn run(lab: &Lab, progress: &mut (dyn FnMut(&Outcome) + Send)) -> Repo
             let r = $e;
             record($name, start, r);
         }};
+    }
+    if lab.options.spec.srv6 {
+        step!("underlay sessions", Some(underlay_sessions(&c).await));
+        step!("host sessions", Some(host_sessions(&c).await));
+        step!("SRv6: VPN sessions to leafS", Some(srv6::vpn_sessions(&c).await));
+        step!("SRv6: IS-IS spreads the locators", Some(srv6::locators(&c).await));
+        step!("SRv6: VPN routes in VRF red only", Some(srv6::vpn_routes(&c).await));
+        step!("SRv6: VPN → host speaker (plain BGP)", Some(srv6::vpn_to_host(&c).await));
+        step!("SRv6: pods ↔ leafS's host", Some(srv6::pods_and_host(&c).await));
+        step!("SRv6: packets on the wire", Some(srv6::on_the_wire(&c).await));
+        step!("SRv6: L2VNI 110 routed through the L3VPN", Some(srv6::l2_through_l3vpn(&c).await));
+        step!("stretched L2 (VNI 110)", l2_stretch(&c).await);
+        step!("L3VNI blue beside the L3VPN", Some(srv6::l3vni_beside(&c).await));
+        step!("passthrough both ways", Some(passthrough(&c).await));
+        step!("kernel conformance", Some(conformance(&c).await));
+        step!("SRv6: L3VPN removed and restored", srv6::l3vpn_removal(&c).await);
+        return report;
     }
     step!("underlay sessions", Some(underlay_sessions(&c).await));
     step!("host sessions", Some(host_sessions(&c).await));

@@ -106,6 +106,8 @@ pub(super) fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
     // 3. Namespaces: the topology's, and node namespaces of a bigger lab of the same name.
     let mut names: Vec<String> = lab.topology.namespaces.iter().map(|n| n.name.clone()).collect();
     names.extend(NetNs::list().into_iter().filter(|n| is_node_namespace(prefix, n)));
+    // The SRv6 fabric's, should its run directory (which says whether it had one) be gone.
+    names.extend(["leafS", "hostS-red"].map(|short| format!("{prefix}-{short}")));
     names.sort();
     names.dedup();
     for name in names.iter().filter(|n| NetNs::exists(n)) {

@@ -145,6 +145,7 @@ impl Lab {
                 Some(("nodes", n)) => spec.nodes = n.trim().parse().unwrap_or(spec.nodes),
                 Some(("vrf", v)) => spec.vrf = v.trim() == "yes",
                 Some(("pe", v)) => with_pe = v.trim() == "yes",
+                Some(("srv6", v)) => spec.srv6 = v.trim() == "yes",
                 Some(("speakers", v)) => {
                     spec.speakers = crate::speaker::parse_list(v.trim(), spec.nodes).unwrap_or_default();
                 }
@@ -174,6 +175,9 @@ impl Lab {
         if ns.role == Role::Tor {
             // BFD towards the PEs is a fabric feature worth testing; nothing else needs bfdd.
             spec.daemons.push("bfdd".to_string());
+        }
+        if self.options.spec.srv6 && (ns.role == Role::Tor || short == "leafS") {
+            spec.daemons.push("isisd".to_string());
         }
         Some(Instance::new(spec))
     }

@@ -46,15 +46,28 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
     if options.spec.vrf && !kernel_has_vrf().await? {
         return Err(LabError::NoVrf { release: kernel_release() });
     }
+    if options.spec.srv6 {
+        if !options.spec.vrf {
+            return Err(LabError::Prerequisite("the SRv6 fabric needs VRFs: drop --no-vrf".into()));
+        }
+        let version = frr::FrrVersion::installed(std::path::Path::new("/usr/lib/frr"));
+        if !version.is_some_and(|v| v.at_least(10, 0)) {
+            return Err(LabError::Prerequisite(format!(
+                "the SRv6 fabric needs FRR 10 or later (SRv6 micro-SIDs); this FRR is {}",
+                version.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into())
+            )));
+        }
+    }
     std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
     let speakers: Vec<&str> = (0..options.spec.nodes).map(|i| options.spec.speaker(i).name()).collect();
     let conf = format!(
-        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\nspeakers {}\n",
+        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\nspeakers {}\nsrv6 {}\n",
         options.spec.prefix,
         options.spec.nodes,
         if options.spec.vrf { "yes" } else { "no" },
         if options.pe.is_some() { "yes" } else { "no" },
-        speakers.join(",")
+        speakers.join(","),
+        if options.spec.srv6 { "yes" } else { "no" },
     );
     let conf_path = dir.join(CONF_FILE);
     let result = match std::fs::write(&conf_path, conf).map_err(io("cannot write", &conf_path)) {
@@ -157,7 +170,8 @@ async fn start_pes(
     let dir = lab.options.dir();
     let nodes = lab.options.spec.nodes;
     for i in 0..nodes {
-        let pid = crate::pe::start_agent(prefix, &dir, i, pe).map_err(|e| LabError::Pe(e.to_string()))?;
+        let pid = crate::pe::start_agent(prefix, &dir, i, pe, crate::pe::default_config(&lab.options.spec))
+            .map_err(|e| LabError::Pe(e.to_string()))?;
         tracing::debug!(node = i, pid, "agent started");
     }
     progress(&format!("{nodes} node agents started ({:.2} s)", start.elapsed().as_secs_f64()));

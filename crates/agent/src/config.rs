@@ -88,7 +88,15 @@ pub struct AgentConfig {
     /// Where the neighbors' `passwordSecret`s are read from when the inputs are files
     /// (`<dir>/<name>/<key>`, see [`crate::secrets`]).
     pub secrets_dir: PathBuf,
+    /// Where the CNI plugins of `CNIDevice` underlays are looked for, in order.
+    pub cni_plugin_dirs: Vec<PathBuf>,
+    /// Where the CNI results are kept (must survive restarts: a CNI attachment is deleted with
+    /// the configuration it was made with).
+    pub cni_cache_dir: PathBuf,
 }
+
+/// The default [`AgentConfig::cni_cache_dir`].
+pub const DEFAULT_CNI_CACHE_DIR: &str = "/var/lib/openperouter/cni/cache";
 
 impl AgentConfig {
     /// Defaults for a router namespace and inputs.
@@ -105,6 +113,8 @@ impl AgentConfig {
             plan: plan::Options::default(),
             state_file: None,
             secrets_dir: PathBuf::from(crate::secrets::DEFAULT_DIR),
+            cni_plugin_dirs: cni::DEFAULT_PLUGIN_DIRS.iter().map(PathBuf::from).collect(),
+            cni_cache_dir: PathBuf::from(DEFAULT_CNI_CACHE_DIR),
         }
     }
 }

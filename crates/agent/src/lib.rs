@@ -9,6 +9,7 @@
 //! When the router namespace was deleted and created again, FRR is still running in the old
 //! one: a managed FRR is restarted into the new namespace, and the kernel state is rebuilt.
 
+mod cni_step;
 pub mod config;
 pub mod error;
 pub mod identity;
@@ -31,7 +32,7 @@ use frr::Instance;
 use frr::target::Target;
 use kernel::NetNs;
 
-pub use config::{AgentConfig, FrrMode, Input, KernelMode};
+pub use config::{AgentConfig, DEFAULT_CNI_CACHE_DIR, FrrMode, Input, KernelMode};
 pub use error::ReconcileError;
 pub use identity::{NodeIdentity, WithoutIndex, hostname};
 pub use metrics::Metrics;

@@ -75,7 +75,10 @@ impl Agent {
         kernel: dataplane::HostNetwork,
     ) -> Option<ReconcileError> {
         let kernel_started = Instant::now();
-        match self.kernel(kernel).await {
+        self.cni_ensure(st, plan).await;
+        let result = self.kernel(kernel).await;
+        self.cni_prune(plan).await;
+        match result {
             Ok(report) => {
                 st.kernel = status::KernelOutcome {
                     operations: report.ops.len(),

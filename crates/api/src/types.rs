@@ -180,6 +180,9 @@ pub struct CniDevice {
     pub runtime_config: Option<Value>,
 }
 
+/// The name a CNI-made underlay interface gets when `interfaceName` is not set.
+pub const DEFAULT_CNI_IFNAME: &str = "net1";
+
 /// Per-node VTEP addresses.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

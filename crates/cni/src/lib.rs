@@ -5,7 +5,7 @@
 //! (`runtimeConfig`) passed only to plugins that declare them.
 //!
 //! * [`config`]: a configuration list as data (a single plugin configuration is a list of one),
-//!   what each plugin reads on stdin; pure.
+//!   what each plugin reads on stdin; pure, and all there is without feature `runtime`.
 //! * [`exec`]: running one plugin: its binary found in the plugin directories, the environment,
 //!   a timeout, its result or its error.
 //! * [`runtime`]: attachments (`ensure`, `remove`) and the result cache, which stores the
@@ -15,11 +15,15 @@
 //!   finds a stale entry.
 
 pub mod config;
+#[cfg(feature = "runtime")]
 pub mod exec;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 
 pub use config::{ConfList, ConfigError};
+#[cfg(feature = "runtime")]
 pub use exec::{Command, ExecError, PluginError};
+#[cfg(feature = "runtime")]
 pub use runtime::{Attachment, CniError, Ensured, Runtime};
 
 /// Where the plugins are looked for unless told otherwise: the router's own copies, the usual

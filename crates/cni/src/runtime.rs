@@ -112,6 +112,12 @@ impl Runtime {
         }
     }
 
+    /// Whether `att` was made with exactly `config` and `runtime_config` (by the cache; nothing
+    /// runs). A caller that also sees the interface in place may skip [`Runtime::ensure`].
+    pub fn is_current(&self, att: &Attachment, config: &Value, runtime_config: &Map<String, Value>) -> bool {
+        matches!(self.cached(att), Ok(Some(c)) if c.config == *config && c.runtime_config == *runtime_config)
+    }
+
     /// Deletes `att` with the configuration it was made with and forgets it. `false` when there
     /// was nothing to remove. When its namespace is gone, so is the interface: the entry is
     /// forgotten even if a plugin fails.
@@ -133,7 +139,7 @@ impl Runtime {
 
     /// The interface names `container_id` has cache entries for.
     pub fn attached(&self, container_id: &str) -> Vec<String> {
-        let prefix = format!("{container_id}--");
+        let prefix = format!("{container_id}@");
         let Ok(entries) = std::fs::read_dir(&self.cache_dir) else { return Vec::new() };
         let mut names: Vec<String> = entries
             .flatten()
@@ -210,13 +216,13 @@ impl Runtime {
 
     fn cache_path(&self, att: &Attachment) -> Result<PathBuf, CniError> {
         let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !plain(&att.container_id) || att.container_id.contains("--") {
+        if !plain(&att.container_id) {
             return Err(CniError::BadId(att.container_id.clone()));
         }
         if !plain(&att.ifname) {
             return Err(CniError::BadId(att.ifname.clone()));
         }
-        Ok(self.cache_dir.join(format!("{}--{}.json", att.container_id, att.ifname)))
+        Ok(self.cache_dir.join(format!("{}@{}.json", att.container_id, att.ifname)))
     }
 
     fn cached(&self, att: &Attachment) -> Result<Option<Cached>, CniError> {

@@ -77,6 +77,13 @@ pub struct HostArgs {
     /// Where neighbors' `passwordSecret {name, key}` are read from: the file `DIR/<name>/<key>`.
     #[arg(long, value_name = "DIR", default_value = agent::secrets::DEFAULT_DIR)]
     secrets_dir: PathBuf,
+    /// Where the CNI plugins of `CNIDevice` underlays are looked for, in order (comma-separated).
+    #[arg(long, value_name = "DIR,…", value_delimiter = ',', default_values_t = cni::DEFAULT_PLUGIN_DIRS.map(String::from))]
+    cni_plugin_dirs: Vec<String>,
+    /// Where CNI results are kept; must survive restarts (an attachment is deleted with the
+    /// configuration that made it).
+    #[arg(long, value_name = "DIR", default_value = agent::DEFAULT_CNI_CACHE_DIR)]
+    cni_cache_dir: PathBuf,
 }
 
 fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
@@ -91,6 +98,8 @@ fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
     cfg.resync = Duration::from_secs(args.resync.max(1));
     cfg.plan.bgp_listen_limit = args.bgp_listen_limit;
     cfg.secrets_dir = args.secrets_dir.clone();
+    cfg.cni_plugin_dirs = args.cni_plugin_dirs.iter().map(PathBuf::from).collect();
+    cfg.cni_cache_dir = args.cni_cache_dir.clone();
     let state_dir =
         args.state_dir.clone().unwrap_or_else(|| PathBuf::from("/run/openperouter").join(&args.router_netns));
     cfg.state_file = Some(state_dir.join("applied.json"));

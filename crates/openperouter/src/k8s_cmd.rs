@@ -94,6 +94,13 @@ pub struct ControllerArgs {
     /// `bgp listen limit`: how many dynamic neighbors a listen range accepts.
     #[arg(long, value_name = "N", default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub bgp_listen_limit: u32,
+    /// Where the CNI plugins of `CNIDevice` underlays are looked for, in order (comma-separated).
+    #[arg(long, value_name = "DIR,…", value_delimiter = ',', default_values_t = cni::DEFAULT_PLUGIN_DIRS.map(String::from))]
+    pub cni_plugin_dirs: Vec<String>,
+    /// Where CNI results are kept; must survive restarts (an attachment is deleted with the
+    /// configuration that made it).
+    #[arg(long, value_name = "DIR", default_value = agent::DEFAULT_CNI_CACHE_DIR)]
+    pub cni_cache_dir: std::path::PathBuf,
     /// How often the router's BGP session states are sampled into the node status (written only
     /// when one changes).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -208,6 +215,8 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
     agent.debounce = args.debounce;
     agent.resync = args.resync;
     agent.plan.bgp_listen_limit = args.bgp_listen_limit;
+    agent.cni_plugin_dirs = args.cni_plugin_dirs.iter().map(std::path::PathBuf::from).collect();
+    agent.cni_cache_dir = args.cni_cache_dir.clone();
     let config = k8s::controller::ControllerConfig {
         node_name: args.node_name.clone(),
         namespace: args.namespace.clone(),

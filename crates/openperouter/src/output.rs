@@ -148,6 +148,21 @@ pub fn plan_text(plan: &NodePlan) -> String {
             }
         }
     }
+    if !plan.cni.is_empty() {
+        let mut t = Table::new(&["CNI INTERFACE (router namespace)", "PLUGINS", "CONFIGURATION"]);
+        for c in &plan.cni {
+            let plugins: Vec<String> = c.config["plugins"]
+                .as_array()
+                .map(|p| p.iter().filter_map(|p| p["type"].as_str().map(str::to_string)).collect())
+                .unwrap_or_else(|| c.config["type"].as_str().map(|t| vec![t.to_string()]).unwrap_or_default());
+            t.row(vec![
+                c.ifname.clone(),
+                plugins.join(", "),
+                c.config["name"].as_str().unwrap_or_default().to_string(),
+            ]);
+        }
+        let _ = writeln!(out, "{}", t.render());
+    }
 
     match &plan.frr {
         None => out.push_str("FRR CONFIGURATION\nunchanged (the Underlay is invalid)\n"),
@@ -167,6 +182,7 @@ pub fn plan_json(plan: &NodePlan) -> Result<String, serde_json::Error> {
         "summary": plan.summary(),
         "frr": plan.frr.as_ref().map(|c| c.render_redacted()),
         "kernel": plan.kernel,
+        "cni": plan.cni,
         "failedResources": plan.failed_resources,
         "applied": plan.applied,
     });

@@ -257,15 +257,13 @@ fn static_directory_uses_node_config() {
 }
 
 #[test]
-fn cni_underlay_sample_is_reported_as_not_supported() {
-    let out = run(&["validate", "-f", "examples/compat/underlay-cni-static.yaml", "--node-name", "node-1"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out)
-            .contains("Underlay/underlay: ValidationFailed: CNIDevice underlay interfaces are not supported yet"),
-        "{}",
-        stdout(&out)
-    );
+fn cni_underlay_sample_is_planned() {
+    let out = run(&["plan", "-f", "examples/compat/underlay-cni-static.yaml", "--node-name", "node-1", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let plan = if v.get("plan").is_some() { &v["plan"] } else { &v };
+    assert_eq!(plan["cni"][0]["ifname"], "net1", "{v}");
+    assert_eq!(plan["cni"][0]["config"]["plugins"][0]["type"], "macvlan", "{v}");
 }
 
 #[test]

@@ -53,6 +53,11 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
             net.links.push(l);
         }
     }
+    // Made in the router namespace by CNI plugins (and deleted by them): never moved, never
+    // marked as a NIC to give back to the host.
+    for cni in cni_interfaces(valid) {
+        net.links.push(Link::new(&cni.ifname, Side::Router, LinkKind::Underlay, u_owner.clone()));
+    }
 
     let veth_mtu = Mtu::UnderlayMinus(VXLAN_OVERHEAD);
     let vxlan = |vni: u32, vtep, port, master: &str, o: &Owner| {
@@ -185,4 +190,20 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
         net.links.push(pe);
     }
     net
+}
+
+/// The underlay interfaces CNI plugins make (`CNIDevice`), with their configurations.
+pub(crate) fn cni_interfaces(valid: &Valid) -> Vec<crate::CniInterface> {
+    let Some(underlay) = &valid.underlay else { return Vec::new() };
+    underlay
+        .spec
+        .interfaces
+        .iter()
+        .filter_map(|i| i.cni_device.as_ref())
+        .map(|c| crate::CniInterface {
+            ifname: c.interface_name.clone().unwrap_or_else(|| api::DEFAULT_CNI_IFNAME.to_string()),
+            config: c.raw_config.clone().unwrap_or_default(),
+            runtime_config: c.runtime_config.as_ref().and_then(|v| v.as_object().cloned()).unwrap_or_default(),
+        })
+        .collect()
 }

@@ -122,6 +122,22 @@ pub struct NodePlan {
     pub applied: Vec<Applied>,
     /// The name of the RawFRRConfig behind each of `frr.raw`'s snippets, in the same order.
     pub raw_names: Vec<String>,
+    /// Underlay interfaces CNI plugins make in the router namespace (`CNIDevice`), before the
+    /// kernel state is applied; the kernel state lists them as underlay links.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cni: Vec<CniInterface>,
+}
+
+/// An underlay interface made by CNI plugins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CniInterface {
+    /// `CNI_IFNAME`, the name it gets in the router namespace.
+    pub ifname: String,
+    /// The configuration list (or single configuration) the plugins run.
+    pub config: serde_json::Value,
+    /// Capability arguments (`runtimeConfig`).
+    pub runtime_config: serde_json::Map<String, serde_json::Value>,
 }
 
 impl NodePlan {
@@ -161,10 +177,12 @@ pub fn plan_node(resources: &Resources, node: &Node, options: &Options) -> NodeP
             failed_resources,
             applied: Vec::new(),
             raw_names: Vec::new(),
+            cni: Vec::new(),
         };
     };
     let frr = build_frr::build(&valid, options);
     let kernel = build_kernel::build(&valid);
+    let cni = build_kernel::cni_interfaces(&valid);
     let verdict =
         if failed_resources.is_empty() { Verdict::ConfigurationSuccessful } else { Verdict::ConfigurationFailed };
     NodePlan {
@@ -175,5 +193,6 @@ pub fn plan_node(resources: &Resources, node: &Node, options: &Options) -> NodeP
         failed_resources,
         applied: valid.applied(),
         raw_names: valid.raw.iter().map(|(name, _)| name.clone()).collect(),
+        cni,
     }
 }

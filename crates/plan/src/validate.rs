@@ -23,8 +23,7 @@ use std::net::IpAddr;
 
 use api::{
     BridgeLifecycle, FailureReason, HostMasterType, HostSession, L2VNI, L3Passthrough, L3VNI, L3VPN, Neighbor,
-    PeerType, ResourceKind, RoutingDomainType, Srv6EncapBehavior, UnderlayAddressFamily, UnderlayInterfaceType,
-    UnderlaySpec,
+    PeerType, ResourceKind, RoutingDomainType, Srv6EncapBehavior, UnderlayAddressFamily, UnderlaySpec,
 };
 use ipnet::{IpNet, Ipv4Net};
 
@@ -302,15 +301,22 @@ fn validate_underlay(spec: &UnderlaySpec, index: u32) -> Result<ValidUnderlay, S
             Some(ipam::srv6_locator(&base, index)?)
         }
     };
-    if spec.interfaces.iter().any(|i| i.kind == UnderlayInterfaceType::CNIDevice) {
-        return Err("CNIDevice underlay interfaces are not supported yet by this router; use NetworkDevice".into());
-    }
     let mut names = BTreeSet::new();
     for iface in &spec.interfaces {
-        if let Some(nd) = &iface.network_device
-            && !names.insert(nd.interface_name.as_str())
-        {
-            return Err(format!("invalid interfaces: duplicate interface {:?}", nd.interface_name));
+        let name = match (&iface.network_device, &iface.cni_device) {
+            (Some(nd), _) => nd.interface_name.as_str(),
+            (None, Some(c)) => {
+                let raw = c.raw_config.as_ref().ok_or("invalid interfaces: a CNIDevice needs rawConfig")?;
+                cni::ConfList::parse(raw).map_err(|e| format!("invalid interfaces: invalid CNI config: {e}"))?;
+                if c.runtime_config.as_ref().is_some_and(|r| !r.is_object()) {
+                    return Err("invalid interfaces: CNI runtimeConfig must be an object".into());
+                }
+                c.interface_name.as_deref().unwrap_or(api::DEFAULT_CNI_IFNAME)
+            }
+            (None, None) => continue,
+        };
+        if !names.insert(name) {
+            return Err(format!("invalid interfaces: duplicate interface {name:?}"));
         }
     }
     let mut addresses = BTreeSet::new();

@@ -160,13 +160,40 @@ fn interface_union_must_match_type() {
     underlay_rejected(&yaml, "type/config mismatch");
 }
 
-#[test]
-fn cni_devices_are_not_supported_yet() {
-    let yaml = underlay().replace(
+fn cni_underlay(cni_device: &str) -> String {
+    underlay().replace(
         "{type: NetworkDevice, networkDevice: {interfaceName: eth0}}",
-        "{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {cniVersion: 1.0.0, name: m, plugins: [{type: macvlan}]}}}",
+        &format!("{{type: CNIDevice, cniDevice: {cni_device}}}"),
+    )
+}
+
+#[test]
+fn cni_devices_are_planned_with_their_configuration() {
+    let good = "{type: RawConfig, rawConfig: {cniVersion: 1.0.0, name: m, plugins: [{type: macvlan, master: eth0}]}, runtimeConfig: {mac: \"02:00:00:00:00:01\"}}";
+    let yaml = cni_underlay(good);
+    accepted(&yaml);
+    let plan = run(&yaml, 0, &[]);
+    assert_eq!(plan.cni.len(), 1);
+    assert_eq!(plan.cni[0].ifname, "net1", "the default name");
+    assert_eq!(plan.cni[0].config["plugins"][0]["master"], "eth0");
+    assert_eq!(plan.cni[0].runtime_config["mac"], "02:00:00:00:00:01");
+    let kernel = plan.kernel.expect("kernel");
+    let link = kernel.links.iter().find(|l| l.name == "net1").expect("net1 is an underlay link");
+    assert!(link.group.is_none(), "not marked as a NIC to give back to the host");
+    // Configurations CNI 1.0 plugins cannot run are refused, with the reason.
+    underlay_rejected(
+        &cni_underlay("{type: RawConfig, rawConfig: {cniVersion: 0.4.0, name: m, type: macvlan}}"),
+        "invalid CNI config: cniVersion \"0.4.0\" is not supported",
     );
-    underlay_rejected(&yaml, "CNIDevice underlay interfaces are not supported yet");
+    underlay_rejected(
+        &cni_underlay("{type: RawConfig, rawConfig: {cniVersion: 1.0.0, name: m, plugins: [{master: eth0}]}}"),
+        "invalid CNI config: plugin 0",
+    );
+    let two = underlay().replace(
+        "interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth0}}]",
+        &format!("interfaces: [{{type: CNIDevice, cniDevice: {good}}}, {{type: CNIDevice, cniDevice: {good}}}]"),
+    );
+    underlay_rejected(&two, "duplicate interface \"net1\"");
 }
 
 #[test]

@@ -1,0 +1,103 @@
+//! The CNI step of a reconcile: the underlay interfaces of `CNIDevice` Underlays made (or
+//! checked) in the router namespace before the kernel state is applied, and the ones no longer
+//! planned deleted after it. The plugins run in the host namespace, where their parent NICs are.
+
+use std::path::PathBuf;
+
+use api::{FailedResource, FailureReason, ResourceKind};
+
+use crate::Agent;
+use crate::status::NodeStatus;
+
+impl Agent {
+    fn cni_runtime(&self) -> cni::Runtime {
+        let mut rt = cni::Runtime::new(self.cfg.cni_plugin_dirs.clone(), self.cfg.cni_cache_dir.clone());
+        rt.host_netns = self.cfg.host_netns.clone();
+        rt
+    }
+
+    /// `CNI_CONTAINERID` of this node's underlay attachments.
+    fn cni_container_id(node: &str) -> String {
+        let id: String =
+            node.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+        format!("perouter-underlay-{id}")
+    }
+
+    /// Makes sure the planned CNI interfaces exist (`ensure`: CHECK, or ADD, or DEL and ADD);
+    /// a failure is an outcome of the Underlay.
+    pub(crate) async fn cni_ensure(&self, st: &mut NodeStatus, plan: &plan::NodePlan) {
+        let underlay = plan.applied.iter().find(|a| a.kind == ResourceKind::Underlay).map(|a| a.name.clone());
+        let (Some(underlay), false) = (underlay, plan.cni.is_empty()) else { return };
+        let rt = self.cni_runtime();
+        let id = Self::cni_container_id(&plan.node.name);
+        let netns = kernel::NetNs::path_of(&self.cfg.router_netns);
+        let wanted = plan.cni.clone();
+        let router = self.cfg.router_netns.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            wanted
+                .iter()
+                .map(|c| {
+                    let att =
+                        cni::Attachment { container_id: id.clone(), netns: netns.clone(), ifname: c.ifname.clone() };
+                    // Made with this configuration and still there: no plugin runs (a no-op
+                    // reconcile starts no process).
+                    if rt.is_current(&att, &c.config, &c.runtime_config) && link_exists(&router, &c.ifname) {
+                        return (c.ifname.clone(), Ok(cni::Ensured::Unchanged));
+                    }
+                    (c.ifname.clone(), rt.ensure(&att, &c.config, &c.runtime_config))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (ifname, result) in results {
+            match result {
+                Ok(cni::Ensured::Unchanged) => {}
+                Ok(done) => tracing::info!(ifname, "CNI underlay interface: {}", what(&done)),
+                Err(e) => {
+                    tracing::warn!(ifname, "CNI underlay interface: {e}");
+                    st.failed_resources.push(FailedResource::new(
+                        ResourceKind::Underlay,
+                        &underlay,
+                        FailureReason::OverlayAttachmentFailed,
+                        format!("CNI interface {ifname}: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Deletes the CNI interfaces made for this node that the plan no longer has.
+    pub(crate) async fn cni_prune(&self, plan: &plan::NodePlan) {
+        let rt = self.cni_runtime();
+        let id = Self::cni_container_id(&plan.node.name);
+        let netns: PathBuf = kernel::NetNs::path_of(&self.cfg.router_netns);
+        let wanted: Vec<String> = plan.cni.iter().map(|c| c.ifname.clone()).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for ifname in rt.attached(&id).into_iter().filter(|n| !wanted.contains(n)) {
+                let att = cni::Attachment { container_id: id.clone(), netns: netns.clone(), ifname: ifname.clone() };
+                match rt.remove(&att) {
+                    Ok(_) => tracing::info!(ifname, "CNI underlay interface deleted"),
+                    Err(e) => tracing::warn!(ifname, "CNI underlay interface not deleted (tried again next time): {e}"),
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Whether the router namespace has a link named `ifname`.
+fn link_exists(router_netns: &str, ifname: &str) -> bool {
+    let Ok(ns) = kernel::NetNs::open(router_netns) else { return false };
+    ns.run(|| kernel::Socket::open().ok().and_then(|mut s| s.index_of(ifname).ok().flatten()).is_some())
+        .unwrap_or(false)
+}
+
+fn what(done: &cni::Ensured) -> String {
+    match done {
+        cni::Ensured::Unchanged => "unchanged".into(),
+        cni::Ensured::Added { .. } => "added".into(),
+        cni::Ensured::Repaired { why, .. } => format!("made again ({why})"),
+        cni::Ensured::Replaced { .. } => "made again with the new configuration".into(),
+    }
+}

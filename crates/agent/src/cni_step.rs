@@ -23,11 +23,67 @@ impl Agent {
         format!("perouter-underlay-{id}")
     }
 
+    /// Makes sure the CNI DHCP daemon runs when a planned configuration uses DHCP addressing:
+    /// started (in the host namespace) when its socket does not answer, started again when it
+    /// exited. One an earlier agent left running is used as it is.
+    async fn ensure_dhcp_daemon(&mut self, plan: &plan::NodePlan) -> Result<(), String> {
+        if !plan.cni.iter().any(|c| uses_dhcp(&c.config)) {
+            return Ok(());
+        }
+        if let Some(child) = self.dhcp_daemon.as_mut()
+            && matches!(child.try_wait(), Ok(None))
+            && dhcp_socket_answers()
+        {
+            return Ok(());
+        }
+        if let Some(mut old) = self.dhcp_daemon.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+            tracing::warn!("the CNI DHCP daemon had stopped: starting it again");
+        } else if dhcp_socket_answers() {
+            return Ok(());
+        }
+        let binary = cni::exec::find("dhcp", &self.cfg.cni_plugin_dirs).map_err(|e| e.to_string())?;
+        let _ = std::fs::create_dir_all(DHCP_SOCKET_DIR);
+        let _ = std::fs::remove_file(format!("{DHCP_SOCKET_DIR}/dhcp.sock"));
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.arg("daemon").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        if let Some(ns) = &self.cfg.host_netns {
+            kernel::NetNs::open_path(ns).and_then(|h| h.enter_on_exec(&mut cmd)).map_err(|e| e.to_string())?;
+        }
+        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        tracing::info!(pid = child.id(), "CNI DHCP daemon started");
+        self.dhcp_daemon = Some(child);
+        // Ready once its socket answers (it binds it first thing).
+        for _ in 0..40 {
+            if dhcp_socket_answers() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err("the CNI DHCP daemon did not open its socket within 2 s".into())
+    }
+
+    /// The pid of the CNI DHCP daemon this agent runs.
+    pub fn dhcp_daemon_pid(&self) -> Option<u32> {
+        self.dhcp_daemon.as_ref().map(std::process::Child::id)
+    }
+
     /// Makes sure the planned CNI interfaces exist (`ensure`: CHECK, or ADD, or DEL and ADD);
     /// a failure is an outcome of the Underlay.
-    pub(crate) async fn cni_ensure(&self, st: &mut NodeStatus, plan: &plan::NodePlan) {
+    pub(crate) async fn cni_ensure(&mut self, st: &mut NodeStatus, plan: &plan::NodePlan) {
         let underlay = plan.applied.iter().find(|a| a.kind == ResourceKind::Underlay).map(|a| a.name.clone());
         let (Some(underlay), false) = (underlay, plan.cni.is_empty()) else { return };
+        if let Err(e) = self.ensure_dhcp_daemon(plan).await {
+            tracing::warn!("CNI DHCP daemon: {e}");
+            st.failed_resources.push(FailedResource::new(
+                ResourceKind::Underlay,
+                &underlay,
+                FailureReason::OverlayAttachmentFailed,
+                format!("CNI DHCP daemon: {e}"),
+            ));
+            return;
+        }
         let rt = self.cni_runtime();
         let id = Self::cni_container_id(&plan.node.name);
         let netns = kernel::NetNs::path_of(&self.cfg.router_netns);
@@ -84,6 +140,19 @@ impl Agent {
         })
         .await;
     }
+}
+
+/// Where the CNI DHCP daemon listens (its default, which the `dhcp` IPAM plugin uses).
+const DHCP_SOCKET_DIR: &str = "/run/cni";
+
+fn dhcp_socket_answers() -> bool {
+    std::os::unix::net::UnixStream::connect(format!("{DHCP_SOCKET_DIR}/dhcp.sock")).is_ok()
+}
+
+/// Whether a configuration list gets addresses from DHCP (`"ipam": {"type": "dhcp"}`).
+fn uses_dhcp(config: &serde_json::Value) -> bool {
+    let dhcp = |p: &serde_json::Value| p.pointer("/ipam/type").and_then(serde_json::Value::as_str) == Some("dhcp");
+    dhcp(config) || config.get("plugins").and_then(serde_json::Value::as_array).is_some_and(|l| l.iter().any(dhcp))
 }
 
 /// Whether the router namespace has a link named `ifname`.

@@ -57,6 +57,8 @@ pub struct Agent {
     reconciles: u64,
     /// Resources applied by the last reconcile: they win conflicts with newcomers.
     incumbents: incumbents::Incumbents,
+    /// The CNI DHCP daemon this agent started, when a CNI underlay uses DHCP addressing.
+    dhcp_daemon: Option<std::process::Child>,
 }
 
 /// A managed FRR being started in the background.
@@ -102,6 +104,7 @@ impl Agent {
             metrics: Arc::new(Metrics::default()),
             reconciles: 0,
             incumbents: incumbents::load(cfg_state_file.as_deref()),
+            dhcp_daemon: None,
         }
     }
 

@@ -38,6 +38,7 @@ async fn managed_target_starts_isisd_when_isis_is_configured() {
     plain.isis = None;
     plain.interfaces.clear();
     plain.srv6_locators.clear();
+    plain.srv6_encapsulation_source = None;
     plain.bgp.retain(|b| b.vrf.is_none());
     for bgp in &mut plain.bgp {
         bgp.srv6_locator = None;

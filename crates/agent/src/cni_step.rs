@@ -1,6 +1,7 @@
-//! The CNI step of a reconcile: the underlay interfaces of `CNIDevice` Underlays made (or
-//! checked) in the router namespace before the kernel state is applied, and the ones no longer
-//! planned deleted after it. The plugins run in the host namespace, where their parent NICs are.
+//! The CNI step of a reconcile, before the kernel state is applied: the interfaces no longer
+//! planned deleted (while their parent NICs are still in the host namespace: a plugin's DEL
+//! looks its parent up), then the underlay interfaces of `CNIDevice` Underlays made (or
+//! checked) in the router namespace. The plugins run in the host namespace.
 
 use std::path::PathBuf;
 

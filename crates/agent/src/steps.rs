@@ -75,10 +75,11 @@ impl Agent {
         kernel: dataplane::HostNetwork,
     ) -> Option<ReconcileError> {
         let kernel_started = Instant::now();
-        self.cni_ensure(st, plan).await;
-        let result = self.kernel(kernel).await;
+        // Unplanned CNI interfaces go first, while their parent NICs are where the plugins find
+        // them (the kernel step may take a NIC back into the router namespace).
         self.cni_prune(plan).await;
-        match result {
+        self.cni_ensure(st, plan).await;
+        match self.kernel(kernel).await {
             Ok(report) => {
                 st.kernel = status::KernelOutcome {
                     operations: report.ops.len(),

@@ -146,6 +146,8 @@ pub fn start_agent(
         .arg(format!("127.0.0.1:{AGENT_PORT}"))
         .arg("--state-dir")
         .arg(&state)
+        .arg("--cni-cache-dir")
+        .arg(dir.join("cni-cache"))
         .arg("--resync")
         .arg(AGENT_RESYNC_SECS.to_string())
         .arg("--log-level")

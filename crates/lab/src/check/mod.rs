@@ -6,12 +6,14 @@
 //! reachability, type-5 import into the right VRF only, EVPN routes → host speaker, type-5
 //! export, L3 pod ↔ external hosts, stretched L2, anycast gateway, disconnected L2VNI,
 //! passthrough, kernel conformance, invalid resource, type-5 withdrawal, VNI and Underlay removed
-//! from the configuration, FRR killed, router namespace deleted.
+//! from the configuration, a CNI-made underlay interface instead of the NIC, FRR killed, router
+//! namespace deleted.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
 //!
 //! With the SRv6 fabric (`lab up --fabric srv6`) the scenarios are those of `srv6.rs` plus the
 //! ones that hold on it unchanged (sessions, stretched L2, passthrough, kernel conformance).
 
+mod cni;
 mod config;
 mod ctx;
 mod faults;
@@ -96,6 +98,7 @@ pub async fn run(lab: &Lab, progress: &mut (dyn FnMut(&Outcome) + Send)) -> Repo
     step!("kernel conformance", Some(conformance(&c).await));
     step!("invalid resource", Some(invalid_resource(&c).await));
     step!("VNI, Underlay removed from config", config_removal(&c).await);
+    step!("CNI underlay (macvlan on the NIC)", cni::cni_underlay(&c).await);
     step!("FRR killed (bgpd+zebra -9)", Some(frr_kill(&c).await));
     step!("router netns deleted", Some(netns_delete(&c).await));
     // Last: on FRR 8.4 the withdrawal leaves the L3VNI path to leafA broken until FRR restarts.

@@ -43,6 +43,7 @@ pub const DEBIAN13_PACKAGES: &[&str] = &[
     "kmod",
     "procps",
     "util-linux",
+    "containernetworking-plugins",
 ];
 /// Environment variable overriding the Debian mirror (otherwise read from apt's sources).
 pub const MIRROR_ENV: &str = "OPR_DEBIAN_MIRROR";

@@ -14,6 +14,11 @@ use super::view;
 use crate::fabric::{node_host_ns, node_router_ns, node_underlay_ip, pod_ip};
 use crate::pe;
 
+/// The environment variable that makes `lab check` run this scenario (`1`).
+pub(super) const OPT_IN: &str = "OPR_LAB_CNI";
+/// What the report says when it did not run.
+pub(super) const OPT_IN_NOTE: &str = "opt-in: set OPR_LAB_CNI=1 to run it";
+
 /// The name of the CNI-made underlay interface in the router namespace.
 const IFNAME: &str = "fabric0";
 

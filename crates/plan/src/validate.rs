@@ -684,37 +684,35 @@ fn check_vrf_subnets(valid: &mut Valid, outcomes: &mut Outcomes) {
 /// they all end up as connected routes in the host namespace.
 fn check_host_session_pools(valid: &mut Valid, outcomes: &mut Outcomes) {
     let mut seen: Vec<(String, IpNet)> = Vec::new();
-    let mut drop_l3 = BTreeSet::new();
-    for l3 in &valid.l3vnis {
-        let Some(s) = &l3.session else { continue };
-        let pools: Vec<IpNet> = s.pairs().map(|p| p.router.trunc()).collect();
-        if let Some(message) = overlap_message(&seen, &pools) {
-            outcomes.fail(ResourceKind::L3VNI, &l3.name, FailureReason::ValidationFailed, message);
-            drop_l3.insert(l3.name.clone());
-            continue;
-        }
-        seen.extend(pools.into_iter().map(|p| (format!("L3VNI/{}", l3.name), p)));
+    valid.l3vnis.retain(|l3| {
+        l3.session.as_ref().is_none_or(|s| claim_pools(ResourceKind::L3VNI, &l3.name, s, &mut seen, outcomes))
+    });
+    valid.l3vpns.retain(|vpn| {
+        vpn.session.as_ref().is_none_or(|s| claim_pools(ResourceKind::L3VPN, &vpn.name, s, &mut seen, outcomes))
+    });
+    if let Some(p) = &valid.passthrough
+        && !claim_pools(ResourceKind::L3Passthrough, &p.name, &p.ips, &mut seen, outcomes)
+    {
+        valid.passthrough = None;
     }
-    valid.l3vnis.retain(|v| !drop_l3.contains(&v.name));
-    let mut drop_vpn = BTreeSet::new();
-    for vpn in &valid.l3vpns {
-        let Some(s) = &vpn.session else { continue };
-        let pools: Vec<IpNet> = s.pairs().map(|p| p.router.trunc()).collect();
-        if let Some(message) = overlap_message(&seen, &pools) {
-            outcomes.fail(ResourceKind::L3VPN, &vpn.name, FailureReason::ValidationFailed, message);
-            drop_vpn.insert(vpn.name.clone());
-            continue;
-        }
-        seen.extend(pools.into_iter().map(|p| (format!("L3VPN/{}", vpn.name), p)));
+}
+
+/// Claims the router-side pools of `kind/name`'s host session unless one overlaps a pool already
+/// claimed; then it is that resource's failure and `false`.
+fn claim_pools(
+    kind: ResourceKind,
+    name: &str,
+    session: &SessionIps,
+    seen: &mut Vec<(String, IpNet)>,
+    outcomes: &mut Outcomes,
+) -> bool {
+    let pools: Vec<IpNet> = session.pairs().map(|p| p.router.trunc()).collect();
+    if let Some(message) = overlap_message(seen, &pools) {
+        outcomes.fail(kind, name, FailureReason::ValidationFailed, message);
+        return false;
     }
-    valid.l3vpns.retain(|v| !drop_vpn.contains(&v.name));
-    if let Some(p) = &valid.passthrough {
-        let pools: Vec<IpNet> = p.ips.pairs().map(|p| p.router.trunc()).collect();
-        if let Some(message) = overlap_message(&seen, &pools) {
-            outcomes.fail(ResourceKind::L3Passthrough, &p.name, FailureReason::ValidationFailed, message);
-            valid.passthrough = None;
-        }
-    }
+    seen.extend(pools.into_iter().map(|p| (format!("{kind}/{name}"), p)));
+    true
 }
 
 fn overlap_message(seen: &[(String, IpNet)], pools: &[IpNet]) -> Option<String> {

@@ -148,6 +148,25 @@ pub struct Namespace {
     pub sysctls: Vec<(String, String)>,
 }
 
+impl Namespace {
+    /// An empty namespace `<prefix>-<short>`; routers forward.
+    pub(crate) fn new(prefix: &str, short: &str, role: Role) -> Namespace {
+        Namespace {
+            name: format!("{prefix}-{short}"),
+            short: short.to_string(),
+            role,
+            loopback: Vec::new(),
+            vrfs: Vec::new(),
+            bridges: Vec::new(),
+            vxlans: Vec::new(),
+            gateways: Vec::new(),
+            forwarding: matches!(role, Role::Spine | Role::Leaf | Role::Tor | Role::NodeHost),
+            frr: None,
+            sysctls: Vec::new(),
+        }
+    }
+}
+
 /// One end of a veth pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct End {
@@ -159,6 +178,18 @@ pub struct End {
     pub addresses: Vec<IpNet>,
     /// Master device (VRF or bridge) in the same namespace.
     pub master: Option<String>,
+}
+
+impl End {
+    /// `ifname` in namespace `<prefix>-<short>` with `addrs`, enslaved to `master` if given.
+    pub(crate) fn new(prefix: &str, short: &str, ifname: &str, addrs: &[&str], master: Option<&str>) -> End {
+        End {
+            ns: format!("{prefix}-{short}"),
+            ifname: ifname.to_string(),
+            addresses: addrs.iter().map(|a| net(a)).collect(),
+            master: master.map(str::to_string),
+        }
+    }
 }
 
 /// A veth pair.
@@ -283,25 +314,9 @@ impl Topology {
     /// Builds the topology for `spec`.
     pub fn new(spec: &LabSpec) -> Topology {
         let p = &spec.prefix;
-        let ns = |short: &str, role: Role| Namespace {
-            name: format!("{p}-{short}"),
-            short: short.to_string(),
-            role,
-            loopback: Vec::new(),
-            vrfs: Vec::new(),
-            bridges: Vec::new(),
-            vxlans: Vec::new(),
-            gateways: Vec::new(),
-            forwarding: matches!(role, Role::Spine | Role::Leaf | Role::Tor | Role::NodeHost),
-            frr: None,
-            sysctls: Vec::new(),
-        };
-        let end = |short: &str, ifname: &str, addrs: &[&str], master: Option<&str>| End {
-            ns: format!("{p}-{short}"),
-            ifname: ifname.to_string(),
-            addresses: addrs.iter().map(|a| net(a)).collect(),
-            master: master.map(str::to_string),
-        };
+        let ns = |short: &str, role: Role| Namespace::new(p, short, role);
+        let end =
+            |short: &str, ifname: &str, addrs: &[&str], master: Option<&str>| End::new(p, short, ifname, addrs, master);
         let mut namespaces = Vec::new();
         let mut veths = Vec::new();
 

@@ -51,24 +51,9 @@ pub fn tor_isis() -> String {
 
 /// Adds the leaf, its host and their links.
 pub(super) fn add(prefix: &str, namespaces: &mut Vec<Namespace>, veths: &mut Vec<Veth>) {
-    let ns = |short: &str, role: Role| Namespace {
-        name: format!("{prefix}-{short}"),
-        short: short.to_string(),
-        role,
-        loopback: Vec::new(),
-        vrfs: Vec::new(),
-        bridges: Vec::new(),
-        vxlans: Vec::new(),
-        gateways: Vec::new(),
-        forwarding: role == Role::Leaf,
-        frr: None,
-        sysctls: Vec::new(),
-    };
-    let end = |short: &str, ifname: &str, addrs: &[&str], master: Option<&str>| End {
-        ns: format!("{prefix}-{short}"),
-        ifname: ifname.to_string(),
-        addresses: addrs.iter().map(|a| net(a)).collect(),
-        master: master.map(str::to_string),
+    let ns = |short: &str, role: Role| Namespace::new(prefix, short, role);
+    let end = |short: &str, ifname: &str, addrs: &[&str], master: Option<&str>| {
+        End::new(prefix, short, ifname, addrs, master)
     };
     let mut leaf = ns("leafS", Role::Leaf);
     leaf.loopback = vec![net(&format!("{LEAF_LOOPBACK}/128"))];

@@ -260,6 +260,22 @@ impl Datapath {
         Ok(found.is_some())
     }
 
+    /// Brings a link that something else made up (an Open vSwitch bridge's netdev): `None`
+    /// when there is no such link (yet), else whether it had to be set up (no write when it
+    /// already is).
+    pub fn set_up(&mut self, side: Side, name: &str) -> Result<Option<bool>, Error> {
+        let ns = self.side(side);
+        let found =
+            observe::get_link(&mut ns.sock, name).map_err(|e| nl_err(side, &ns.ns, format!("look up {name}"), e))?;
+        let Some(l) = found else { return Ok(None) };
+        if l.is_up() {
+            return Ok(Some(false));
+        }
+        let mut m = rtnl::set_link(LinkRef::Index(l.index), &[LinkSet::Up(true)]);
+        self.send(side, &format!("set {name} up"), &mut m, &[])?;
+        Ok(Some(true))
+    }
+
     /// Announces addresses that are already configured once more: each is replaced by itself
     /// (`RTM_NEWADDR` with `NLM_F_REPLACE`), which changes nothing in the kernel but sends the
     /// address notification again to every listener (an IPv6 address still in duplicate

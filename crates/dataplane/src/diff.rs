@@ -11,7 +11,9 @@
 //!   namespace; `host-e-<n>` and `pt-host` veths and `br-hs-<n>` bridges in the host namespace.
 //!   They are deleted. Router-namespace links in the underlay link group that are no longer
 //!   wanted are moved back to the host with their addresses, group 0 and up. Nothing else is
-//!   ever touched, and a name some wanted link uses as its master is never stale.
+//!   ever touched, and a name some wanted link uses as its master is never stale. A
+//!   `br-hs-<n>` Open vSwitch bridge's netdev is not a Linux bridge: `ovs::diff` has it.
+//! * A host leg listed in `ovs_ports` keeps whatever master it has (Open vSwitch's).
 //! * Order: sysctls; deletions (ports before bridges before VRFs); underlay NICs moving out,
 //!   then in; then every wanted link in the plan's order (masters before their ports), each
 //!   as: create, MAC, MTU, group, addrgenmode, master, bridge-port flags, address removals,
@@ -660,7 +662,9 @@ impl<'a> Differ<'a> {
         }
 
         // Master and bridge-port flags.
-        let ours_to_detach = l.managed && !matches!(l.kind, LinkKind::Underlay | LinkKind::Loopback);
+        // An Open vSwitch port's kernel master (`ovs-system` on the kernel datapath) is OVS's.
+        let ovs_port = side == Side::Host && self.want.ovs_ports.iter().any(|p| p.port == l.name);
+        let ours_to_detach = l.managed && !ovs_port && !matches!(l.kind, LinkKind::Underlay | LinkKind::Loopback);
         let mut new_port = false;
         match &l.master {
             Some(m) => {

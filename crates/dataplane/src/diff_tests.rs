@@ -82,7 +82,7 @@ fn nothing_wanted_nothing_there_nothing_to_do() {
 
 #[test]
 fn an_l2vni_from_empty_in_order() {
-    let want = HostNetwork { links: l2vni(7), sysctls: Vec::new() };
+    let want = HostNetwork { links: l2vni(7), sysctls: Vec::new(), ..Default::default() };
     let d = diff(&want, &observed(vec![lo(&[])], vec![lo(&[])]));
     assert_eq!(
         lines(&d),
@@ -103,7 +103,7 @@ fn an_l2vni_from_empty_in_order() {
 
 #[test]
 fn a_changed_vxlan_port_recreates_only_the_vxlan() {
-    let want = HostNetwork { links: l2vni(7), sysctls: Vec::new() };
+    let want = HostNetwork { links: l2vni(7), sysctls: Vec::new(), ..Default::default() };
     let mut br = obs(2, "br-pe-7", Some("bridge"));
     br.addr_gen_mode = Some(0);
     let mut vx = obs(3, "vni7", Some("vxlan"));
@@ -141,7 +141,7 @@ fn a_changed_vxlan_port_recreates_only_the_vxlan() {
 
 #[test]
 fn a_veth_whose_peer_is_elsewhere_is_recreated() {
-    let want = HostNetwork { links: l2vni(7)[2..].to_vec(), sysctls: Vec::new() };
+    let want = HostNetwork { links: l2vni(7)[2..].to_vec(), sysctls: Vec::new(), ..Default::default() };
     let mut host = obs(5, "host-e-7", Some("veth"));
     host.link = Some(6); // its peer is pe-e-7 in the host namespace itself
     let mut stray = obs(6, "pe-e-7", Some("veth"));
@@ -233,7 +233,11 @@ fn a_master_change_adds_the_addresses_again_after_it() {
     let mut pe = Link::new("pe-e-1", Side::Router, LinkKind::Bridge, o.clone());
     pe.master = Some("red".into());
     pe.addresses = vec!["192.169.10.1/24".parse().unwrap(), "2001:db8::1/64".parse().unwrap()];
-    let want = HostNetwork { links: vec![Link::new("red", Side::Router, LinkKind::Vrf, o), pe], sysctls: vec![] };
+    let want = HostNetwork {
+        links: vec![Link::new("red", Side::Router, LinkKind::Vrf, o), pe],
+        sysctls: vec![],
+        ..Default::default()
+    };
     let mut cur = obs(3, "pe-e-1", Some("bridge"));
     cur.addresses = want.links[1].addresses.clone();
     let mut vrf = obs(2, "red", Some("vrf"));
@@ -252,7 +256,11 @@ fn a_master_change_adds_the_addresses_again_after_it() {
 #[test]
 fn sysctls_missing_optional_ones_are_notes_required_ones_problems() {
     let s = |key: &str, optional| Sysctl { key: key.into(), value: "1".into(), optional, side: Side::Router };
-    let want = HostNetwork { links: vec![], sysctls: vec![s("a", false), s("b", true), s("c", false), s("d", false)] };
+    let want = HostNetwork {
+        links: vec![],
+        sysctls: vec![s("a", false), s("b", true), s("c", false), s("d", false)],
+        ..Default::default()
+    };
     let mut o = observed(vec![lo(&[])], vec![lo(&[])]);
     o.router.sysctls.insert("a".into(), Some("1".into()));
     o.router.sysctls.insert("b".into(), None);
@@ -272,6 +280,7 @@ fn a_sysctl_of_a_link_not_made_yet_is_written_after_the_link() {
     let want = HostNetwork {
         links: vec![vrf],
         sysctls: vec![Sysctl { key: key.into(), value: "0".into(), optional: false, side: Side::Router }],
+        ..Default::default()
     };
     let mut o = observed(vec![lo(&[])], vec![lo(&[])]);
     o.router.sysctls.insert(key.into(), None);
@@ -293,7 +302,7 @@ fn anycast_gateway_mac_and_address_are_set_in_place() {
     let mut br = Link::new("br-pe-110", Side::Router, LinkKind::Bridge, o);
     br.mac = Some(MacAddr::anycast_gateway(110));
     br.addresses = vec!["192.171.24.1/24".parse().unwrap()];
-    let want = HostNetwork { links: vec![br], sysctls: vec![] };
+    let want = HostNetwork { links: vec![br], sysctls: vec![], ..Default::default() };
     let d = diff(&want, &observed(vec![lo(&[]), obs(2, "br-pe-110", Some("bridge"))], vec![lo(&[])]));
     assert_eq!(
         lines(&d),

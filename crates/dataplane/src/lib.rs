@@ -12,6 +12,8 @@
 //!   object and attributed to the resource that wanted it ([`Failure`]), and everything else
 //!   still converges.
 //! * **`plan --diff`** ([`diff_live`]): the steps against the live kernel, read-only.
+//! * **Open vSwitch** ([`ovs`]): host legs attached to OVS bridges, the same way (desired
+//!   ports as data, a pure diff, then one database transaction per resource).
 //!
 //! ## Synchronous, on purpose
 //!
@@ -31,6 +33,7 @@ mod apply;
 mod diff;
 mod observe;
 mod ops;
+pub mod ovs;
 mod sysctl;
 
 pub use apply::{Datapath, diff_live};
@@ -368,6 +371,10 @@ pub struct HostNetwork {
     pub links: Vec<Link>,
     /// Sysctls of the router namespace.
     pub sysctls: Vec<Sysctl>,
+    /// Host legs attached to Open vSwitch bridges (an L2VNI's `OVSBridge` host master). Their
+    /// master in the kernel is Open vSwitch's business: the kernel diff leaves it alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ovs_ports: Vec<ovs::OvsPort>,
 }
 
 impl HostNetwork {

@@ -1,5 +1,6 @@
 //! The desired kernel state of a node, object by object, as upstream creates it.
 
+use dataplane::ovs::OvsPort;
 use dataplane::{
     AddrGenMode, BridgePort, HostNetwork, Link, LinkKind, MacAddr, Mtu, Owner, SRV6_OVERHEAD, Side, Sysctl,
     UNDERLAY_LINK_GROUP, VXLAN_OVERHEAD, names,
@@ -165,6 +166,13 @@ pub(crate) fn build(valid: &Valid) -> HostNetwork {
                 net.links.push(hb);
             }
             HostBridge::External(name) => host.master = Some(name.clone()),
+            HostBridge::OvsManaged | HostBridge::OvsExternal(_) => {
+                let (bridge, managed_bridge) = match &l2.host_bridge {
+                    HostBridge::OvsExternal(name) => (name.clone(), false),
+                    _ => (names::host_bridge(l2.vni), true),
+                };
+                net.ovs_ports.push(OvsPort { port: host.name.clone(), bridge, managed_bridge, owner: o.clone() });
+            }
         }
         net.links.push(host);
         net.links.push(pe);

@@ -97,6 +97,10 @@ pub enum HostBridge {
     Managed,
     /// An existing bridge.
     External(String),
+    /// `br-hs-<vni>`, an Open vSwitch bridge created by us.
+    OvsManaged,
+    /// An existing Open vSwitch bridge.
+    OvsExternal(String),
 }
 
 /// A validated L2VNI.

@@ -556,9 +556,11 @@ fn validate_l2vni(
     }
     let host_bridge = match &spec.host_master {
         None => HostBridge::None,
-        Some(m) if m.kind == HostMasterType::OVSBridge => {
-            return Err(invalid("OVSBridge host masters are not supported yet by this router; use LinuxBridge"));
-        }
+        Some(m) if m.kind == HostMasterType::OVSBridge => match &m.ovs_bridge {
+            Some(b) if b.lifecycle == BridgeLifecycle::Managed => HostBridge::OvsManaged,
+            Some(b) => HostBridge::OvsExternal(b.name.clone().unwrap_or_default()),
+            None => return Err(invalid("hostMaster type OVSBridge requires the ovsBridge field")),
+        },
         Some(m) => match &m.linux_bridge {
             Some(b) if b.lifecycle == BridgeLifecycle::Managed => HostBridge::Managed,
             Some(b) => HostBridge::External(b.name.clone().unwrap_or_default()),

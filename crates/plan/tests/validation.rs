@@ -540,16 +540,30 @@ fn several_l2vnis_in_one_vrf_and_same_subnets_in_different_vrfs_are_fine() {
 
 #[test]
 fn l2vni_host_master() {
+    // Open vSwitch: a managed br-hs-<vni> or an existing bridge; the host leg becomes its port.
     let yaml = docs(&[
         underlay(),
         l2vni("l2", 110, None, "  hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: Managed}}\n"),
+        l2vni("l2-ext", 111, None, "  hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: External, name: br-int}}\n"),
+    ]);
+    accepted(&yaml);
+    let kernel = run(&yaml, 0, &[]).kernel.unwrap();
+    let ports: Vec<(&str, &str, bool)> =
+        kernel.ovs_ports.iter().map(|p| (p.port.as_str(), p.bridge.as_str(), p.managed_bridge)).collect();
+    assert_eq!(ports, [("host-e-110", "br-hs-110", true), ("host-e-111", "br-int", false)]);
+    let host_legs: Vec<_> = kernel.links.iter().filter(|l| l.name.starts_with("host-e-")).collect();
+    assert!(host_legs.iter().all(|l| l.master.is_none()), "OVS ports get no Linux master: {host_legs:?}");
+    assert!(kernel.links.iter().all(|l| !l.name.starts_with("br-hs-")), "no Linux bridge for an OVS host master");
+    let yaml = docs(&[
+        underlay(),
+        l2vni("l2", 110, None, "  hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: External}}\n"),
     ]);
     rejected(
         &yaml,
         ResourceKind::L2VNI,
         "l2",
         FailureReason::ValidationFailed,
-        "OVSBridge host masters are not supported yet",
+        "name is required for an External bridge",
     );
     let yaml = docs(&[
         underlay(),

@@ -93,6 +93,12 @@ pub struct AgentConfig {
     /// Where the CNI results are kept (must survive restarts: a CNI attachment is deleted with
     /// the configuration it was made with).
     pub cni_cache_dir: PathBuf,
+    /// The Open vSwitch database socket, for L2VNIs with an `OVSBridge` host master (as
+    /// `ovs-vsctl --db` spells it). Not used on a host without one when no L2VNI wants it.
+    pub ovs_socket: String,
+    /// `datapath_type` of the Open vSwitch bridges we create (`None`: Open vSwitch's default,
+    /// the kernel datapath; `netdev` for the userspace datapath, as DPDK hosts use).
+    pub ovs_datapath_type: Option<String>,
 }
 
 /// The default [`AgentConfig::cni_cache_dir`].
@@ -115,6 +121,8 @@ impl AgentConfig {
             secrets_dir: PathBuf::from(crate::secrets::DEFAULT_DIR),
             cni_plugin_dirs: cni::DEFAULT_PLUGIN_DIRS.iter().map(PathBuf::from).collect(),
             cni_cache_dir: PathBuf::from(DEFAULT_CNI_CACHE_DIR),
+            ovs_socket: dataplane::ovs::DEFAULT_SOCKET.to_string(),
+            ovs_datapath_type: None,
         }
     }
 }

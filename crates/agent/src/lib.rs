@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod incumbents;
 pub mod metrics;
+mod ovs_step;
 pub mod secrets;
 pub mod server;
 mod settle;

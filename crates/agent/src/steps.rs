@@ -184,8 +184,9 @@ impl Agent {
     async fn kernel(&mut self, desired: dataplane::HostNetwork) -> Result<dataplane::Report, String> {
         self.datapath_mut()?;
         let mut datapath = self.datapath.take().ok_or_else(|| "no datapath".to_string())?;
+        let mut ovs = dataplane::ovs::Ovsdb::new(&self.cfg.ovs_socket, self.cfg.ovs_datapath_type.clone());
         let (datapath, result) = tokio::task::spawn_blocking(move || {
-            let r = datapath.reconcile(&desired);
+            let r = crate::ovs_step::kernel_and_ovs(&mut datapath, &mut ovs, &desired);
             (datapath, r)
         })
         .await

@@ -84,6 +84,13 @@ pub struct HostArgs {
     /// configuration that made it).
     #[arg(long, value_name = "DIR", default_value = agent::DEFAULT_CNI_CACHE_DIR)]
     cni_cache_dir: PathBuf,
+    /// The Open vSwitch database socket, for L2VNIs with an OVSBridge host master.
+    #[arg(long, value_name = "SOCKET", default_value = dataplane::ovs::DEFAULT_SOCKET)]
+    ovs_socket: String,
+    /// `datapath_type` of the Open vSwitch bridges created for L2VNIs (empty: Open vSwitch's
+    /// default, the kernel datapath; `netdev` for the userspace datapath, e.g. with DPDK).
+    #[arg(long, value_name = "TYPE", default_value = "")]
+    ovs_datapath_type: String,
 }
 
 fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
@@ -100,6 +107,8 @@ fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
     cfg.secrets_dir = args.secrets_dir.clone();
     cfg.cni_plugin_dirs = args.cni_plugin_dirs.iter().map(PathBuf::from).collect();
     cfg.cni_cache_dir = args.cni_cache_dir.clone();
+    cfg.ovs_socket = args.ovs_socket.clone();
+    cfg.ovs_datapath_type = Some(args.ovs_datapath_type.clone()).filter(|t| !t.is_empty());
     let state_dir =
         args.state_dir.clone().unwrap_or_else(|| PathBuf::from("/run/openperouter").join(&args.router_netns));
     cfg.state_file = Some(state_dir.join("applied.json"));

@@ -101,6 +101,13 @@ pub struct ControllerArgs {
     /// configuration that made it).
     #[arg(long, value_name = "DIR", default_value = agent::DEFAULT_CNI_CACHE_DIR)]
     pub cni_cache_dir: std::path::PathBuf,
+    /// The Open vSwitch database socket, for L2VNIs with an OVSBridge host master.
+    #[arg(long, value_name = "SOCKET", default_value = dataplane::ovs::DEFAULT_SOCKET)]
+    pub ovs_socket: String,
+    /// `datapath_type` of the Open vSwitch bridges created for L2VNIs (empty: Open vSwitch's
+    /// default, the kernel datapath; `netdev` for the userspace datapath, e.g. with DPDK).
+    #[arg(long, value_name = "TYPE", default_value = "")]
+    pub ovs_datapath_type: String,
     /// How often the router's BGP session states are sampled into the node status (written only
     /// when one changes).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -217,6 +224,8 @@ pub fn run_controller(args: ControllerArgs) -> Result<ExitCode> {
     agent.plan.bgp_listen_limit = args.bgp_listen_limit;
     agent.cni_plugin_dirs = args.cni_plugin_dirs.iter().map(std::path::PathBuf::from).collect();
     agent.cni_cache_dir = args.cni_cache_dir.clone();
+    agent.ovs_socket = args.ovs_socket.clone();
+    agent.ovs_datapath_type = Some(args.ovs_datapath_type.clone()).filter(|t| !t.is_empty());
     let config = k8s::controller::ControllerConfig {
         node_name: args.node_name.clone(),
         namespace: args.namespace.clone(),

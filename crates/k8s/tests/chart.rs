@@ -409,6 +409,8 @@ fn placement_images_paths_and_accounts_reach_both_node_workloads_and_the_webhook
     assert!(args(frr)[0].contains("exec nsenter --net=/run/netns/edge "), "{}", args(frr)[0]);
     assert_eq!(host_path(router_ds, frr, "/run/netns/edge"), "/var/run/netns/edge");
     assert_eq!(host_path(controller_ds, controller, "/run/netns/edge"), "/var/run/netns/edge");
+    // Open vSwitch's database socket, where --ovs-socket looks for it by default.
+    assert_eq!(host_path(controller_ds, controller, "/var/run/openvswitch/db.sock"), "/run/openvswitch/db.sock");
     let reloader = container(router_ds, "reloader");
     assert_eq!(
         host_path(router_ds, reloader, &flag(reloader, "frr-config")),

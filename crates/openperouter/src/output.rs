@@ -135,6 +135,18 @@ pub fn plan_text(plan: &NodePlan) -> String {
                     let _ = writeln!(out, "KERNEL: {title}\n{}", t.render());
                 }
             }
+            if !kernel.ovs_ports.is_empty() {
+                let mut t = Table::new(&["OPEN VSWITCH PORT", "BRIDGE", "OWNER", "DETAILS"]);
+                for p in &kernel.ovs_ports {
+                    let details = if p.managed_bridge {
+                        "bridge created by us (created-by=openperouter), deleted with the resource"
+                    } else {
+                        "existing bridge: the port is attached and detached only"
+                    };
+                    t.row(vec![p.port.clone(), p.bridge.clone(), p.owner.to_string(), details.into()]);
+                }
+                let _ = writeln!(out, "{}", t.render());
+            }
             if !kernel.sysctls.is_empty() {
                 let mut t = Table::new(&["SYSCTL (router namespace)", "VALUE", "NOTE"]);
                 for s in &kernel.sysctls {

@@ -219,6 +219,8 @@ fn compat_samples_plan() {
         (&["route-reflector.yaml"], "", "Underlay/client"),
         (&["static"], "", "L2VNI/storage"),
         (&["underlay.yaml", "l2vni-route-targets.yaml"], "", "L2VNI/l2storage"),
+        (&["underlay.yaml", "l2vni-ovs.yaml"], "", "L2VNI/l2ovs"),
+        (&["underlay.yaml", "l2vni-ovs.yaml"], "", "L2VNI/l2ovs-external"),
         (&["underlay-password-secret.yaml"], "", "Underlay/underlay"),
         (&["l3vpn-srv6.yaml"], "", "L3VPN/red"),
         (&["l3vpn-srv6.yaml"], "", "L3VPN/blue"),

@@ -261,6 +261,20 @@ async fn managed_bridge_is_created_tagged_kept_and_deleted() {
     assert!(st.failed_resources.is_empty(), "{:?}", st.failed_resources);
     assert_eq!(ovs.ports("br-hs-110"), ["host-e-110"]);
 
+    // The host master moves to a Linux bridge of the same name, and back, each in one
+    // reconcile: the OVS bridge goes before the kernel step makes the Linux one.
+    lab.l2vnis(&[("l2-ovs", 110, "{type: LinuxBridge, linuxBridge: {lifecycle: Managed}}")]);
+    let st = agent.reconcile().await;
+    assert!(st.failed_resources.is_empty(), "{:?}", st.failed_resources);
+    assert!(!ovs.bridges().contains(&"br-hs-110".to_string()), "{:?}", ovs.bridges());
+    assert_eq!(lab.link("host-e-110").expect("host leg")["master"], "br-hs-110");
+    lab.l2vnis(&[("l2-ovs", 110, MANAGED)]);
+    let st = agent.reconcile().await;
+    assert!(st.failed_resources.is_empty(), "{:?}", st.failed_resources);
+    assert_eq!(ovs.ports("br-hs-110"), ["host-e-110"]);
+    assert!(lab.link("host-e-110").expect("host leg").get("master").is_none());
+    assert!(lab.is_up("br-hs-110"));
+
     // The L2VNI goes: our bridge and port go, nothing else.
     lab.l2vnis(&[]);
     let st = agent.reconcile().await;

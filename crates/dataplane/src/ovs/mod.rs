@@ -9,7 +9,10 @@
 //! our bridges' netdevs up. Nothing is written when nothing differs.
 //!
 //! What is ours, for stale cleanup: a bridge named `br-hs-<n>` that carries our tag, and a port
-//! named `host-e-<n>` on any bridge. Nothing else is ever touched.
+//! named `host-e-<n>` on any bridge. Nothing else is ever touched. Stale means not wanted *on
+//! Open vSwitch*: an L2VNI whose host master moved to a Linux bridge loses its OVS bridge too
+//! (before the kernel step, which then makes the Linux `br-hs-<vni>`), where upstream keeps an
+//! OVS bridge as long as its VNI exists at all.
 //!
 //! `vsctl.rs` is the only file that talks to the database, and says why it does so through
 //! `ovs-vsctl`.

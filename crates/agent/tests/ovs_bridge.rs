@@ -267,6 +267,9 @@ async fn managed_bridge_is_created_tagged_kept_and_deleted() {
     let st = agent.reconcile().await;
     assert!(st.failed_resources.is_empty(), "{:?}", st.failed_resources);
     assert!(!ovs.bridges().contains(&"br-hs-110".to_string()), "{:?}", ovs.bridges());
+    // Create the Linux bridge, enslave the host leg, bring the bridge up: nothing more, so the
+    // kernel step did not find (and delete) Open vSwitch's netdev of the same name.
+    assert_eq!(st.kernel.operations, 3, "{:?}", st.kernel);
     assert_eq!(lab.link("host-e-110").expect("host leg")["master"], "br-hs-110");
     lab.l2vnis(&[("l2-ovs", 110, MANAGED)]);
     let st = agent.reconcile().await;

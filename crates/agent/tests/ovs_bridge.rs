@@ -184,11 +184,15 @@ impl Lab {
     }
 
     fn agent(&self) -> agent::Agent {
+        self.agent_on(&self.ovs().socket)
+    }
+
+    fn agent_on(&self, socket: &str) -> agent::Agent {
         let mut cfg = agent::AgentConfig::new(vec![self.config_dir()], self.router());
         cfg.host_netns = Some(PathBuf::from(format!("/run/netns/{}", self.host())));
         cfg.frr = agent::FrrMode::None;
         cfg.state_file = Some(self.dir.path().join("applied.json"));
-        cfg.ovs_socket = self.ovs().socket.clone();
+        cfg.ovs_socket = socket.to_string();
         cfg.ovs_datapath_type = Some("netdev".into());
         agent::Agent::new(cfg)
     }
@@ -384,4 +388,27 @@ async fn missing_external_bridge_fails_its_l2vni_only() {
     let st = agent.reconcile().await;
     assert!(st.failed_resources.is_empty(), "{:?}", st.failed_resources);
     assert_eq!(ovs.ports("br-nope"), ["host-e-140"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_fails_the_ovs_l2vnis_only() {
+    require_ovs!("unreachable_database_fails_the_ovs_l2vnis_only");
+    let lab = Lab::new("u");
+    lab.l2vnis(&[
+        ("on-ovs", 150, MANAGED),
+        ("on-linux", 151, "{type: LinuxBridge, linuxBridge: {lifecycle: Managed}}"),
+    ]);
+    let socket = format!("unix:{}", lab.dir.path().join("no-such-db.sock").display());
+    let mut agent = lab.agent_on(&socket);
+
+    let st = agent.reconcile().await;
+    assert_eq!(st.failed_resources.len(), 1, "{:?}", st.failed_resources);
+    let f = &st.failed_resources[0];
+    assert_eq!(
+        (f.kind, f.name.as_str(), f.reason),
+        (api::ResourceKind::L2VNI, "on-ovs", api::FailureReason::OverlayAttachmentFailed)
+    );
+    assert!(f.message.contains("no-such-db.sock") && f.message.contains("database connection failed"), "{f}");
+    assert_eq!(lab.link("host-e-151").expect("host leg")["master"], "br-hs-151");
+    assert!(lab.ovs().bridges().is_empty(), "the real database was never asked");
 }

@@ -61,6 +61,11 @@ enum Command {
         /// /var/run/openperouter/frr/ROUTER_NETNS, else the pathspace /var/run/frr/ROUTER_NETNS).
         #[arg(long, requires = "diff", value_name = "DIR")]
         frr_vty: Option<PathBuf>,
+        /// With --diff: the Open vSwitch database, to print the steps for L2VNIs with an
+        /// OVSBridge host master (read-only; not asked when nothing is on Open vSwitch and the
+        /// socket does not exist).
+        #[arg(long, requires = "diff", value_name = "SOCKET", default_value = dataplane::ovs::DEFAULT_SOCKET)]
+        ovs_socket: String,
     },
     /// Check that every resource is valid for a node.
     #[command(after_help = EXIT_HELP)]
@@ -224,7 +229,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        Command::Plan { node, output, diff: Some(router), host_netns, frr_vty } => {
+        Command::Plan { node, output, diff: Some(router), host_netns, frr_vty, ovs_socket } => {
             let (plan, _) = plan_from(&node)?;
             let (Some(kernel), Some(frr_config)) = (&plan.kernel, &plan.frr) else {
                 return Err(Failure::Other(anyhow!("the Underlay is invalid: applying would change nothing")));
@@ -232,6 +237,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let diff = dataplane::diff_live(kernel, &router, host_netns.as_deref())
                 .map_err(|e| Failure::Other(anyhow!("reading the live kernel state: {e}")))?;
             let frr = frr_diff(frr_config, &router, frr_vty);
+            let ovs = dataplane::ovs::diff_live(&dataplane::ovs::Ovsdb::new(&ovs_socket, None), &kernel.ovs_ports);
             match output {
                 OutputFormat::Text => {
                     if diff.is_empty() {
@@ -254,6 +260,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         }
                         Err(note) => println!("FRR: not compared: {note}"),
                     }
+                    match &ovs {
+                        Ok(None) => {}
+                        Ok(Some(d)) if d.ops.is_empty() && d.problems.is_empty() => {
+                            println!("Open vSwitch ({ovs_socket}): nothing to do")
+                        }
+                        Ok(Some(d)) => {
+                            println!("Open vSwitch ({ovs_socket}):");
+                            for op in &d.ops {
+                                println!("{op}");
+                            }
+                            for p in &d.problems {
+                                println!("! {p}");
+                            }
+                        }
+                        Err(e) => println!("Open vSwitch: not compared: {e}"),
+                    }
                 }
                 OutputFormat::Json => {
                     let lines = |l: &[frr::DeltaLine]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
@@ -263,7 +285,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         }),
                         Err(note) => serde_json::json!({ "note": note }),
                     };
-                    let both = serde_json::json!({ "kernel": diff, "frr": frr });
+                    let ovs = match &ovs {
+                        Ok(d) => serde_json::json!(d),
+                        Err(e) => serde_json::json!({ "note": e.to_string() }),
+                    };
+                    let both = serde_json::json!({ "kernel": diff, "frr": frr, "ovs": ovs });
                     println!("{}", serde_json::to_string_pretty(&both).map_err(|e| Failure::Other(e.into()))?)
                 }
             }

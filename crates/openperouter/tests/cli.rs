@@ -288,6 +288,20 @@ fn plan_diff_lists_kernel_operations_without_applying() {
 }
 
 #[test]
+fn plan_diff_asks_open_vswitch_only_when_an_l2vni_is_on_it() {
+    let ns = format!("opr-diff-absent-{}", std::process::id());
+    let socket = format!("unix:/nonexistent-{}/db.sock", std::process::id());
+    let ovs = ["-f", "examples/compat/underlay.yaml", "-f", "examples/compat/l2vni-ovs.yaml"];
+    let out = run(&[&["plan"][..], &ovs, &["--node-name", "node-1", "--diff", &ns, "--ovs-socket", &socket]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Open vSwitch: not compared:") && text.contains("database connection failed"), "{text}");
+    let out = run(&["plan", "-f", "examples/lab", "--node-name", "worker-0", "--diff", &ns, "--ovs-socket", &socket]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("Open vSwitch"), "no OVS host master and no database: {}", stdout(&out));
+}
+
+#[test]
 fn plan_diff_prints_the_frr_lines_to_delete_and_add() {
     if let Some(reason) = frr::testing::skip_reason() {
         frr::testing::skip_loudly("plan --diff against FRR", &reason);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{OvsAction, OvsOp, OvsPort, Ovsdb, diff};
+use super::{OvsAction, OvsDiff, OvsError, OvsOp, OvsPort, Ovsdb, diff};
 use crate::{Datapath, Failure, Owner, Side};
 
 /// How long a new bridge's netdev may take to appear before it is brought up.
@@ -31,6 +31,15 @@ fn failure(owner: Option<&Owner>, object: String, message: String) -> Failure {
 /// nothing is done.
 pub fn reconcile(db: &mut Ovsdb, datapath: &mut Datapath, wanted: &[OvsPort]) -> OvsReport {
     run(db, Some(datapath), wanted, false)
+}
+
+/// The steps [`reconcile`] would take, read-only (`None`: nothing is wanted on Open vSwitch and
+/// there is no database to clean up).
+pub fn diff_live(db: &Ovsdb, wanted: &[OvsPort]) -> Result<Option<OvsDiff>, OvsError> {
+    if wanted.is_empty() && !db.present() {
+        return Ok(None);
+    }
+    Ok(Some(diff(wanted, &db.observe()?)))
 }
 
 /// Only the removals of [`reconcile`]: what must go before the kernel state changes (a bridge

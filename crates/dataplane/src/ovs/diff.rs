@@ -95,16 +95,27 @@ mod tests {
     }
 
     fn lines(d: &OvsDiff) -> Vec<String> {
-        d.ops.iter().map(|o| o.to_string()).collect()
+        d.ops
+            .iter()
+            .map(|o| match &o.owner {
+                Some(owner) => format!("{} [{owner}]", o.action),
+                None => format!("{} (no longer wanted)", o.action),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_print_like_the_kernel_steps() {
+        let d = diff(&[port(10, "br-hs-10", true)], &OvsObserved { bridges: vec![bridge("br-hs-9", true, &[])] });
+        let text: Vec<String> = d.ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(text[0], "ovs    delete bridge br-hs-9 (no longer wanted)");
+        assert_eq!(text[1], format!("{:<72} [L2VNI/l2-10]", "ovs    create bridge br-hs-10"));
     }
 
     #[test]
     fn managed_bridge_is_created_then_the_port_attached() {
         let d = diff(&[port(10, "br-hs-10", true)], &OvsObserved::default());
-        assert_eq!(
-            lines(&d),
-            ["ovs    create bridge br-hs-10 (L2VNI/l2-10)", "ovs    attach host-e-10 to br-hs-10 (L2VNI/l2-10)"]
-        );
+        assert_eq!(lines(&d), ["create bridge br-hs-10 [L2VNI/l2-10]", "attach host-e-10 to br-hs-10 [L2VNI/l2-10]"]);
         assert!(d.problems.is_empty());
     }
 
@@ -132,9 +143,9 @@ mod tests {
         assert_eq!(
             lines(&d),
             [
-                "ovs    detach host-e-12 from br-ext (no longer wanted)",
-                "ovs    detach host-e-13 from br-hs-13 (no longer wanted)",
-                "ovs    delete bridge br-hs-14 (no longer wanted)",
+                "detach host-e-12 from br-ext (no longer wanted)",
+                "detach host-e-13 from br-hs-13 (no longer wanted)",
+                "delete bridge br-hs-14 (no longer wanted)",
             ]
         );
     }
@@ -146,9 +157,9 @@ mod tests {
         assert_eq!(
             lines(&d),
             [
-                "ovs    detach host-e-10 from br-ext (L2VNI/l2-10)",
-                "ovs    create bridge br-hs-10 (L2VNI/l2-10)",
-                "ovs    attach host-e-10 to br-hs-10 (L2VNI/l2-10)",
+                "detach host-e-10 from br-ext [L2VNI/l2-10]",
+                "create bridge br-hs-10 [L2VNI/l2-10]",
+                "attach host-e-10 to br-hs-10 [L2VNI/l2-10]",
             ]
         );
     }
@@ -159,9 +170,6 @@ mod tests {
         assert_eq!(d.problems.len(), 1);
         assert_eq!(d.problems[0].owner.as_ref().unwrap().name, "l2-20");
         assert!(d.problems[0].message.contains("br-nope does not exist"), "{}", d.problems[0].message);
-        assert_eq!(
-            lines(&d),
-            ["ovs    create bridge br-hs-21 (L2VNI/l2-21)", "ovs    attach host-e-21 to br-hs-21 (L2VNI/l2-21)"]
-        );
+        assert_eq!(lines(&d), ["create bridge br-hs-21 [L2VNI/l2-21]", "attach host-e-21 to br-hs-21 [L2VNI/l2-21]"]);
     }
 }

@@ -21,7 +21,7 @@ mod apply;
 mod diff;
 mod vsctl;
 
-pub use apply::{OvsReport, prune, reconcile};
+pub use apply::{OvsReport, diff_live, prune, reconcile};
 pub use diff::diff;
 pub use vsctl::{CREATED_BY_KEY, CREATED_BY_VALUE, DEFAULT_SOCKET, OvsError, Ovsdb};
 
@@ -133,10 +133,11 @@ pub struct OvsOp {
 
 impl fmt::Display for OvsOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ovs    {}", self.action)?;
+        // As the kernel's steps print: where, what, then whose.
+        let text = format!("{:<6} {}", "ovs", self.action);
         match &self.owner {
-            Some(o) => write!(f, " ({o})"),
-            None => write!(f, " (no longer wanted)"),
+            Some(o) => write!(f, "{text:<72} [{o}]"),
+            None => write!(f, "{text} (no longer wanted)"),
         }
     }
 }

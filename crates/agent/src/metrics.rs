@@ -145,7 +145,7 @@ impl Metrics {
         metric(
             "openperouter_kernel_writes_total",
             "counter",
-            "Kernel writes (netlink changes and sysctls).",
+            "Kernel writes (netlink changes and sysctls) and Open vSwitch database write transactions.",
             &plain(f.kernel_writes.to_string()),
         );
         metric(

@@ -55,7 +55,7 @@ pub struct FrrOutcome {
 pub struct KernelOutcome {
     /// Operations run.
     pub operations: usize,
-    /// Kernel writes made.
+    /// Kernel writes made, with the Open vSwitch database's write transactions.
     pub writes: u64,
     /// Failed objects.
     pub failures: usize,

@@ -30,16 +30,20 @@ FROM ${BASE_IMAGE}
 # frr: the daemons (zebra, bgpd, staticd, bfdd, and mgmtd, which FRR 10 needs) and vtysh;
 # util-linux: nsenter, so the router pod's FRR container can enter /run/netns/perouter;
 # iproute2: `ip` for debugging a node; tini: the init that reaps the daemons' children;
-# containernetworking-plugins: the CNI plugins of CNIDevice underlays (in /usr/lib/cni).
-# No frr-pythontools: the reloader applies changes with its own applier (one vtysh per pass),
-# so the image carries no Python.
+# containernetworking-plugins: the CNI plugins of CNIDevice underlays (in /usr/lib/cni);
+# openvswitch-switch: ovs-vsctl, the controller's client of the node's Open vSwitch database
+# (L2VNIs with an OVSBridge host master; the OVS daemons in the package are never started here).
+# No frr-pythontools: the reloader applies changes with its own applier (one vtysh per pass);
+# the only Python in the image is what Open vSwitch's package depends on.
 # Versions follow the Debian 13 point release the base image carries (pinning them breaks the
 # build at every security update).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends frr util-linux iproute2 tini containernetworking-plugins \
+        openvswitch-switch \
     && rm -rf /var/lib/apt/lists/* \
     && command -v nsenter \
+    && command -v ovs-vsctl \
     && test -x /usr/lib/frr/mgmtd \
     && test -x /usr/lib/cni/macvlan
 COPY --from=build /out/openperouter /usr/bin/openperouter

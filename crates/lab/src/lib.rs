@@ -7,6 +7,7 @@
 //!   product reaches the kernel);
 //! * [`control`]: the lab's life cycle, [`up`], [`status`] and [`down`];
 //! * [`pe`]: the PE routers (one node agent per node) that `up` starts;
+//! * [`ovs`]: each node's own Open vSwitch (when installed), for L2VNIs on OVS bridges;
 //! * [`speaker`]: each node's BGP speaker (FRR, BIRD or GoBGP) and how to query it;
 //! * [`check`]: the scenarios of `openperouter lab check`, with real state and real packets.
 
@@ -14,6 +15,7 @@ pub mod build;
 pub mod check;
 pub mod control;
 pub mod fabric;
+pub mod ovs;
 pub mod pe;
 pub mod speaker;
 pub mod vm;

@@ -7,6 +7,8 @@
 //!   agent's `--config-dir`, watched by it (`lab check` drops an invalid resource there);
 //! * `DIR/agent<i>/state/`: the agent's `--state-dir`; `agent.log` its output (level
 //!   `OPR_LAB_AGENT_LOG`, default info); `agent.pid`;
+//! * `DIR/node<i>-ovs/`: the node's Open vSwitch (see [`crate::ovs`]), the agent's
+//!   `--ovs-socket` (a socket that does not exist when Open vSwitch is not installed);
 //! * `DIR/node<i>-pe/run` and `DIR/node<i>-pe/etc`: the FRR instance the agent runs in the router
 //!   namespace `<prefix>-node<i>-pe` (hostname `node<i>-pe`), laid out like the lab's own FRR
 //!   instances so that `down` stops it like them.
@@ -148,6 +150,12 @@ pub fn start_agent(
         .arg(&state)
         .arg("--cni-cache-dir")
         .arg(dir.join("cni-cache"))
+        // The node's own Open vSwitch (`crate::ovs`), or no database at all when it runs none:
+        // never the machine's.
+        .arg("--ovs-socket")
+        .arg(crate::ovs::socket(lab_dir, index))
+        .arg("--ovs-datapath-type")
+        .arg(crate::ovs::datapath_type(lab_dir, index).unwrap_or_default())
         .arg("--resync")
         .arg(AGENT_RESYNC_SECS.to_string())
         .arg("--log-level")

@@ -103,6 +103,9 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
         })
         .sum();
     assert_eq!(down.speakers.len(), own, "{down:?}");
+    // Each node's ovsdb-server and ovs-vswitchd, when Open vSwitch is installed.
+    let ovs_daemons = if lab::ovs::missing().is_none() { 4 } else { 0 };
+    assert_eq!(down.ovs.len(), ovs_daemons, "{down:?}");
     assert!(kernel::NetNs::list().iter().all(|n| !n.starts_with(&format!("{name}-"))));
     assert!(lab::control::processes_under(&options.dir()).is_empty());
 }

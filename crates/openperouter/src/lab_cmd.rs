@@ -220,7 +220,7 @@ pub fn down(args: DownArgs) -> Result<ExitCode> {
     let report = lab::down(&args.name, Path::new(lab::DEFAULT_RUN_ROOT), args.nodes)?;
     if report.removed_anything() {
         println!(
-            "lab {}: stopped {} FRR instances{}, removed {} namespaces{}{}",
+            "lab {}: stopped {} FRR instances{}{}, removed {} namespaces{}{}",
             args.name,
             report.instances,
             if report.speakers.is_empty() {
@@ -228,6 +228,7 @@ pub fn down(args: DownArgs) -> Result<ExitCode> {
             } else {
                 format!(" and {} BIRD/GoBGP speaker processes", report.speakers.len())
             },
+            if report.ovs.is_empty() { String::new() } else { format!(", {} Open vSwitch daemons", report.ovs.len()) },
             report.namespaces.len(),
             if report.stray_processes.is_empty() {
                 String::new()

@@ -17,6 +17,8 @@ pub struct DownReport {
     pub agents: Vec<u32>,
     /// Pids of the BIRD/GoBGP node speakers (and route installers) stopped.
     pub speakers: Vec<u32>,
+    /// Pids of the nodes' Open vSwitch daemons stopped.
+    pub ovs: Vec<u32>,
     pub namespaces: Vec<String>,
     pub instances: usize,
     pub stray_processes: Vec<u32>,
@@ -28,6 +30,7 @@ impl DownReport {
     pub fn removed_anything(&self) -> bool {
         !self.agents.is_empty()
             || !self.speakers.is_empty()
+            || !self.ovs.is_empty()
             || !self.namespaces.is_empty()
             || self.instances > 0
             || !self.stray_processes.is_empty()
@@ -80,6 +83,10 @@ pub(super) fn down_lab(lab: &Lab) -> Result<DownReport, LabError> {
             speaker.kind = kind;
             report.speakers.extend(speaker.stop());
         }
+    }
+    // 0c. The nodes' Open vSwitch daemons, by pid, before the namespaces their switches hold.
+    for i in crate::ovs::nodes_in(&dir) {
+        report.ovs.extend(crate::ovs::stop(&dir, i));
     }
     // 1. FRR: every instance the topology defines, plus node instances beyond its node count.
     let mut instances: Vec<Instance> = lab.instances().into_iter().map(|(_, i)| i).collect();

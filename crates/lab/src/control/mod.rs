@@ -10,6 +10,8 @@
 //!   a tmpfs, gone at reboot like the namespaces; inside the VM it is the guest's own `/run`),
 //!   holding `lab.conf` (the lab's settings, written before anything is built) and one directory
 //!   per FRR instance (`<short>/run`: pid files, sockets, logs; `<short>/etc`: `frr.conf`);
+//! * each node's Open vSwitch daemons (`node<i>-ovs/` in the run directory, stopped by their pid
+//!   files; see [`crate::ovs`]);
 //! * the FRR processes started from those directories (found by pid file and by a `/proc` scan
 //!   for command lines naming the run directory).
 //!

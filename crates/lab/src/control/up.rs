@@ -158,7 +158,7 @@ async fn start_speakers(lab: &Lab) -> Result<Vec<String>, LabError> {
     Ok(names)
 }
 
-/// Starts one agent per node, waits until each is Ready, attaches the L2 pods to the host
+/// Starts each node's Open vSwitch (when installed), then one agent per node, waits until each is Ready, attaches the L2 pods to the host
 /// bridges the PEs made, and waits for every PE session (ToR and host speakers).
 async fn start_pes(
     lab: &Lab,
@@ -169,6 +169,7 @@ async fn start_pes(
     let prefix = &lab.options.spec.prefix;
     let dir = lab.options.dir();
     let nodes = lab.options.spec.nodes;
+    start_ovs(lab, start, progress).await?;
     for i in 0..nodes {
         let pid = crate::pe::start_agent(prefix, &dir, i, pe, crate::pe::default_config(&lab.options.spec))
             .map_err(|e| LabError::Pe(e.to_string()))?;
@@ -214,6 +215,37 @@ async fn start_pes(
         )),
         Err(e) => progress(&format!("WARNING: {e}")),
     }
+    Ok(())
+}
+
+/// Starts each node's Open vSwitch (`crate::ovs`) when it is installed. One that does not
+/// start is reported, not fatal: the lab works without it and its Open vSwitch scenario fails.
+async fn start_ovs(lab: &Lab, start: Instant, progress: &mut (dyn FnMut(&str) + Send)) -> Result<(), LabError> {
+    if let Some(why) = crate::ovs::missing() {
+        progress(&format!("no Open vSwitch on the nodes: {why}"));
+        return Ok(());
+    }
+    let (prefix, dir, nodes) = (lab.options.spec.prefix.clone(), lab.options.dir(), lab.options.spec.nodes);
+    let results = tokio::task::spawn_blocking(move || {
+        let datapath = crate::ovs::choose_datapath();
+        let started: Vec<_> = (0..nodes).map(|i| crate::ovs::start(&prefix, &dir, i, datapath)).collect();
+        (datapath, started)
+    })
+    .await
+    .map_err(|e| BuildError::Join(e.to_string()))?;
+    let (datapath, started) = results;
+    let mut ok = 0;
+    for r in started {
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => progress(&format!("WARNING: {e}")),
+        }
+    }
+    progress(&format!(
+        "Open vSwitch started on {ok} of {nodes} nodes, {} datapath ({:.2} s)",
+        datapath.unwrap_or("kernel"),
+        start.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 

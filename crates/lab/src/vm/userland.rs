@@ -44,6 +44,7 @@ pub const DEBIAN13_PACKAGES: &[&str] = &[
     "procps",
     "util-linux",
     "containernetworking-plugins",
+    "openvswitch-switch",
 ];
 /// Environment variable overriding the Debian mirror (otherwise read from apt's sources).
 pub const MIRROR_ENV: &str = "OPR_DEBIAN_MIRROR";

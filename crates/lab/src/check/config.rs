@@ -35,8 +35,9 @@ async fn program_json(c: &Ctx<'_>, args: &[std::ffi::OsString]) -> Result<Value,
     })
 }
 
-/// Each node's kernel and FRR hold exactly its plan: `openperouter plan --diff`, as an operator
-/// runs it, finds no kernel step and no FRR line to change.
+/// Each node's kernel, FRR and Open vSwitch (when it runs one) hold exactly its plan:
+/// `openperouter plan --diff`, as an operator runs it, finds no kernel step, no FRR line and no
+/// Open vSwitch step to change.
 pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
     let dir = c.lab.options.dir();
     let mut seen = Vec::new();
@@ -64,6 +65,8 @@ pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
                 node_host_ns(&c.prefix, i).into(),
                 "--frr-vty".into(),
                 dir.join(format!("node{i}-pe")).join("run").into_os_string(),
+                "--ovs-socket".into(),
+                crate::ovs::socket(&dir, i).into(),
                 "-o".into(),
                 "json".into(),
             ],
@@ -78,6 +81,15 @@ pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
                 truncate(&diff["kernel"].to_string(), 600)
             ));
         }
+        // The node's Open vSwitch, when it runs one: nothing of ours to add or remove.
+        let ovs = &diff["ovs"];
+        if let Some(note) = ovs.get("note") {
+            return Err(format!("node{i}: Open vSwitch not compared: {note}"));
+        }
+        let ovs_steps: usize = ["ops", "problems"].iter().map(|k| ovs[k].as_array().map_or(0, Vec::len)).sum();
+        if ovs_steps != 0 {
+            return Err(format!("node{i}: Open vSwitch differs from the plan: {}", truncate(&ovs.to_string(), 600)));
+        }
         let frr = &diff["frr"];
         if let Some(note) = frr.get("note") {
             return Err(format!("node{i}: FRR not compared: {note}"));
@@ -88,7 +100,10 @@ pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
         }
         seen.push(format!("node{i} ({links} links, {addresses} addresses)"));
     }
-    Ok(format!("`plan --diff` finds no kernel step and no FRR line to change on {}", seen.join(", ")))
+    Ok(format!(
+        "`plan --diff` finds no kernel step, no FRR line and no Open vSwitch step to change on {}",
+        seen.join(", ")
+    ))
 }
 
 pub(super) const INVALID_FILE: &str = "openpe_zz_lab_check_invalid.yaml";

@@ -6,7 +6,8 @@
 //! reachability, type-5 import into the right VRF only, EVPN routes → host speaker, type-5
 //! export, L3 pod ↔ external hosts, stretched L2, anycast gateway, disconnected L2VNI,
 //! passthrough, kernel conformance, invalid resource, type-5 withdrawal, VNI and Underlay removed
-//! from the configuration, a CNI-made underlay interface instead of the NIC, FRR killed, router
+//! from the configuration, L2VNI 110 on an Open vSwitch bridge (managed, then external) and back
+//! on the Linux bridge, a CNI-made underlay interface instead of the NIC, FRR killed, router
 //! namespace deleted.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
 //!
@@ -17,6 +18,7 @@ mod cni;
 mod config;
 mod ctx;
 mod faults;
+mod ovs;
 mod probe;
 mod report;
 mod routing;
@@ -99,6 +101,9 @@ pub async fn run(lab: &Lab, progress: &mut (dyn FnMut(&Outcome) + Send)) -> Repo
     step!("kernel conformance", Some(conformance(&c).await));
     step!("invalid resource", Some(invalid_resource(&c).await));
     step!("VNI, Underlay removed from config", config_removal(&c).await);
+    let start = Instant::now();
+    let outcome = ovs::l2vni_on_ovs(&c).await;
+    record("L2VNI on Open vSwitch (Managed, External)", start, outcome);
     // Opt-in for now: on FRR 8.4 the ToR's session to the node stayed Idle once after the
     // switch back to the NIC, and the scenarios after it failed with it.
     if std::env::var(cni::OPT_IN).as_deref() == Ok("1") {

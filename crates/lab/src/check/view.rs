@@ -91,3 +91,8 @@ pub(super) fn remove_address(ns: &str, link: &str, address: &IpNet) -> Result<()
 pub(super) fn mac_text(m: &[u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
+
+/// The links in `ns`, with their kind and master.
+pub(super) fn links(ns: &str) -> Result<Vec<kernel::LinkEntry>, String> {
+    socket(ns)?.links().map_err(|e| format!("{ns}: {e}"))
+}

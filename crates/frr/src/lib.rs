@@ -143,6 +143,8 @@ mod dialect;
 mod model;
 mod normalize;
 pub mod render;
+mod order;
+mod render_af;
 mod render_isis;
 mod syntax;
 pub mod tree;

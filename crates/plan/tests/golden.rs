@@ -62,6 +62,22 @@ fn kernel_goldens() {
     }
 }
 
+/// The underlay interfaces CNI plugins make, for the scenarios that have any.
+#[test]
+fn cni_goldens() {
+    let mut with_cni = 0;
+    for path in scenarios() {
+        let plan = plan_for(&path);
+        if plan.cni.is_empty() {
+            continue;
+        }
+        with_cni += 1;
+        let json = serde_json::to_string_pretty(&plan.cni).expect("cni json");
+        insta::assert_snapshot!(format!("cni-{}", name_of(&path)), json);
+    }
+    assert!(with_cni >= 1, "no scenario plans a CNI-made underlay interface");
+}
+
 #[test]
 fn every_golden_passes_frr_syntax_check() {
     if !frr::vtysh_available() {

@@ -275,6 +275,35 @@ pub(super) async fn l3vpn_removal(c: &Ctx<'_>) -> Option<Check> {
     Some(match (run, restored) {
         (Ok(done), Ok(_)) => Ok(format!("{done}; restored: Ready, traffic to hostS-red back")),
         (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(format!("did not recover after the configuration was restored: {e}")),
+        (Ok(_), Err(e)) => Err(format!(
+            "did not recover after the configuration was restored: {e}; where the path stands: {}",
+            restore_diagnosis(c, i).await
+        )),
     })
+}
+
+/// Where the path pod → hostS-red → pod stands on node `i` and leafS, for a restore that did not
+/// bring the traffic back: the route to the host and its SID on the PE, the PE's SIDs as bgpd and
+/// zebra know them, and the route back on leafS.
+async fn restore_diagnosis(c: &Ctx<'_>, i: u32) -> String {
+    let pe = c.pe_vtysh(i);
+    let mut parts = Vec::new();
+    let there = segs(&pe, "pe", "red", HOST_NET).await;
+    parts.push(format!("node{i}-pe {HOST_NET} in red → SIDs {there:?}"));
+    if let Ok(leaf) = c.vtysh("leafS") {
+        let back = segs(&leaf, "leafS", "red", &pod_prefix(i)).await;
+        parts.push(format!("leafS {} in red → SIDs {back:?}", pod_prefix(i)));
+        let vpn = leaf.exec(&[&format!("show bgp ipv4 vpn {}", pod_prefix(i))]).await;
+        parts.push(format!("leafS bgp: {}", truncate(&vpn.map_err(|e| e.to_string()).unwrap_or_else(|e| e), 600)));
+    }
+    for cmd in
+        ["show bgp segment-routing srv6", "show segment-routing srv6 sid", "show bgp vrf red ipv4 unicast summary"]
+    {
+        let out = pe.exec(&[cmd]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
+        parts.push(format!("node{i}-pe `{cmd}`: {}", truncate(&out, 700)));
+    }
+    let rib = pe.exec(&["show ipv6 route"]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
+    let local: Vec<&str> = rib.lines().filter(|l| l.contains("seg6local")).collect();
+    parts.push(format!("node{i}-pe seg6local routes: {local:?}"));
+    parts.join(" | ")
 }

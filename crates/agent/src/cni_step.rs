@@ -17,13 +17,6 @@ impl Agent {
         rt
     }
 
-    /// `CNI_CONTAINERID` of this node's underlay attachments.
-    fn cni_container_id(node: &str) -> String {
-        let id: String =
-            node.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
-        format!("perouter-underlay-{id}")
-    }
-
     /// Makes sure the CNI DHCP daemon runs when a planned configuration uses DHCP addressing:
     /// started (in the host namespace) when its socket does not answer, started again when it
     /// exited. One an earlier agent left running is used as it is.
@@ -86,11 +79,12 @@ impl Agent {
             return;
         }
         let rt = self.cni_runtime();
-        let id = Self::cni_container_id(&plan.node.name);
+        let id = container_id(&plan.node.name);
         let netns = kernel::NetNs::path_of(&self.cfg.router_netns);
         let wanted = plan.cni.clone();
         let router = self.cfg.router_netns.clone();
         let results = tokio::task::spawn_blocking(move || {
+            let pending = pending(&rt, &id, &router, &wanted);
             wanted
                 .iter()
                 .map(|c| {
@@ -98,7 +92,7 @@ impl Agent {
                         cni::Attachment { container_id: id.clone(), netns: netns.clone(), ifname: c.ifname.clone() };
                     // Made with this configuration and still there: no plugin runs (a no-op
                     // reconcile starts no process).
-                    if rt.is_current(&att, &c.config, &c.runtime_config) && link_exists(&router, &c.ifname) {
+                    if !pending.iter().any(|p| p.ifname == c.ifname) {
                         return (c.ifname.clone(), Ok(cni::Ensured::Unchanged));
                     }
                     (c.ifname.clone(), rt.ensure(&att, &c.config, &c.runtime_config))
@@ -127,7 +121,7 @@ impl Agent {
     /// Deletes the CNI interfaces made for this node that the plan no longer has.
     pub(crate) async fn cni_prune(&self, plan: &plan::NodePlan) {
         let rt = self.cni_runtime();
-        let id = Self::cni_container_id(&plan.node.name);
+        let id = container_id(&plan.node.name);
         let netns: PathBuf = kernel::NetNs::path_of(&self.cfg.router_netns);
         let wanted: Vec<String> = plan.cni.iter().map(|c| c.ifname.clone()).collect();
         let _ = tokio::task::spawn_blocking(move || {
@@ -141,6 +135,34 @@ impl Agent {
         })
         .await;
     }
+}
+
+/// `CNI_CONTAINERID` of the underlay attachments of node `node`.
+pub fn container_id(node: &str) -> String {
+    let id: String =
+        node.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    format!("perouter-underlay-{id}")
+}
+
+/// What the CNI step would do on node `node` to make the CNI interfaces of the router namespace
+/// `router_netns` exactly `wanted`, from the cache in `cache_dir` and the namespace's links; no
+/// plugin runs. `plan --diff` prints it; the agent runs plugins only for what it lists.
+pub fn pending_for(
+    cache_dir: &std::path::Path,
+    node: &str,
+    router_netns: &str,
+    wanted: &[plan::CniInterface],
+) -> Vec<cni::Pending> {
+    let rt = cni::Runtime::new(Vec::new(), cache_dir);
+    pending(&rt, &container_id(node), router_netns, wanted)
+}
+
+fn pending(rt: &cni::Runtime, id: &str, router_netns: &str, wanted: &[plan::CniInterface]) -> Vec<cni::Pending> {
+    let wanted: Vec<cni::Wanted<'_>> = wanted
+        .iter()
+        .map(|c| cni::Wanted { ifname: &c.ifname, config: &c.config, runtime_config: &c.runtime_config })
+        .collect();
+    rt.pending(id, &kernel::NetNs::path_of(router_netns), &wanted, |ifname| link_exists(router_netns, ifname))
 }
 
 /// Where the CNI DHCP daemon listens (its default, which the `dhcp` IPAM plugin uses).

@@ -9,7 +9,7 @@
 //! When the router namespace was deleted and created again, FRR is still running in the old
 //! one: a managed FRR is restarted into the new namespace, and the kernel state is rebuilt.
 
-mod cni_step;
+pub mod cni_step;
 pub mod config;
 pub mod error;
 pub mod identity;

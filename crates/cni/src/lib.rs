@@ -24,7 +24,7 @@ pub use config::{ConfList, ConfigError};
 #[cfg(feature = "runtime")]
 pub use exec::{Command, ExecError, PluginError};
 #[cfg(feature = "runtime")]
-pub use runtime::{Attachment, CniError, Ensured, Runtime};
+pub use runtime::{Attachment, CniError, Ensured, Pending, PendingAction, Runtime, Wanted};
 
 /// Where the plugins are looked for unless told otherwise: the router's own copies, the usual
 /// place, Debian's `containernetworking-plugins`.

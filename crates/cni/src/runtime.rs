@@ -62,6 +62,46 @@ pub enum CniError {
     BadId(String),
 }
 
+/// An attachment as it should be, for [`Runtime::pending`].
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    pub ifname: &'a str,
+    pub config: &'a Value,
+    pub runtime_config: &'a Map<String, Value>,
+}
+
+/// A step [`Runtime::pending`] finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub ifname: String,
+    pub action: PendingAction,
+}
+
+/// What a [`Pending`] step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingAction {
+    /// Not made yet: `ADD`.
+    Add,
+    /// Made with this configuration but gone from its namespace: `DEL`, then `ADD`.
+    Repair,
+    /// Made with another configuration: `DEL` with that one, then `ADD`.
+    Replace,
+    /// Made but no longer wanted: `DEL`.
+    Delete,
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.action {
+            PendingAction::Add => "add (not made yet)",
+            PendingAction::Repair => "make again (made, but gone from its namespace)",
+            PendingAction::Replace => "make again with the new configuration",
+            PendingAction::Delete => "delete (no longer planned)",
+        };
+        write!(f, "{:<6} {} {what}", "cni", self.ifname)
+    }
+}
+
 /// A cache entry.
 #[derive(Debug, Clone, PartialEq)]
 struct Cached {
@@ -135,6 +175,40 @@ impl Runtime {
         let path = self.cache_path(att)?;
         std::fs::remove_file(&path).map_err(|source| CniError::Cache { path, source })?;
         Ok(true)
+    }
+
+    /// What [`ensure`](Self::ensure) and [`remove`](Self::remove) would do to make the
+    /// attachments of `container_id` in `netns` exactly `wanted`, read from the cache alone: no
+    /// plugin runs (so no `CHECK` either: an interface made with its configuration and still
+    /// present counts as in place). `present` says whether an interface exists in `netns`.
+    pub fn pending(
+        &self,
+        container_id: &str,
+        netns: &std::path::Path,
+        wanted: &[Wanted<'_>],
+        present: impl Fn(&str) -> bool,
+    ) -> Vec<Pending> {
+        let mut steps: Vec<Pending> = self
+            .attached(container_id)
+            .into_iter()
+            .filter(|n| !wanted.iter().any(|w| w.ifname == n))
+            .map(|ifname| Pending { ifname, action: PendingAction::Delete })
+            .collect();
+        for w in wanted {
+            let att = Attachment { container_id: container_id.into(), netns: netns.into(), ifname: w.ifname.into() };
+            let action = match self.cached(&att) {
+                Ok(Some(c)) if c.config == *w.config && c.runtime_config == *w.runtime_config => {
+                    if present(w.ifname) {
+                        continue;
+                    }
+                    PendingAction::Repair
+                }
+                Ok(Some(_)) => PendingAction::Replace,
+                Ok(None) | Err(_) => PendingAction::Add,
+            };
+            steps.push(Pending { ifname: w.ifname.to_string(), action });
+        }
+        steps
     }
 
     /// The interface names `container_id` has cache entries for.

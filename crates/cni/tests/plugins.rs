@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use cni::{Attachment, Ensured, Runtime};
+use cni::{Attachment, Ensured, PendingAction, Runtime, Wanted};
 use kernel::{NetNs, Socket};
 use serde_json::{Map, Value, json};
 
@@ -86,6 +86,18 @@ fn macvlan_underlay_is_added_checked_repaired_replaced_and_removed() {
         ifname: "net1".into(),
     };
     let none = Map::new();
+    // What the cache and the namespace say is left to do for `wanted` (no plugin runs).
+    let pending = |rt: &Runtime, wanted: &[(&str, &Value)]| -> Vec<(String, PendingAction)> {
+        let wanted: Vec<Wanted<'_>> =
+            wanted.iter().map(|(ifname, config)| Wanted { ifname, config, runtime_config: &none }).collect();
+        let present = |ifname: &str| addresses(&name, ifname).is_some();
+        rt.pending("perouter-underlay-test", &NetNs::path_of(&name), &wanted, present)
+            .into_iter()
+            .map(|p| (p.ifname, p.action))
+            .collect()
+    };
+    let (ten, twenty) = (macvlan("192.168.11.10/24"), macvlan("192.168.11.20/24"));
+    assert_eq!(pending(&rt, &[("net1", &ten)]), vec![("net1".to_string(), PendingAction::Add)]);
 
     // ADD, then only CHECK.
     let added = rt.ensure(&att, &macvlan("192.168.11.10/24"), &none).expect("add");
@@ -93,12 +105,16 @@ fn macvlan_underlay_is_added_checked_repaired_replaced_and_removed() {
     assert_eq!(addresses(&name, "net1"), Some(vec!["192.168.11.10/24".to_string()]));
     assert_eq!(rt.ensure(&att, &macvlan("192.168.11.10/24"), &none).expect("check"), Ensured::Unchanged);
     assert_eq!(rt.attached("perouter-underlay-test"), vec!["net1".to_string()]);
+    assert_eq!(pending(&rt, &[("net1", &ten)]), vec![]);
+    assert_eq!(pending(&rt, &[("net1", &twenty)]), vec![("net1".to_string(), PendingAction::Replace)]);
+    assert_eq!(pending(&rt, &[]), vec![("net1".to_string(), PendingAction::Delete)]);
 
     // Someone deletes the interface: CHECK fails, it is made again.
     handle
         .run(|| Socket::open().expect("netlink").request(&mut kernel::rtnl::delete_link("net1")))
         .expect("run")
         .expect("delete");
+    assert_eq!(pending(&rt, &[("net1", &ten)]), vec![("net1".to_string(), PendingAction::Repair)]);
     let repaired = rt.ensure(&att, &macvlan("192.168.11.10/24"), &none).expect("repair");
     assert!(matches!(repaired, Ensured::Repaired { .. }), "{repaired:?}");
     assert_eq!(addresses(&name, "net1"), Some(vec!["192.168.11.10/24".to_string()]));

@@ -66,6 +66,10 @@ enum Command {
         /// socket does not exist).
         #[arg(long, requires = "diff", value_name = "SOCKET", default_value = dataplane::ovs::DEFAULT_SOCKET)]
         ovs_socket: String,
+        /// With --diff: the CNI cache of the node's agent, to print the CNI steps for
+        /// `CNIDevice` underlay interfaces (read-only: no plugin runs).
+        #[arg(long, requires = "diff", value_name = "DIR", default_value = agent::config::DEFAULT_CNI_CACHE_DIR)]
+        cni_cache_dir: PathBuf,
     },
     /// Check that every resource is valid for a node.
     #[command(after_help = EXIT_HELP)]
@@ -229,7 +233,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        Command::Plan { node, output, diff: Some(router), host_netns, frr_vty, ovs_socket } => {
+        Command::Plan { node, output, diff: Some(router), host_netns, frr_vty, ovs_socket, cni_cache_dir } => {
             let (plan, _) = plan_from(&node)?;
             let (Some(kernel), Some(frr_config)) = (&plan.kernel, &plan.frr) else {
                 return Err(Failure::Other(anyhow!("the Underlay is invalid: applying would change nothing")));
@@ -238,6 +242,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .map_err(|e| Failure::Other(anyhow!("reading the live kernel state: {e}")))?;
             let frr = frr_diff(frr_config, &router, frr_vty);
             let ovs = dataplane::ovs::diff_live(&dataplane::ovs::Ovsdb::new(&ovs_socket, None), &kernel.ovs_ports);
+            let cni = agent::cni_step::pending_for(&cni_cache_dir, &plan.node.name, &router, &plan.cni);
             match output {
                 OutputFormat::Text => {
                     if diff.is_empty() {
@@ -276,6 +281,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         }
                         Err(e) => println!("Open vSwitch: not compared: {e}"),
                     }
+                    if !plan.cni.is_empty() || !cni.is_empty() {
+                        if cni.is_empty() {
+                            println!("CNI ({}): nothing to do", cni_cache_dir.display());
+                        } else {
+                            println!("CNI ({}):", cni_cache_dir.display());
+                            for step in &cni {
+                                println!("{step}");
+                            }
+                        }
+                    }
                 }
                 OutputFormat::Json => {
                     let lines = |l: &[frr::DeltaLine]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
@@ -289,7 +304,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                         Ok(d) => serde_json::json!(d),
                         Err(e) => serde_json::json!({ "note": e.to_string() }),
                     };
-                    let both = serde_json::json!({ "kernel": diff, "frr": frr, "ovs": ovs });
+                    let cni: Vec<String> = cni.iter().map(ToString::to_string).collect();
+                    let both = serde_json::json!({ "kernel": diff, "frr": frr, "ovs": ovs, "cni": cni });
                     println!("{}", serde_json::to_string_pretty(&both).map_err(|e| Failure::Other(e.into()))?)
                 }
             }

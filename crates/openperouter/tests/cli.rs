@@ -302,6 +302,26 @@ fn plan_diff_asks_open_vswitch_only_when_an_l2vni_is_on_it() {
 }
 
 #[test]
+fn plan_diff_lists_the_cni_steps_from_the_cache() {
+    let ns = format!("opr-diff-absent-{}", std::process::id());
+    let cache = tempfile::tempdir().expect("tempdir");
+    let dir = cache.path().to_string_lossy().into_owned();
+    let cni = ["-f", "examples/compat/underlay-cni-static.yaml", "--node-name", "node-1", "--diff", &ns];
+    let out = run(&[&["plan"][..], &cni, &["--cni-cache-dir", &dir]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("CNI ({dir}):\ncni    net1 add (not made yet)\n")), "{text}");
+    // An attachment the cache holds that no Underlay wants any more is to be deleted.
+    std::fs::write(cache.path().join("perouter-underlay-node-1@old0.json"), "{}").expect("write");
+    let out = run(&[&["plan"][..], &cni, &["--cni-cache-dir", &dir]].concat());
+    let text = stdout(&out);
+    assert!(text.contains("cni    old0 delete (no longer planned)\n"), "{text}");
+    // Without CNI interfaces planned or made, nothing is said about CNI.
+    let out = run(&["plan", "-f", "examples/lab", "--node-name", "worker-0", "--diff", &ns, "--cni-cache-dir", &dir]);
+    assert!(!stdout(&out).contains("CNI"), "{}", stdout(&out));
+}
+
+#[test]
 fn plan_diff_prints_the_frr_lines_to_delete_and_add() {
     if let Some(reason) = frr::testing::skip_reason() {
         frr::testing::skip_loudly("plan --diff against FRR", &reason);

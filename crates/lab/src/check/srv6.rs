@@ -302,6 +302,11 @@ async fn restore_diagnosis(c: &Ctx<'_>, i: u32) -> String {
         let out = pe.exec(&[cmd]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
         parts.push(format!("node{i}-pe `{cmd}`: {}", truncate(&out, 700)));
     }
+    let host = c.speaker(i).next_hops(HOST_NET).await;
+    parts.push(format!("node{i}'s host speaker: {HOST_NET} via {host:?}"));
+    let red = pe.exec(&["show ip route vrf red"]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
+    let red: Vec<&str> = red.lines().filter(|l| l.contains('/')).collect();
+    parts.push(format!("node{i}-pe VRF red routes: {red:?}"));
     let rib = pe.exec(&["show ipv6 route"]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
     let local: Vec<&str> = rib.lines().filter(|l| l.contains("seg6local")).collect();
     parts.push(format!("node{i}-pe seg6local routes: {local:?}"));

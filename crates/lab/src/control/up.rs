@@ -228,7 +228,25 @@ async fn start_ovs(lab: &Lab, start: Instant, progress: &mut (dyn FnMut(&str) + 
     let (prefix, dir, nodes) = (lab.options.spec.prefix.clone(), lab.options.dir(), lab.options.spec.nodes);
     let results = tokio::task::spawn_blocking(move || {
         let datapath = crate::ovs::choose_datapath();
-        let started: Vec<_> = (0..nodes).map(|i| crate::ovs::start(&prefix, &dir, i, datapath)).collect();
+        // The nodes side by side: each start is a few short processes, mostly waiting.
+        let started: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..nodes)
+                .map(|i| {
+                    s.spawn({
+                        let (p, d) = (&prefix, &dir);
+                        move || crate::ovs::start(p, d, i, datapath)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(0..nodes)
+                .map(|(h, index)| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(crate::ovs::OvsError { index, message: "its start panicked".into() }))
+                })
+                .collect()
+        });
         (datapath, started)
     })
     .await

@@ -68,6 +68,21 @@ fn lines(s: &str) -> Vec<String> {
     v
 }
 
+/// Node `i`'s Open vSwitch holds the external bridge only, with exactly the ports `want`.
+async fn only_the_external_bridge(c: &Ctx<'_>, i: u32, want: &[&str]) -> Result<(), String> {
+    let bridges = lines(&vsctl(c, i, &["list-br"]).await?);
+    if bridges != [EXTERNAL_BRIDGE] {
+        return Err(format!("node{i}: bridges {bridges:?}, want only {EXTERNAL_BRIDGE}"));
+    }
+    let ports = lines(&vsctl(c, i, &["list-ports", EXTERNAL_BRIDGE]).await?);
+    let mut want: Vec<String> = want.iter().map(|p| p.to_string()).collect();
+    want.sort();
+    if ports != want {
+        return Err(format!("node{i}: {EXTERNAL_BRIDGE} has ports {ports:?}, want {want:?}"));
+    }
+    Ok(())
+}
+
 /// Node `i`'s kernel: `link` is a port whose master is a device of `kind` (`openvswitch` for
 /// the kernel datapath's `ovs-system`, `bridge` for a Linux bridge).
 fn master_kind(c: &Ctx<'_>, i: u32, link: &str) -> Result<(String, String), String> {
@@ -195,14 +210,7 @@ async fn run(c: &Ctx<'_>, base: &str) -> Check {
     }
     for i in 0..c.nodes {
         eventually(Duration::from_secs(60), || async {
-            let bridges = lines(&vsctl(c, i, &["list-br"]).await?);
-            if bridges != [EXTERNAL_BRIDGE] {
-                return Err(format!("node{i}: bridges {bridges:?}, want only {EXTERNAL_BRIDGE}"));
-            }
-            let ports = lines(&vsctl(c, i, &["list-ports", EXTERNAL_BRIDGE]).await?);
-            if ports != [BYSTANDER, HOST_LEG] {
-                return Err(format!("node{i}: {EXTERNAL_BRIDGE} has ports {ports:?}"));
-            }
+            only_the_external_bridge(c, i, &[BYSTANDER, HOST_LEG]).await?;
             Ok(String::new())
         })
         .await?;
@@ -223,16 +231,7 @@ async fn run(c: &Ctx<'_>, base: &str) -> Check {
     }
     for i in 0..c.nodes {
         eventually(Duration::from_secs(60), || async {
-            let bridges = lines(&vsctl(c, i, &["list-br"]).await?);
-            if bridges != [EXTERNAL_BRIDGE] {
-                return Err(format!("node{i}: bridges {bridges:?}, want only {EXTERNAL_BRIDGE}"));
-            }
-            let ports = lines(&vsctl(c, i, &["list-ports", EXTERNAL_BRIDGE]).await?);
-            let mut want = vec![BYSTANDER.to_string(), L2POD_NODE_IF.to_string()];
-            want.sort();
-            if ports != want {
-                return Err(format!("node{i}: {EXTERNAL_BRIDGE} has ports {ports:?}, want {want:?}"));
-            }
+            only_the_external_bridge(c, i, &[BYSTANDER, L2POD_NODE_IF]).await?;
             match master_kind(c, i, HOST_LEG)? {
                 (m, k) if m == MANAGED_BRIDGE && k == "bridge" => Ok(String::new()),
                 other => {

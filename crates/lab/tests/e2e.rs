@@ -87,7 +87,7 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
         let want = lab::speaker::kind_of(speakers, i);
         assert!(status.speakers.iter().any(|s| s.node == i && s.kind == want), "node{i} is not {want}: {status}");
     }
-    let report = rt.block_on(lab::check::run(&lab, &mut |o| {
+    let report = rt.block_on(lab::check::run(&lab, &[], &mut |o| {
         eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
     }));
     eprintln!("{report}");

@@ -99,6 +99,10 @@ pub struct CheckArgs {
     /// Lab name.
     #[arg(long, default_value = "opr")]
     pub name: String,
+    /// Run only the scenarios whose name contains this text (repeatable; the others are reported as
+    /// SKIP), e.g. `--only CNI` or `--only "underlay sessions"`.
+    #[arg(long, value_name = "TEXT")]
+    pub only: Vec<String>,
 }
 
 /// Arguments of `openperouter lab down`.
@@ -194,7 +198,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         };
         println!("  {v} {} ({:.1} s)", o.name, o.took.as_secs_f64());
     };
-    let report = runtime()?.block_on(lab::check::run(&lab, &mut progress));
+    let report = runtime()?.block_on(lab::check::run(&lab, &args.only, &mut progress));
     println!();
     print!("{report}");
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -112,9 +112,34 @@ pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
     .await;
     Some(match (run, restored) {
         (Ok(done), Ok(_)) => Ok(format!("{done}; back on the NIC: {IFNAME} and its cache entry gone, traffic back")),
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(format!("did not recover on the NIC: {e}")),
+        (Ok(_), Err(e)) => Err(format!("did not recover on the NIC: {e} — {}", diagnosis(c, i).await)),
+        (Err(e), _) => Err(format!("{e} — {}", diagnosis(c, i).await)),
     })
+}
+
+/// Where node `i`'s underlay stands when the scenario fails: both ends of the ToR session (state,
+/// last reset, timers due), the ToR's BFD peers, its neighbour entry for the node (the MAC the
+/// macvlan had may linger there) and the node's underlay links and addresses.
+async fn diagnosis(c: &Ctx<'_>, i: u32) -> String {
+    let node = node_underlay_ip(i);
+    let mut parts = Vec::new();
+    let wanted = ["BGP state", "Last reset", "Next start timer", "Next connect timer", "Read thread", "Connections"];
+    let keep = |out: String| -> Vec<String> {
+        out.lines().map(str::trim).filter(|l| wanted.iter().any(|w| l.contains(w))).map(str::to_string).collect()
+    };
+    if let Ok(tor) = c.vtysh("tor") {
+        let out = tor.exec(&[&format!("show bgp neighbors {node}")]).await.map_err(|e| e.to_string());
+        parts.push(format!("tor → {node}: {:?}", keep(out.unwrap_or_else(|e| e))));
+        let bfd = tor.exec(&["show bfd peers brief"]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
+        parts.push(format!("tor BFD: {}", truncate(&bfd, 600)));
+    }
+    let out = c.pe_vtysh(i).exec(&["show bgp neighbors 192.168.11.2"]).await.map_err(|e| e.to_string());
+    parts.push(format!("node{i}-pe → 192.168.11.2: {:?}", keep(out.unwrap_or_else(|e| e))));
+    let (_, neigh) = sh(&c.ns("tor"), &["ip", "neigh", "show", &node]).await;
+    parts.push(format!("tor neighbour {node}: {}", neigh.trim()));
+    let (_, links) = sh(&node_router_ns(&c.prefix, i), &["ip", "-br", "addr"]).await;
+    parts.push(format!("node{i} router namespace: {}", links.trim().replace('\n', "; ")));
+    parts.join(" | ")
 }
 
 #[cfg(test)]

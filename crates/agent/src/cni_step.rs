@@ -17,13 +17,53 @@ impl Agent {
         rt
     }
 
-    /// Makes sure the CNI DHCP daemon runs when a planned configuration uses DHCP addressing:
-    /// started (in the host namespace) when its socket does not answer, started again when it
-    /// exited. One an earlier agent left running is used as it is.
-    async fn ensure_dhcp_daemon(&mut self, plan: &plan::NodePlan) -> Result<(), String> {
-        if !plan.cni.iter().any(|c| uses_dhcp(&c.config)) {
-            return Ok(());
+    /// The CNI step: the daemon DHCP addressing needs, then the unplanned interfaces deleted,
+    /// then the planned ones made or checked; the daemon stopped once nothing uses DHCP.
+    pub(crate) async fn cni_step(&mut self, st: &mut NodeStatus, plan: &plan::NodePlan) {
+        // Deleting an interface addressed by DHCP needs the daemon as much as making one does
+        // (the plugin releases its lease through it; without it the DEL fails and the interface
+        // stays), so entries in the cache count too.
+        if self.dhcp_in_use(plan)
+            && let Err(e) = self.ensure_dhcp_daemon().await
+        {
+            tracing::warn!("CNI DHCP daemon: {e}");
+            if let Some(underlay) = plan.applied.iter().find(|a| a.kind == ResourceKind::Underlay) {
+                st.failed_resources.push(FailedResource::new(
+                    ResourceKind::Underlay,
+                    &underlay.name,
+                    FailureReason::OverlayAttachmentFailed,
+                    format!("CNI DHCP daemon: {e}"),
+                ));
+            }
+            return;
         }
+        self.cni_prune(plan).await;
+        self.cni_ensure(st, plan).await;
+        if !self.dhcp_in_use(plan)
+            && let Some(mut daemon) = self.dhcp_daemon.take()
+        {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            tracing::info!(pid = daemon.id(), "CNI DHCP daemon stopped: no interface uses DHCP any more");
+        }
+    }
+
+    /// Whether an interface planned, or one the cache says was made, is addressed by DHCP.
+    fn dhcp_in_use(&self, plan: &plan::NodePlan) -> bool {
+        let rt = self.cni_runtime();
+        let id = container_id(&plan.node.name);
+        let netns = kernel::NetNs::path_of(&self.cfg.router_netns);
+        plan.cni.iter().any(|c| uses_dhcp(&c.config))
+            || rt.attached(&id).into_iter().any(|ifname| {
+                let att = cni::Attachment { container_id: id.clone(), netns: netns.clone(), ifname };
+                rt.cached_config(&att).is_some_and(|c| uses_dhcp(&c))
+            })
+    }
+
+    /// Makes sure the CNI DHCP daemon runs: started (in the host namespace) when its socket does
+    /// not answer, started again when it exited. One an earlier agent left running is used as it
+    /// is.
+    async fn ensure_dhcp_daemon(&mut self) -> Result<(), String> {
         if let Some(child) = self.dhcp_daemon.as_mut()
             && matches!(child.try_wait(), Ok(None))
             && dhcp_socket_answers()
@@ -65,19 +105,9 @@ impl Agent {
 
     /// Makes sure the planned CNI interfaces exist (`ensure`: CHECK, or ADD, or DEL and ADD);
     /// a failure is an outcome of the Underlay.
-    pub(crate) async fn cni_ensure(&mut self, st: &mut NodeStatus, plan: &plan::NodePlan) {
+    async fn cni_ensure(&mut self, st: &mut NodeStatus, plan: &plan::NodePlan) {
         let underlay = plan.applied.iter().find(|a| a.kind == ResourceKind::Underlay).map(|a| a.name.clone());
         let (Some(underlay), false) = (underlay, plan.cni.is_empty()) else { return };
-        if let Err(e) = self.ensure_dhcp_daemon(plan).await {
-            tracing::warn!("CNI DHCP daemon: {e}");
-            st.failed_resources.push(FailedResource::new(
-                ResourceKind::Underlay,
-                &underlay,
-                FailureReason::OverlayAttachmentFailed,
-                format!("CNI DHCP daemon: {e}"),
-            ));
-            return;
-        }
         let rt = self.cni_runtime();
         let id = container_id(&plan.node.name);
         let netns = kernel::NetNs::path_of(&self.cfg.router_netns);
@@ -119,7 +149,7 @@ impl Agent {
     }
 
     /// Deletes the CNI interfaces made for this node that the plan no longer has.
-    pub(crate) async fn cni_prune(&self, plan: &plan::NodePlan) {
+    async fn cni_prune(&self, plan: &plan::NodePlan) {
         let rt = self.cni_runtime();
         let id = container_id(&plan.node.name);
         let netns: PathBuf = kernel::NetNs::path_of(&self.cfg.router_netns);

@@ -77,8 +77,7 @@ impl Agent {
         let kernel_started = Instant::now();
         // Unplanned CNI interfaces go first, while their parent NICs are where the plugins find
         // them (the kernel step may take a NIC back into the router namespace).
-        self.cni_prune(plan).await;
-        self.cni_ensure(st, plan).await;
+        self.cni_step(st, plan).await;
         match self.kernel(kernel).await {
             Ok(report) => {
                 st.kernel = status::KernelOutcome {

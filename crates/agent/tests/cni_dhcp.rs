@@ -90,7 +90,7 @@ async fn cni_underlay_with_dhcp_addressing_and_a_supervised_daemon() {
     let mut cfg = agent::AgentConfig::new(vec![config.clone()], router.clone());
     cfg.host_netns = Some(PathBuf::from(format!("/run/netns/{host}")));
     cfg.cni_cache_dir = dir.path().join("cni-cache");
-    let mut agent = agent::Agent::new(cfg);
+    let mut agent = agent::Agent::new(cfg.clone());
 
     let leased = |addrs: &[String]| addrs.iter().any(|a| a.starts_with("192.168.79.5") && a.ends_with("/24"));
     let st = agent.reconcile().await;
@@ -111,9 +111,21 @@ async fn cni_underlay_with_dhcp_addressing_and_a_supervised_daemon() {
     assert!(std::os::unix::net::UnixStream::connect("/run/cni/dhcp.sock").is_ok(), "its socket answers");
     assert!(leased(&ipv4_of(&router, "fabric0")));
 
-    // The Underlay goes: the interface is deleted (its lease released through the daemon).
+    // The agent stops, and so does the daemon; the Underlay goes meanwhile. The next agent
+    // needs the daemon to delete the interface (the plugin releases its lease through it),
+    // though nothing planned uses DHCP any more: it starts it, deletes fabric0, forgets it, and
+    // stops the daemon again.
+    drop(agent);
+    let _ = Command::new("kill").arg(again.to_string()).output();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::remove_file(config.join("openpe_underlay.yaml")).expect("remove");
+    let mut agent = agent::Agent::new(cfg);
     agent.reconcile().await;
+    cleanup.pids.extend(agent.dhcp_daemon_pid());
     let gone = Command::new("ip").args(["-n", &router, "link", "show", "fabric0"]).output().expect("ip");
     assert!(!gone.status.success(), "fabric0 deleted with the Underlay");
+    let cached = std::fs::read_dir(dir.path().join("cni-cache")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(cached, 0, "no CNI cache entry left");
+    assert_eq!(agent.dhcp_daemon_pid(), None, "the daemon stopped once nothing used DHCP");
+    assert!(std::os::unix::net::UnixStream::connect("/run/cni/dhcp.sock").is_err(), "its socket no longer answers");
 }

@@ -211,6 +211,12 @@ impl Runtime {
         steps
     }
 
+    /// The configuration `att` was made with, by its cache entry (`None`: no entry, or one that
+    /// cannot be read).
+    pub fn cached_config(&self, att: &Attachment) -> Option<Value> {
+        self.cached(att).ok().flatten().map(|c| c.config)
+    }
+
     /// The interface names `container_id` has cache entries for.
     pub fn attached(&self, container_id: &str) -> Vec<String> {
         let prefix = format!("{container_id}@");

@@ -1,7 +1,9 @@
-//! A node whose underlay is not its NIC but a macvlan CNI plugins make on it (`CNIDevice`,
-//! static addressing): the NIC goes back to the node, the macvlan in the router namespace takes
-//! the node's underlay address, and sessions, EVPN and the passthrough work through it; then
-//! back to the NIC, with nothing of the CNI interface left behind.
+//! A node whose underlay is not its NIC but a macvlan CNI plugins make on it (`CNIDevice`): the
+//! NIC goes back to the node, the macvlan in the router namespace takes the node's underlay
+//! address, statically first, then (the configuration changed: deleted and made again) leased
+//! from a DHCP server on the ToR; sessions, EVPN and the passthrough work through it each time;
+//! then back to the NIC, with nothing of the CNI interfaces, their cache entries or the DHCP
+//! daemon left behind.
 
 use std::time::Duration;
 
@@ -14,21 +16,142 @@ use super::view;
 use crate::fabric::{node_host_ns, node_router_ns, node_underlay_ip, pod_ip};
 use crate::pe;
 
-/// The environment variable that makes `lab check` run this scenario (`1`).
-pub(super) const OPT_IN: &str = "OPR_LAB_CNI";
-/// What the report says when it did not run.
-pub(super) const OPT_IN_NOTE: &str = "opt-in: set OPR_LAB_CNI=1 to run it";
-
 /// The name of the CNI-made underlay interface in the router namespace.
 const IFNAME: &str = "fabric0";
 
+/// Where the CNI DHCP daemon listens (the `dhcp` IPAM plugin's default).
+const DHCP_SOCKET: &str = "/run/cni/dhcp.sock";
+
+/// How the macvlan gets its address.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Addressing {
+    Static,
+    Dhcp,
+}
+
 /// The lab's PE configuration with node `i`'s Underlay on a CNI macvlan over `toswitch`.
-fn cni_config(base: &str, i: u32) -> String {
+fn cni_config(base: &str, i: u32, addressing: Addressing) -> String {
+    let ipam = match addressing {
+        Addressing::Static => {
+            format!("type: static\n                addresses: [{{address: \"{}/24\"}}]", node_underlay_ip(i))
+        }
+        Addressing::Dhcp => "type: dhcp".to_string(),
+    };
     let cni = format!(
-        "    - type: CNIDevice\n      cniDevice:\n        type: RawConfig\n        interfaceName: {IFNAME}\n        rawConfig:\n          cniVersion: 1.0.0\n          name: underlay\n          plugins:\n            - type: macvlan\n              master: toswitch\n              mode: bridge\n              ipam:\n                type: static\n                addresses: [{{address: \"{}/24\"}}]\n",
-        node_underlay_ip(i)
+        "    - type: CNIDevice\n      cniDevice:\n        type: RawConfig\n        interfaceName: {IFNAME}\n        rawConfig:\n          cniVersion: 1.0.0\n          name: underlay\n          plugins:\n            - type: macvlan\n              master: toswitch\n              mode: bridge\n              ipam:\n                {ipam}\n"
     );
     base.replace("    - type: NetworkDevice\n      networkDevice: {interfaceName: toswitch}\n", &cni)
+}
+
+/// A DHCP server on the ToR's switch port that leases exactly node `i`'s underlay address and
+/// offers no router (a default route in the router namespace is not wanted); stopped on drop.
+struct DhcpServer {
+    child: tokio::process::Child,
+    leases: std::path::PathBuf,
+}
+
+impl DhcpServer {
+    fn start(c: &Ctx<'_>, i: u32, dir: &std::path::Path) -> Result<DhcpServer, String> {
+        let dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or("dnsmasq is not installed (apt-get install dnsmasq-base): no DHCP server for the lab")?;
+        let leases = dir.join("tor-dhcp.leases");
+        let _ = std::fs::remove_file(&leases);
+        let ip = node_underlay_ip(i);
+        let child = tokio::process::Command::new("ip")
+            .args(["netns", "exec", &c.ns("tor"), dnsmasq, "--keep-in-foreground", "--port=0"])
+            .args([
+                "--interface=toswitch",
+                "--bind-interfaces",
+                "--conf-file=/dev/null",
+                "--dhcp-option=3",
+                "--no-ping",
+            ])
+            .arg(format!("--dhcp-range={ip},{ip},255.255.255.0,10m"))
+            .arg(format!("--dhcp-leasefile={}", leases.display()))
+            .arg(format!("--pid-file={}", dir.join("tor-dhcp.pid").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start dnsmasq on the ToR: {e}"))?;
+        Ok(DhcpServer { child, leases })
+    }
+
+    /// Whether it has leased `ip`.
+    fn leased(&self, ip: &str) -> bool {
+        std::fs::read_to_string(&self.leases).is_ok_and(|l| l.split_whitespace().any(|w| w == ip))
+    }
+}
+
+impl Drop for DhcpServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Node `i`'s underlay moved onto the macvlan (from the NIC or from another macvlan) with
+/// `addressing`: the address in the router namespace, sessions up, traffic through L3VNI, the
+/// passthrough and to the leaves, exactly one cache entry.
+async fn on_the_macvlan(c: &Ctx<'_>, i: u32, addressing: Addressing, cache: &std::path::Path) -> Check {
+    let base = pe::default_config(&c.lab.options.spec);
+    let path = pe::config_dir(&c.lab.options.dir(), i).join("openpe.yaml");
+    let (router, host) = (node_router_ns(&c.prefix, i), node_host_ns(&c.prefix, i));
+    let address: IpNet = format!("{}/24", node_underlay_ip(i)).parse().map_err(|e| format!("{e}"))?;
+    let text = cni_config(base, i, addressing);
+    if !text.contains(IFNAME) {
+        return Err("the lab's PE configuration has no NetworkDevice toswitch to replace".to_string());
+    }
+    let before = view::ifindexes(&router).get(IFNAME).copied();
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The NIC returns to the node (with its address, which the macvlan takes over: the node's
+    // copy goes, or both would answer for it); a macvlan made before is replaced by a new one.
+    let started = std::time::Instant::now();
+    eventually(Duration::from_secs(90), || async {
+        if !view::ifindexes(&host).contains_key("toswitch") {
+            return Err("toswitch not back in the node yet".to_string());
+        }
+        if view::addresses(&host, "toswitch").unwrap_or_default().contains(&address) {
+            view::remove_address(&host, "toswitch", &address)?;
+        }
+        let now = view::ifindexes(&router).get(IFNAME).copied();
+        if before.is_some() && now == before {
+            return Err(format!("{IFNAME} not made again yet"));
+        }
+        let made = view::addresses(&router, IFNAME).unwrap_or_default();
+        if made.contains(&address) {
+            Ok(String::new())
+        } else {
+            Err(format!("{IFNAME} in the router namespace: {made:?}"))
+        }
+    })
+    .await?;
+    let made_in = started.elapsed().as_secs_f64();
+    underlay_sessions(c).await?;
+    host_sessions(c).await?;
+    let pinged = pings(
+        &[
+            (c.ns(&format!("pod{i}")), "192.168.20.2".to_string()),
+            (c.ns("hostA-red"), pod_ip(i)),
+            (c.ns(&format!("pod{i}")), "192.168.22.2".to_string()),
+        ],
+        Duration::from_secs(60),
+    )
+    .await?;
+    let cached = cache_entries(cache);
+    if cached != 1 {
+        return Err(format!("{cached} CNI cache entries for node{i}, not 1"));
+    }
+    let how = match addressing {
+        Addressing::Static => "static",
+        Addressing::Dhcp => "leased by DHCP",
+    };
+    Ok(format!("{address} {how} in {made_in:.1} s; sessions up; {pinged}"))
+}
+
+fn cache_entries(cache: &std::path::Path) -> usize {
+    std::fs::read_dir(cache).map(|d| d.count()).unwrap_or(0)
 }
 
 pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
@@ -41,45 +164,17 @@ pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
         Err(e) => return Some(Err(format!("{e}"))),
     };
     let cache = pe::agent_dir(&c.lab.options.dir(), i).join("cni-cache");
-    let cached = || std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    let mut server = None;
     let run = async {
-        let text = cni_config(base, i);
-        if !text.contains(IFNAME) {
-            return Err("the lab's PE configuration has no NetworkDevice toswitch to replace".to_string());
+        let fixed = on_the_macvlan(c, i, Addressing::Static, &cache).await?;
+        // Another configuration for the same interface: the static one is deleted, the DHCP one
+        // made, with a lease from the ToR.
+        let dhcp = server.insert(DhcpServer::start(c, i, &c.lab.options.dir())?);
+        let leased = on_the_macvlan(c, i, Addressing::Dhcp, &cache).await?;
+        if !dhcp.leased(&node_underlay_ip(i)) {
+            return Err(format!("the ToR's DHCP server has no lease of {}", node_underlay_ip(i)));
         }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        // The NIC returns to the node (with its address, which the macvlan takes over: the
-        // node's copy goes, or both would answer for it).
-        let started = std::time::Instant::now();
-        eventually(Duration::from_secs(90), || async {
-            if !view::ifindexes(&host).contains_key("toswitch") {
-                return Err("toswitch not back in the node yet".to_string());
-            }
-            if view::addresses(&host, "toswitch").unwrap_or_default().contains(&address) {
-                view::remove_address(&host, "toswitch", &address)?;
-            }
-            let made = view::addresses(&router, IFNAME).unwrap_or_default();
-            if made.contains(&address) { Ok(String::new()) } else { Err(format!("{IFNAME} in the router namespace: {made:?}")) }
-        })
-        .await?;
-        let made_in = started.elapsed().as_secs_f64();
-        underlay_sessions(c).await?;
-        host_sessions(c).await?;
-        let pinged = pings(
-            &[
-                (c.ns(&format!("pod{i}")), "192.168.20.2".to_string()),
-                (c.ns("hostA-red"), pod_ip(i)),
-                (c.ns(&format!("pod{i}")), "192.168.22.2".to_string()),
-            ],
-            Duration::from_secs(60),
-        )
-        .await?;
-        if cached() != 1 {
-            return Err(format!("{} CNI cache entries for node{i}, not 1", cached()));
-        }
-        Ok::<String, String>(format!(
-            "node{i}: {IFNAME} (macvlan on toswitch) made by CNI with {address} in {made_in:.1} s; sessions up; {pinged}"
-        ))
+        Ok::<String, String>(format!("node{i}: {IFNAME} (macvlan on toswitch) made by CNI: {fixed}; then {leased}"))
     }
     .await;
     // Back to the NIC: its address returns first (it moves into the router namespace with it).
@@ -94,13 +189,15 @@ pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
             let r = view::ifindexes(&router);
             let st = agent_status(c, i).await?;
             let ready = st.get("conditions").map(|v| v.to_string()).unwrap_or_default();
-            if r.contains_key(IFNAME) || !r.contains_key("toswitch") || cached() != 0 {
+            if r.contains_key(IFNAME) || !r.contains_key("toswitch") || cache_entries(&cache) != 0 {
                 Err(format!(
                     "node{i}: {IFNAME} still there or toswitch not back in the router namespace ({} cache entries)",
-                    cached()
+                    cache_entries(&cache)
                 ))
             } else if !(ready.contains("\"Ready\"") && ready.contains("\"True\"")) {
                 Err(format!("node{i} not Ready: {ready}"))
+            } else if std::os::unix::net::UnixStream::connect(DHCP_SOCKET).is_ok() {
+                Err("the CNI DHCP daemon still runs with nothing addressed by DHCP".to_string())
             } else {
                 Ok(String::new())
             }
@@ -110,8 +207,11 @@ pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
         pings(&[(c.ns(&format!("pod{i}")), "192.168.20.2".to_string())], Duration::from_secs(60)).await
     }
     .await;
+    drop(server);
     Some(match (run, restored) {
-        (Ok(done), Ok(_)) => Ok(format!("{done}; back on the NIC: {IFNAME} and its cache entry gone, traffic back")),
+        (Ok(done), Ok(_)) => {
+            Ok(format!("{done}; back on the NIC: {IFNAME}, its cache entry and the DHCP daemon gone, traffic back"))
+        }
         (Ok(_), Err(e)) => Err(format!("did not recover on the NIC: {e} — {}", diagnosis(c, i).await)),
         (Err(e), _) => Err(format!("{e} — {}", diagnosis(c, i).await)),
     })
@@ -139,6 +239,11 @@ async fn diagnosis(c: &Ctx<'_>, i: u32) -> String {
     parts.push(format!("tor neighbour {node}: {}", neigh.trim()));
     let (_, links) = sh(&node_router_ns(&c.prefix, i), &["ip", "-br", "addr"]).await;
     parts.push(format!("node{i} router namespace: {}", links.trim().replace('\n', "; ")));
+    // The agent's last words on the CNI step and its last warnings.
+    let log = std::fs::read_to_string(pe::agent_dir(&c.lab.options.dir(), i).join("agent.log")).unwrap_or_default();
+    let said: Vec<&str> =
+        log.lines().filter(|l| l.contains("CNI") || l.contains("WARN") || l.contains("ERROR")).collect();
+    parts.push(format!("node{i} agent.log: {:?}", &said[said.len().saturating_sub(10)..]));
     parts.join(" | ")
 }
 
@@ -148,8 +253,10 @@ mod tests {
 
     #[test]
     fn the_nic_of_the_underlay_becomes_a_cni_device() {
-        let text = cni_config(pe::DEFAULT_PE_CONFIG, 1);
+        let text = cni_config(pe::DEFAULT_PE_CONFIG, 1, Addressing::Static);
         assert!(!text.contains("NetworkDevice") && text.contains("type: CNIDevice"), "{text}");
         assert!(text.contains("master: toswitch") && text.contains("addresses: [{address: \"192.168.11.4/24\"}]"));
+        let dhcp = cni_config(pe::DEFAULT_PE_CONFIG, 1, Addressing::Dhcp);
+        assert!(dhcp.contains("ipam:\n                type: dhcp\n") && !dhcp.contains("addresses"), "{dhcp}");
     }
 }

@@ -7,8 +7,8 @@
 //! export, L3 pod ↔ external hosts, stretched L2, anycast gateway, disconnected L2VNI,
 //! passthrough, kernel conformance, invalid resource, type-5 withdrawal, VNI and Underlay removed
 //! from the configuration, L2VNI 110 on an Open vSwitch bridge (managed, then external) and back
-//! on the Linux bridge, a CNI-made underlay interface instead of the NIC, FRR killed, router
-//! namespace deleted.
+//! on the Linux bridge, a CNI-made underlay interface instead of the NIC (static, then DHCP),
+//! FRR killed, router namespace deleted.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
 //!
 //! With the SRv6 fabric (`lab up --fabric srv6`) the scenarios are those of `srv6.rs` plus the
@@ -114,13 +114,7 @@ pub async fn run(lab: &Lab, only: &[String], progress: &mut (dyn FnMut(&Outcome)
     let name = "L2VNI on Open vSwitch (Managed, External)";
     let outcome = if selected(name) { ovs::l2vni_on_ovs(&c).await } else { Err(NOT_SELECTED) };
     record(name, start, outcome);
-    // Opt-in for now: on FRR 8.4 the ToR's session to the node stayed Idle once after the
-    // switch back to the NIC, and the scenarios after it failed with it.
-    if std::env::var(cni::OPT_IN).as_deref() == Ok("1") {
-        step!("CNI underlay (macvlan on the NIC)", cni::cni_underlay(&c).await);
-    } else {
-        record("CNI underlay (macvlan on the NIC)", Instant::now(), Err(cni::OPT_IN_NOTE));
-    }
+    step!("CNI underlay (macvlan on the NIC, static then DHCP)", cni::cni_underlay(&c).await);
     step!("FRR killed (bgpd+zebra -9)", Some(frr_kill(&c).await));
     step!("router netns deleted", Some(netns_delete(&c).await));
     // Last: on FRR 8.4 the withdrawal leaves the L3VNI path to leafA broken until FRR restarts.

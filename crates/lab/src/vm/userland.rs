@@ -45,6 +45,7 @@ pub const DEBIAN13_PACKAGES: &[&str] = &[
     "util-linux",
     "containernetworking-plugins",
     "openvswitch-switch",
+    "dnsmasq-base",
 ];
 /// Environment variable overriding the Debian mirror (otherwise read from apt's sources).
 pub const MIRROR_ENV: &str = "OPR_DEBIAN_MIRROR";

@@ -9,14 +9,18 @@
 //! * [`pe`]: the PE routers (one node agent per node) that `up` starts;
 //! * [`ovs`]: each node's own Open vSwitch (when installed), for L2VNIs on OVS bridges;
 //! * [`speaker`]: each node's BGP speaker (FRR, BIRD or GoBGP) and how to query it;
+//! * [`kernel_watch`] and [`session_counters`]: what the drills watch to prove nothing moved
+//!   (kernel events seen by `ip monitor`, sorted by cause; BGP sessions' up and down counts);
 //! * [`check`]: the scenarios of `openperouter lab check`, with real state and real packets.
 
 pub mod build;
 pub mod check;
 pub mod control;
 pub mod fabric;
+pub mod kernel_watch;
 pub mod ovs;
 pub mod pe;
+pub mod session_counters;
 pub mod speaker;
 pub mod vm;
 

@@ -7,7 +7,8 @@
 //!   borrowed byte slices. A socket stays bound to the namespace of the thread that opened it.
 //! * [`rtnl`]: typed requests (create, change and delete links; add and remove addresses; add
 //!   routes), each a value turned into one message; [`read`](Socket::links): links, addresses,
-//!   routes and neighbours as small owned values, for code that asks rather than reconciles.
+//!   routes and neighbours as small owned values, for code that asks rather than reconciles
+//!   (each reply's payload decoded by a pure `read::parse_*`, fuzzed like [`netlink::messages`]).
 //! * [`sysctl`]: `/proc/sys` with one key convention (`net/ipv4/conf/eth0.10/forwarding`).
 //! * [`procs`]: processes in `/proc`: pid files, running or not, command lines, finding and
 //!   stopping them.
@@ -20,7 +21,7 @@
 pub mod netlink;
 mod netns;
 pub mod procs;
-mod read;
+pub mod read;
 pub mod rtnl;
 pub mod sysctl;
 

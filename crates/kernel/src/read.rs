@@ -75,7 +75,9 @@ fn mac_of(p: &[u8]) -> Option<[u8; 6]> {
     p.try_into().ok()
 }
 
-fn parse_link(p: &[u8]) -> Option<LinkEntry> {
+/// One `RTM_NEWLINK` payload (after the netlink header) as a link dump reply carries it; `None`
+/// when it is too short to be one.
+pub fn parse_link(p: &[u8]) -> Option<LinkEntry> {
     let index = get_u32(p.get(4..8)?)?;
     let mut l =
         LinkEntry { index, name: String::new(), kind: String::new(), master: None, vrf_table: None, mtu: 0, mac: None };
@@ -105,7 +107,8 @@ fn parse_link(p: &[u8]) -> Option<LinkEntry> {
     Some(l)
 }
 
-fn parse_address(p: &[u8]) -> Option<(u32, IpNet)> {
+/// One `RTM_NEWADDR` payload: `(link index, address)`; `None` when it is not an address.
+pub fn parse_address(p: &[u8]) -> Option<(u32, IpNet)> {
     let (prefix, index) = (*p.get(1)?, get_u32(p.get(4..8)?)?);
     let (mut local, mut address) = (None, None);
     for (t, v) in attrs(p.get(8..)?) {
@@ -118,7 +121,8 @@ fn parse_address(p: &[u8]) -> Option<(u32, IpNet)> {
     IpNet::new(local.or(address)?, prefix).ok().map(|n| (index, n))
 }
 
-fn parse_route(p: &[u8]) -> Option<RouteEntry> {
+/// One `RTM_NEWROUTE` payload; `None` when it is too short or its destination is not a prefix.
+pub fn parse_route(p: &[u8]) -> Option<RouteEntry> {
     let (family, dst_len, table8, protocol) = (*p.first()?, *p.get(1)?, *p.get(4)?, *p.get(5)?);
     let mut table = u32::from(table8);
     let mut dst = None;
@@ -151,7 +155,8 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
     Some(RouteEntry { destination, table, gateways, protocol })
 }
 
-fn parse_neighbour(p: &[u8]) -> Option<Neighbour> {
+/// One `RTM_NEWNEIGH` payload (a neighbour, or a bridge FDB entry); `None` when too short.
+pub fn parse_neighbour(p: &[u8]) -> Option<Neighbour> {
     let fdb = *p.first()? == AF_BRIDGE;
     let index = get_u32(p.get(4..8)?)?;
     let state = u16::from_ne_bytes(p.get(NDA_STATE_OFFSET..NDA_STATE_OFFSET + 2)?.try_into().ok()?);

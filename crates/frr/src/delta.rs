@@ -474,6 +474,14 @@ mod tests {
         format!("{head}{vrf}{bgp}route-map{tail}")
     }
 
+    /// Found by the `frr_config` fuzz target: the applier saw a change between a text and itself.
+    #[test]
+    fn a_text_never_differs_from_itself() {
+        let text = "config header\nconfig header\nconfig header\n neighbor x\n";
+        let change = diff(text, text);
+        assert!(change.is_empty(), "{change:?}");
+    }
+
     #[test]
     fn parses_blocks_by_indentation() {
         let tree = parse(BASE);

@@ -3,7 +3,7 @@
 //! FRR); [`union`] joins the texts several daemons print into the one configuration they run
 //! together; [`render`] writes a tree back as text.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A configuration line and the lines nested under it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,22 +65,24 @@ pub fn parse(text: &str) -> Vec<Node> {
 }
 
 /// One node per block: a block header seen twice (a raw snippet reopening `router bgp A`)
-/// holds the lines of both, as in FRR.
+/// holds the lines of both, as in FRR. A line that opens a block anywhere among its siblings
+/// is that block wherever it appears (entering it again is what the plain line does), so all
+/// of its occurrences are one node; other lines stay as they are.
 fn merge_repeated(nodes: Vec<Node>) -> Vec<Node> {
+    let headers: HashSet<String> = nodes.iter().filter(|n| n.block).map(|n| n.line.clone()).collect();
     let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
-    // Where the first block of each header is in `out`.
+    // Where the block of each header is in `out`.
     let mut blocks: HashMap<String, usize> = HashMap::new();
-    for node in nodes {
-        let first = blocks.get(&node.line).copied().filter(|&i| out[i].block || node.block);
-        match first {
-            Some(i) => {
-                out[i].block = true;
-                out[i].children.extend(node.children);
-            }
+    for mut node in nodes {
+        if !headers.contains(&node.line) {
+            out.push(node);
+            continue;
+        }
+        match blocks.get(&node.line) {
+            Some(&i) => out[i].children.extend(node.children),
             None => {
-                if node.block || !blocks.contains_key(&node.line) {
-                    blocks.insert(node.line.clone(), out.len());
-                }
+                node.block = true;
+                blocks.insert(node.line.clone(), out.len());
                 out.push(node);
             }
         }
@@ -208,5 +210,26 @@ mod tests {
         );
         // What is rendered reads back as the same tree.
         assert_eq!(parse(&text), joined);
+    }
+
+    /// Found by the `frr_config` fuzz target: a header printed twice as a plain line, then
+    /// once with lines under it, stayed two nodes, so a text differed from itself.
+    #[test]
+    fn a_block_header_also_printed_plain_is_one_block() {
+        let tree = parse(
+            "ip forwarding
+config header
+config header
+config header
+ set x
+config header
+",
+        );
+        assert_eq!(tree.len(), 2);
+        assert_eq!(tree[1].line, "config header");
+        assert!(tree[1].block);
+        assert_eq!(tree[1].children.len(), 1);
+        // Plain lines that open no block keep every occurrence.
+        assert_eq!(parse("a\na\n").len(), 2);
     }
 }

@@ -39,7 +39,7 @@ mod sysctl;
 pub use apply::{Datapath, diff_live};
 pub use diff::diff;
 pub use kernel::{KernelError, NlError};
-pub use observe::{NsState, Observed, ObservedLink, VxlanState, is_link_local};
+pub use observe::{NsState, Observed, ObservedLink, VxlanState, is_link_local, parse_addr, parse_link};
 pub use ops::{Action, Diff, Failure, LinkChange, NewLink, NewLinkKind, Op, Report};
 
 use std::fmt;

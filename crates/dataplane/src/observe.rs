@@ -338,8 +338,9 @@ fn ip_of(p: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Parses one `RTM_NEWLINK` payload; only the attributes the diff needs are looked at.
-pub(crate) fn parse_link(payload: &[u8]) -> Option<ObservedLink> {
+/// Parses one `RTM_NEWLINK` payload (after the netlink header); only the attributes the diff
+/// needs are looked at. Public for the fuzz targets (`crates/fuzzing`).
+pub fn parse_link(payload: &[u8]) -> Option<ObservedLink> {
     let hdr = payload.get(..16)?;
     let index = get_i32(&hdr[4..8])?;
     let flags = get_u32(&hdr[8..12])?;
@@ -422,8 +423,8 @@ fn parse_linkinfo(p: &[u8], l: &mut ObservedLink) {
     }
 }
 
-/// Parses one `RTM_NEWADDR` payload into `(link index, address)`.
-pub(crate) fn parse_addr(payload: &[u8]) -> Option<(u32, IpNet)> {
+/// Parses one `RTM_NEWADDR` payload into `(link index, address)`. Public for the fuzz targets.
+pub fn parse_addr(payload: &[u8]) -> Option<(u32, IpNet)> {
     let hdr = payload.get(..8)?;
     let family = hdr[0];
     let prefix = hdr[1];

@@ -218,7 +218,11 @@ impl Target {
                         .filter(|(_, s)| !matches!(s, DaemonState::Running { .. }))
                         .map(|(d, _)| d.as_str())
                         .collect();
-                    return Err(format!("FRR daemons {down:?} did not come back within 30 s (watchfrr is running)"));
+                    return Err(if down.is_empty() {
+                        "FRR's restarted daemons were still loading their configuration after 30 s".to_string()
+                    } else {
+                        format!("FRR daemons {down:?} did not come back within 30 s (watchfrr is running)")
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -152,7 +152,7 @@ impl Instance {
 }
 boot() {
   [ -s "$CONF/frr.conf" ] || return 0
-  touch "$RUN/frr-ctl.booting"
+  echo $$ >"$RUN/frr-ctl.booting"
 "#,
         );
         let _ = writeln!(s, "  {vtysh} --vty_socket \"$RUN\" --config_dir \"$CONF\" -b \"$@\"");

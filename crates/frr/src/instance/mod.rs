@@ -421,9 +421,11 @@ impl Instance {
     }
 
     /// Whether the control script is loading `frr.conf` into restarted daemons (their
-    /// configuration is incomplete until it is done).
+    /// configuration is incomplete until it is done). The marker holds the script's pid: one
+    /// whose script is gone is stale (watchfrr kills a restart command that overruns its
+    /// timeout, before the script can remove it), and waiting on it would wait forever.
     pub fn booting(&self) -> bool {
-        self.spec.run_dir.join(BOOTING_MARKER).exists()
+        booting(&self.spec.run_dir.join(BOOTING_MARKER))
     }
 
     /// Which incarnation runs each daemon (watchfrr excluded: it is not
@@ -729,9 +731,37 @@ pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
     None
 }
 
+/// Whether the booting marker at `marker` is there and its writer still runs (a marker without
+/// a pid yet counts as booting).
+fn booting(marker: &Path) -> bool {
+    if !marker.exists() {
+        return false;
+    }
+    match read_pid(marker) {
+        Some(pid) => Path::new(&format!("/proc/{pid}")).exists(),
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_booting_marker_whose_script_is_gone_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join(BOOTING_MARKER);
+        assert!(!booting(&marker), "no marker");
+        std::fs::write(&marker, format!("{}\n", std::process::id())).unwrap();
+        assert!(booting(&marker), "its writer runs");
+        let mut child = Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(&marker, format!("{dead}\n")).unwrap();
+        assert!(!booting(&marker), "its writer is gone");
+        std::fs::write(&marker, "").unwrap();
+        assert!(booting(&marker), "being written");
+    }
 
     /// An FRR 8.4 instance (no mgmtd), whatever FRR this machine has.
     pub(super) fn spec() -> InstanceSpec {

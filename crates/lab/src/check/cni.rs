@@ -244,6 +244,13 @@ async fn diagnosis(c: &Ctx<'_>, i: u32) -> String {
     let said: Vec<&str> =
         log.lines().filter(|l| l.contains("CNI") || l.contains("WARN") || l.contains("ERROR")).collect();
     parts.push(format!("node{i} agent.log: {:?}", &said[said.len().saturating_sub(10)..]));
+    // What watchfrr did to the node's FRR (a daemon restarted, a restart command killed).
+    let run = c.lab.options.dir().join(format!("node{i}-pe")).join("run");
+    let logs = [run.join("watchfrr.log"), run.join(format!("node{i}-pe")).join("watchfrr.log")];
+    if let Some(log) = logs.iter().find_map(|p| std::fs::read_to_string(p).ok()) {
+        let lines: Vec<&str> = log.lines().collect();
+        parts.push(format!("node{i} watchfrr.log: {:?}", &lines[lines.len().saturating_sub(8)..]));
+    }
     parts.join(" | ")
 }
 

@@ -127,12 +127,26 @@ pub fn start_agent(
     let node_config = conf.join("node-config.yaml");
     std::fs::write(&node_config, format!("nodeIndex:\n  index: {index}\nnodeName: node{index}\n"))
         .map_err(io("cannot write", &node_config))?;
+    spawn_agent(prefix, lab_dir, index, &pe.program)
+}
+
+/// Starts node `index`'s agent (`program host …`) on the config directory it already has, as
+/// [`start_agent`] does after writing it (an agent started again after a stop); returns its pid
+/// (also written to `agent.pid`). Its output goes to a new `agent.log`.
+pub fn spawn_agent(prefix: &str, lab_dir: &Path, index: u32, program: &Path) -> Result<u32, PeError> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PeError::Io { index, what, path, source }
+    };
+    let dir = agent_dir(lab_dir, index);
+    let conf = config_dir(lab_dir, index);
+    let state = dir.join("state");
     let frr_dir = lab_dir.join(format!("node{index}-pe"));
     let log_path = dir.join("agent.log");
     let log = std::fs::File::create(&log_path).map_err(io("cannot create", &log_path))?;
     let err_log = log.try_clone().map_err(io("cannot duplicate", &log_path))?;
     let host_ns = NetNs::open(&node_host_ns(prefix, index))?;
-    let mut cmd = Command::new(&pe.program);
+    let mut cmd = Command::new(program);
     cmd.arg("host")
         .arg("--config-dir")
         .arg(&conf)
@@ -165,7 +179,7 @@ pub fn start_agent(
         .stderr(err_log)
         .process_group(0);
     host_ns.enter_on_exec(&mut cmd)?;
-    let child = cmd.spawn().map_err(io("cannot start", &pe.program))?;
+    let child = cmd.spawn().map_err(io("cannot start", program))?;
     let pid = child.id();
     // The child is not waited for: it outlives this process (`down` stops it by pid).
     drop(child);

@@ -21,6 +21,7 @@ mod faults;
 mod ovs;
 mod probe;
 mod report;
+mod restart;
 mod routing;
 mod srv6;
 mod traffic;
@@ -108,6 +109,7 @@ pub async fn run(lab: &Lab, only: &[String], progress: &mut (dyn FnMut(&Outcome)
     step!("disconnected L2VNI (300)", disconnected_l2(&c).await);
     step!("passthrough both ways", Some(passthrough(&c).await));
     step!("kernel conformance", Some(conformance(&c).await));
+    step!("agent restarted (SIGKILL, SIGTERM)", restart::agent_restart(&c).await);
     step!("invalid resource", Some(invalid_resource(&c).await));
     step!("VNI, Underlay removed from config", config_removal(&c).await);
     let start = Instant::now();

@@ -309,3 +309,65 @@ fn anycast_gateway_mac_and_address_are_set_in_place() {
         vec!["router set br-pe-110 address 00:f3:00:00:00:6f", "router add address 192.171.24.1/24 to br-pe-110"]
     );
 }
+
+/// What an agent started again finds: the L3VNI it made before, read back from the kernel by a
+/// fresh dump (a VRF; the bridge in it; the VXLAN port of the bridge with learning off,
+/// neighbour suppression on and no IPv6 link-local; the veth pair across the namespaces, the
+/// router leg in the VRF). Nothing is to be done: the VXLAN, its bridge port flags and its
+/// master are as planned.
+#[test]
+fn an_l3vni_read_back_from_the_kernel_needs_nothing() {
+    let o = owner("L3VNI", "red");
+    let vrf = Link::new("red", Side::Router, LinkKind::Vrf, o.clone());
+    let mut br = Link::new(names::pe_bridge(100), Side::Router, LinkKind::Bridge, o.clone());
+    br.master = Some("red".into());
+    br.addr_gen_mode = Some(AddrGenMode::None);
+    let mut vx = vxlan_link(100, "100.65.0.1", 4789);
+    vx.owner = o.clone();
+    let mut host = Link::new(
+        names::host_veth(100),
+        Side::Host,
+        LinkKind::Veth { peer: names::pe_veth(100), peer_side: Side::Router },
+        o.clone(),
+    );
+    host.addresses = vec!["192.169.10.2/24".parse().unwrap()];
+    let mut pe = Link::new(
+        names::pe_veth(100),
+        Side::Router,
+        LinkKind::Veth { peer: names::host_veth(100), peer_side: Side::Host },
+        o,
+    );
+    pe.master = Some("red".into());
+    pe.addresses = vec!["192.169.10.1/24".parse().unwrap(), "2001:db8:169:10::1/64".parse().unwrap()];
+    let want = HostNetwork { links: vec![vrf, br, vx, host, pe], ..Default::default() };
+
+    let mut red = obs(2, "red", Some("vrf"));
+    red.vrf_table = Some(1);
+    red.addr_gen_mode = Some(0);
+    let mut br = obs(3, "br-pe-100", Some("bridge"));
+    br.master = Some(2);
+    br.addr_gen_mode = Some(1);
+    let mut vx = obs(4, "vni100", Some("vxlan"));
+    vx.master = Some(3);
+    vx.mtu = 65486;
+    vx.addr_gen_mode = Some(1);
+    vx.bridge_port = Some(BridgePort { neigh_suppress: true, learning: false });
+    vx.vxlan = Some(VxlanState {
+        vni: 100,
+        local: Some("100.65.0.1".parse().unwrap()),
+        port: 4789,
+        learning: false,
+        device: Some(1),
+    });
+    let mut pe = obs(5, "pe-e-100", Some("veth"));
+    pe.master = Some(2);
+    pe.link = Some(6);
+    pe.link_netnsid = Some(0);
+    pe.addresses = vec!["192.169.10.1/24".parse().unwrap(), "2001:db8:169:10::1/64".parse().unwrap()];
+    let mut host = obs(6, "host-e-100", Some("veth"));
+    host.link = Some(5);
+    host.link_netnsid = Some(0);
+    host.addresses = vec!["192.169.10.2/24".parse().unwrap()];
+    let d = diff(&want, &observed(vec![lo(&[]), red, br, vx, pe], vec![lo(&[]), host]));
+    assert!(d.ops.is_empty() && d.problems.is_empty(), "{d}");
+}

@@ -66,6 +66,15 @@ pub struct VmArgs {
     /// The working directory, this program's directory, its source tree and /tmp always are.
     #[arg(long, value_name = "DIR")]
     pub bind: Vec<PathBuf>,
+    /// Boot the Debian 13 root (--frr 10) with systemd as PID 1 and run the command as a oneshot
+    /// unit of that boot (the VM powers off when it ends). /run/opr-vm/upper shows what the
+    /// boot changed in the root (save it to a --rw directory with tar to boot it again).
+    #[arg(long)]
+    pub systemd: bool,
+    /// Unpack this tar archive (saved from /run/opr-vm/upper by an earlier boot) over the root
+    /// before booting.
+    #[arg(long, value_name = "TAR")]
+    pub upper_from: Option<PathBuf>,
     /// The command and its arguments, after `--` (not a shell line: use sh -c '…' for that).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -107,6 +116,8 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         env,
         userland,
         binds: args.bind,
+        systemd: args.systemd,
+        upper_from: args.upper_from,
     };
     match lab::vm::run(&kit, &args.command, &options) {
         Ok(status) => Ok(ExitCode::from(status)),

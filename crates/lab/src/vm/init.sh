@@ -11,10 +11,21 @@
 #
 # The command's stdout and stderr go to two virtio-serial ports (opr.stdout, opr.stderr). When it
 # exits, "<NONCE><status>;" is written to both ports: the host stops forwarding at the nonce and
-# takes the status from there. PID 1 never chroots, so kernel module auto-loading keeps running
+# takes the status from there.
+#
+# With BOOT=systemd in `config` (the Debian 13 root only), init does not run the command itself: it
+# adds a oneshot unit to the root (/run/systemd/system/opr-vm-command.service, wanted by
+# multi-user.target) that runs it the same way, reports its status and powers off with systemctl,
+# shows the overlay's upper layer at /run/opr-vm/upper (so a command can save what it changed), and
+# `switch_root`s into the root with systemd as PID 1. UPPER_FROM (any boot mode) names a tar
+# archive on the host unpacked into the overlay's upper layer before the root is mounted: what an
+# earlier boot saved from /run/opr-vm/upper comes back, as on a disk booted again.
+#
+# PID 1 never chroots, so kernel module auto-loading keeps running
 # /sbin/modprobe from the initramfs, a wrapper that runs the host's modprobe inside the new root.
 
 R=/newroot
+STARTED="opr-vm: command started"
 debug=0
 run=
 
@@ -56,11 +67,17 @@ cfg="/mnt/host$run/config"
 # Sets NONCE, KVER, KIT_MODULES (host path of the kit's module tree), MODDIR (the guest root's
 # lib/modules directory), RW (host directory shared read-write, or empty), ROOT (host path of the
 # guest's root file system, empty for the host's own root) and BINDS (host directories shown at
-# their own paths when ROOT is set; separated by spaces, which the host never puts in a path).
+# their own paths when ROOT is set; separated by spaces, which the host never puts in a path),
+# BOOT ("systemd" or empty) and UPPER_FROM (host path of a tar archive, or empty).
+BOOT=
+UPPER_FROM=
 . "$cfg"
 
 mount -t tmpfs -o mode=0755 overlay-rw /mnt/rw || die "cannot mount the overlay's tmpfs"
 mkdir /mnt/rw/upper /mnt/rw/work
+if [ -n "$UPPER_FROM" ]; then
+    tar -xf "/mnt/host$UPPER_FROM" -C /mnt/rw/upper || die "cannot unpack $UPPER_FROM into the overlay's upper layer"
+fi
 mount -t overlay -o "lowerdir=/mnt/host$ROOT,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work" overlay "$R" ||
     die "cannot mount the overlay root"
 if [ -n "$ROOT" ]; then
@@ -110,7 +127,41 @@ while :; do
     usleep 10000
 done
 
-say "command started"
+if [ "$BOOT" = systemd ]; then
+    [ -x "$R/usr/lib/systemd/systemd" ] || die "BOOT=systemd but the root has no /usr/lib/systemd/systemd"
+    mkdir -p "$R/run/opr-vm/upper" && mount --bind /mnt/rw/upper "$R/run/opr-vm/upper" ||
+        die "cannot show the overlay's upper layer at /run/opr-vm/upper"
+    cat >"$R/run/opr-vm/run.sh" <<EOF
+# Run by opr-vm-command.service (written by the lab VM's init).
+echo "$STARTED" >/dev/ttyS0
+/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root USER=root \\
+    LOGNAME=root SHELL=/bin/sh LANG=C.UTF-8 /bin/sh /run/opr-vm/cmd.sh </dev/null >$out 2>$err
+rc=\$?
+printf '%s%d;' '$NONCE' "\$rc" >$err
+printf '%s%d;' '$NONCE' "\$rc" >$out
+systemctl --no-block poweroff
+EOF
+    u="$R/run/systemd/system"
+    mkdir -p "$u/multi-user.target.wants"
+    cat >"$u/opr-vm-command.service" <<EOF
+[Unit]
+Description=The lab VM's command (written by its init)
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /run/opr-vm/run.sh
+TimeoutStartSec=infinity
+EOF
+    ln -s ../opr-vm-command.service "$u/multi-user.target.wants/opr-vm-command.service"
+    # No prompt and no login on the console, which is the run's log.
+    for m in systemd-firstboot.service serial-getty@ttyS0.service getty@tty1.service; do
+        ln -s /dev/null "$u/$m"
+    done
+    step "switching to systemd"
+    exec switch_root "$R" /usr/lib/systemd/systemd
+fi
+
+say "$STARTED"
 /bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root USER=root LOGNAME=root \
     SHELL=/bin/sh LANG=C.UTF-8 /bin/chroot "$R" /bin/sh /run/opr-vm/cmd.sh </dev/null >"$out" 2>"$err"
 rc=$?

@@ -46,6 +46,10 @@ pub const DEBIAN13_PACKAGES: &[&str] = &[
     "containernetworking-plugins",
     "openvswitch-switch",
     "dnsmasq-base",
+    // The boot lane (`lab boot-check`): systemd as PID 1, as a host-mode user runs it.
+    "systemd",
+    "systemd-sysv",
+    "dbus",
 ];
 /// Environment variable overriding the Debian mirror (otherwise read from apt's sources).
 pub const MIRROR_ENV: &str = "OPR_DEBIAN_MIRROR";

@@ -5,10 +5,11 @@
 //! Scenarios, in order (the destructive ones last): underlay sessions, host sessions, VTEP
 //! reachability, type-5 import into the right VRF only, EVPN routes → host speaker, type-5
 //! export, L3 pod ↔ external hosts, stretched L2, anycast gateway, disconnected L2VNI,
-//! passthrough, kernel conformance, invalid resource, type-5 withdrawal, VNI and Underlay removed
-//! from the configuration, L2VNI 110 on an Open vSwitch bridge (managed, then external) and back
+//! passthrough, kernel conformance, the agent killed and restarted under traffic (no kernel write,
+//! no session reset, no probe lost), invalid resource, VNI and Underlay removed from the
+//! configuration, L2VNI 110 on an Open vSwitch bridge (managed, then external) and back
 //! on the Linux bridge, a CNI-made underlay interface instead of the NIC (static, then DHCP),
-//! FRR killed, router namespace deleted.
+//! FRR killed, router namespace deleted, type-5 withdrawal.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
 //!
 //! With the SRv6 fabric (`lab up --fabric srv6`) the scenarios are those of `srv6.rs` plus the

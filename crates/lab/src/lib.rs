@@ -1,5 +1,6 @@
 //! The one-machine test-bed.
 //!
+//! * [`boot`]: the boot lane, host mode installed as its docs say and booted under systemd in the VM;
 //! * [`vm`]: runs a command as root inside a VM booting a stock Debian kernel under qemu, for
 //!   everything this machine's kernel lacks (VRF, dummy and 802.1Q devices);
 //! * [`fabric`]: the fabric lab's topology and router configurations, as plain data;
@@ -13,6 +14,7 @@
 //!   (kernel events seen by `ip monitor`, sorted by cause; BGP sessions' up and down counts);
 //! * [`check`]: the scenarios of `openperouter lab check`, with real state and real packets.
 
+pub mod boot;
 pub mod build;
 pub mod check;
 pub mod control;

@@ -3,6 +3,7 @@
 
 mod host_cmd;
 mod k8s_cmd;
+mod lab_boot;
 mod lab_cmd;
 mod lab_vm;
 mod output;
@@ -115,6 +116,9 @@ enum LabCommand {
     /// Run the scenarios (sessions, routes, pod traffic, L2 stretch, resilience…) against a lab
     /// with PEs; prints a pass/fail table with timings, exits 1 when any fails.
     Check(lab_cmd::CheckArgs),
+    /// Boot the VM's Debian 13 root with systemd as PID 1, host mode installed as
+    /// docs/host-mode.md says, and check it comes up by itself (managed FRR, then frr@perouter).
+    BootCheck(lab_boot::BootCheckArgs),
     /// Install a GoBGP node speaker's learned routes into the node's kernel (run by `lab up`).
     #[command(hide = true)]
     GobgpFib(lab_cmd::GobgpFibArgs),
@@ -203,6 +207,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Lab(LabCommand::Status(args)) => lab_cmd::status(args).map_err(Failure::Other),
         Command::Lab(LabCommand::Down(args)) => lab_cmd::down(args).map_err(Failure::Other),
         Command::Lab(LabCommand::Check(args)) => lab_cmd::check(args).map_err(Failure::Other),
+        Command::Lab(LabCommand::BootCheck(args)) => lab_boot::run(args).map_err(Failure::Other),
         Command::Lab(LabCommand::GobgpFib(args)) => lab_cmd::gobgp_fib(args).map_err(Failure::Other),
         Command::Webhook(args) => k8s_cmd::run_webhook(args).map_err(Failure::Other),
         Command::Nodemarker(args) => k8s_cmd::run_nodemarker(args).map_err(Failure::Other),

@@ -86,3 +86,21 @@ fn the_pathspace_daemons_file_runs_bgp_bfd_and_isis_and_keeps_routes_on_restart(
     let zebra = value("zebra_options");
     assert!(zebra.contains("-K 60") && zebra.contains("-s 90000000"), "{zebra}");
 }
+
+#[test]
+fn the_pathspace_drop_in_runs_the_units_command_in_pathspace_mode() {
+    let unit = exec_start(&read("dist/systemd/openperouter.service"));
+    let dropin = read("dist/systemd/openperouter.service.d/pathspace.conf").replace("\\\n", " ");
+    let lines: Vec<&str> = dropin.lines().filter(|l| l.starts_with("ExecStart=")).collect();
+    // An empty ExecStart= first: the drop-in replaces the unit's command instead of adding one.
+    assert_eq!(lines.first(), Some(&"ExecStart="), "{lines:?}");
+    let argv: Vec<String> = lines[1].trim_start_matches("ExecStart=").split_whitespace().map(str::to_string).collect();
+    let mode = argv.windows(2).position(|w| w == ["--frr-mode", "pathspace"]).expect("--frr-mode pathspace");
+    let mut without = argv.clone();
+    without.drain(mode..mode + 2);
+    assert_eq!(without, unit, "the drop-in's command is the unit's plus --frr-mode pathspace");
+    let out = Command::new(env!("CARGO_BIN_EXE_openperouter")).args(&argv[1..]).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    // Started after FRR's pathspace instance, which it configures.
+    assert!(dropin.contains("After=frr@perouter.service"), "{dropin}");
+}

@@ -1,0 +1,335 @@
+#!/bin/bash
+# One boot of the boot lane (`openperouter lab boot-check`), run inside the lab VM booted with
+# systemd as PID 1 (as the VM's oneshot command unit). Written by crates/lab/src/boot/boot.sh.
+#
+#   boot.sh WORK install            install host mode as docs/host-mode.md says (managed FRR)
+#   boot.sh WORK check MODE [switch] check the units came up by themselves (MODE managed or
+#                                    pathspace); with `switch`, then move to the pathspace
+#                                    variant as docs/host-mode.md says
+#
+# WORK is the host directory shared read-write; it holds the harness files, the password and
+# (written at the end of every boot) upper-N.tar, what this boot changed in the root, unpacked over
+# the root by the next boot. Environment: BIN (the openperouter binary), DIST (the repository's
+# dist/), BOOT_N (this boot's number). Lines starting with "RESULT " are the lane's figures.
+set -u
+W=$1
+phase=$2
+mode=${3:-managed}
+switch=${4:-}
+LAB=b
+NODE_NS=$LAB-node0
+PEER_HOST_NS=$LAB-hostA-red
+POD=10.244.0.2
+fail=0
+
+say() { echo "== boot $BOOT_N: $*"; }
+pass() { echo "PASS $*"; }
+bad() {
+    echo "FAIL $*"
+    fail=1
+}
+now_us() { awk '{ printf "%d", $1 * 1000000 }' /proc/uptime; }
+secs() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000000 }'; }
+prop() { systemctl show -p "$2" --value "$1"; }
+agent_ready() { ip netns exec "$NODE_NS" openperouter status --agent 127.0.0.1:9081 >/dev/null 2>&1; }
+vty() {
+    if [ "$mode" = pathspace ]; then
+        vtysh -N perouter "$@"
+    else
+        vtysh --vty_socket /var/run/openperouter/frr/perouter "$@"
+    fi
+}
+
+save_upper() {
+    # What this boot changed in the root, for the next boot (the VM's disk, in effect).
+    journalctl --sync
+    sync
+    # Status 1: a file (the journal) changed while it was read; the archive is complete.
+    tar -C /run/opr-vm/upper -cf "$W/upper-$BOOT_N.tar" .
+    [ $? -le 1 ] || bad "saving the root's changes to $W/upper-$BOOT_N.tar"
+}
+
+diagnose() {
+    systemctl --no-pager status openperouter opr-lab-fabric 'frr@perouter' 'openperouter-netns@perouter' 2>&1 | tail -n 60
+    journalctl -b --no-pager -u openperouter | tail -n 40
+}
+
+install_managed() {
+    say "installing host mode as docs/host-mode.md says (managed FRR)"
+    set -e
+    # The packaged frr.service is not used.
+    systemctl disable --now frr
+    # Test harness: the lab's other speakers, installed in the root, are not on a user's host.
+    systemctl disable --now bird gobgpd
+    install -m 0755 "$BIN" /usr/local/bin/openperouter
+    install -d /etc/openperouter/config
+    cp "$W/openpe.yaml" /etc/openperouter/config/
+    printf 'nodeIndex:\n  index: 0\nnodeName: node0\n' >/etc/openperouter/config/node-config.yaml
+    install -d -m 0700 /etc/openperouter/secrets/tor-bgp
+    install -m 0600 "$W/password" /etc/openperouter/secrets/tor-bgp/password
+    openperouter validate -f /etc/openperouter/config --secrets-dir /etc/openperouter/secrets
+    install -m 0644 "$DIST/systemd/openperouter.service" /etc/systemd/system/
+    # Test harness, not product: the lab fabric around the node, built at boot before the agent,
+    # and the agent's host namespace set to the lab node's.
+    install -d /etc/opr-lab /etc/systemd/system/openperouter.service.d
+    install -m 0644 "$W/tor-password.sh" /etc/opr-lab/
+    install -m 0644 "$W/password" /etc/opr-lab/tor-password
+    install -m 0644 "$W/opr-lab-fabric.service" /etc/systemd/system/
+    install -m 0644 "$W/lab-node.conf" /etc/systemd/system/openperouter.service.d/
+    systemctl daemon-reload
+    systemctl enable openperouter opr-lab-fabric
+    set +e
+    systemctl is-enabled openperouter || bad "openperouter.service is not enabled"
+}
+
+switch_to_pathspace() {
+    say "moving to Debian's pathspace instance frr@perouter as docs/host-mode.md says"
+    set -e
+    systemctl stop openperouter
+    # The agent's own FRR goes with the router namespace (as the docs say to take it down).
+    kill "$(cat /var/run/openperouter/frr/perouter/watchfrr.pid)"
+    ip netns del perouter
+    install -d /etc/frr/perouter
+    install -m 0640 -o frr -g frr "$DIST/frr/perouter/daemons" /etc/frr/perouter/daemons
+    printf 'service integrated-vtysh-config\n' >/etc/frr/perouter/vtysh.conf
+    install -m 0644 "$DIST/systemd/openperouter-netns@.service" /etc/systemd/system/
+    install -d /etc/systemd/system/frr@perouter.service.d
+    install -m 0644 "$DIST/systemd/frr@perouter.service.d/openperouter.conf" /etc/systemd/system/frr@perouter.service.d/
+    install -m 0644 "$DIST/systemd/openperouter.service.d/pathspace.conf" /etc/systemd/system/openperouter.service.d/
+    systemctl daemon-reload
+    systemctl enable openperouter-netns@perouter frr@perouter
+    set +e
+}
+
+wait_ready() {
+    local deadline=$(($(date +%s) + $1))
+    until agent_ready; do
+        if [ "$(date +%s)" -gt "$deadline" ]; then
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+# The sessions that must be Established: the ToR, and the node's speaker in VRFs red and blue and
+# through the passthrough (the lab's speaker has no IPv6 session, so red's IPv6 neighbor stays Active).
+PEERS="192.168.11.2 192.169.10.2 192.169.11.2 192.169.30.2"
+
+sessions() {
+    # How many of $PEERS are Established (in any VRF and address family).
+    local states
+    states=$(vty -c 'show bgp vrf all summary json' 2>/dev/null |
+        jq -r '.. | objects | select(has("peers")) | .peers | to_entries[] | "\(.key) \(.value.state)"' 2>/dev/null)
+    local n=0 p
+    for p in $PEERS; do
+        if echo "$states" | grep -qx "$p Established"; then n=$((n + 1)); fi
+    done
+    echo "$n"
+}
+
+ping_ok() { ip netns exec "$PEER_HOST_NS" ping -c 3 -i 0.2 -W 1 "$POD" >/dev/null 2>&1; }
+
+check_boot() {
+    local full=$1
+    say "waiting for the agent (openperouter.service, $mode FRR) to be Ready"
+    if ! wait_ready 400; then
+        bad "the agent is not Ready within 400 s of the check's start"
+        diagnose
+        return
+    fi
+    local ready_us
+    ready_us=$(now_us)
+    local agent_start fabric_up netns_up frr_up
+    agent_start=$(prop openperouter ExecMainStartTimestampMonotonic)
+    fabric_up=$(prop opr-lab-fabric ActiveEnterTimestampMonotonic)
+    pass "agent Ready (openperouter.service started by systemd at boot, enabled: $(systemctl is-enabled openperouter))"
+    echo "RESULT boot $BOOT_N $mode: kernel start → lab fabric up $(secs "$fabric_up") s → agent started $(secs "$agent_start") s → Ready ≤ $(secs "$ready_us") s (agent start → Ready ≤ $(secs $((ready_us - agent_start))) s)"
+    # Order: the harness's fabric, then (pathspace) the router namespace, then FRR; the agent
+    # after the fabric (its host namespace).
+    if [ "$fabric_up" -gt 0 ] && [ "$fabric_up" -le "$agent_start" ]; then
+        pass "order: lab fabric ($(secs "$fabric_up") s) before the agent ($(secs "$agent_start") s)"
+    else
+        bad "order: lab fabric active at $fabric_up µs, agent started at $agent_start µs"
+    fi
+    if [ "$mode" = pathspace ]; then
+        netns_up=$(prop openperouter-netns@perouter ActiveEnterTimestampMonotonic)
+        frr_start=$(prop frr@perouter ExecMainStartTimestampMonotonic)
+        frr_up=$(prop frr@perouter ActiveEnterTimestampMonotonic)
+        if [ "$netns_up" -gt 0 ] && [ "$netns_up" -le "$frr_start" ] && [ "$frr_up" -gt 0 ]; then
+            pass "order: router namespace unit ($(secs "$netns_up") s) before frr@perouter ($(secs "$frr_start") s, active $(secs "$frr_up") s); agent $(secs "$agent_start") s"
+        else
+            bad "order: openperouter-netns@perouter active at $netns_up µs, frr@perouter started at $frr_start µs, active at $frr_up µs"
+        fi
+        [ "$(systemctl is-active frr@perouter)" = active ] || bad "frr@perouter is $(systemctl is-active frr@perouter)"
+        [ "$(readlink /proc/"$(prop frr@perouter MainPID)"/ns/net)" = "$(ip netns exec perouter readlink /proc/self/ns/net)" ] ||
+            bad "frr@perouter does not run in the router namespace perouter"
+    else
+        local watchfrr
+        watchfrr=$(cat /var/run/openperouter/frr/perouter/watchfrr.pid 2>/dev/null)
+        if [ -n "$watchfrr" ] && [ -d "/proc/$watchfrr" ]; then
+            pass "order: the agent started FRR (watchfrr $watchfrr) in the router namespace"
+        else
+            bad "the agent's FRR is not running (no watchfrr pid in /var/run/openperouter/frr/perouter)"
+        fi
+    fi
+    local deadline=$(($(date +%s) + 180)) n=0
+    until n=$(sessions) && [ "$n" = 4 ] || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    if [ "$n" = 4 ]; then
+        pass "BGP: the ToR (with its password), red, blue and passthrough sessions Established at $(secs "$(now_us)") s"
+    else
+        bad "BGP: $n of the 4 sessions ($PEERS) Established after 180 s"
+        vty -c 'show bgp vrf all summary'
+    fi
+    local deadline=$(($(date +%s) + 90))
+    until ping_ok || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    if ping_ok; then
+        pass "traffic: leafA's host in VRF red ↔ node0's pod $POD over L3VNI 100"
+    else
+        bad "traffic: $PEER_HOST_NS cannot ping $POD over L3VNI 100"
+    fi
+    [ "$full" = full ] || return 0
+
+    restart_drill
+    stop_drill
+    journal_checks
+}
+
+quiet_kernel() {
+    # Waits until neither monitor has printed anything for 16 s (a bridge port's forward delay is
+    # 15 s), at most 90 s; then empties both files.
+    local last="" n=0
+    while [ $n -lt 90 ]; do
+        local now
+        now=$(cat /tmp/mon-router /tmp/mon-host | wc -c)
+        if [ "$now" = "$last" ]; then
+            quiet=$((quiet + 1))
+        else
+            quiet=0
+            last=$now
+        fi
+        [ "$quiet" -ge 16 ] && break
+        sleep 1
+        n=$((n + 1))
+    done
+    : >/tmp/mon-router
+    : >/tmp/mon-host
+}
+
+restart_drill() {
+    say "systemctl restart openperouter under 100 ms probes, ip monitor in the router and host namespaces"
+    ip -n perouter monitor link address route >>/tmp/mon-router 2>&1 &
+    local m1=$!
+    ip -n "$NODE_NS" monitor link address route >>/tmp/mon-host 2>&1 &
+    local m2=$!
+    quiet=0
+    quiet_kernel
+    ip netns exec "$PEER_HOST_NS" ping -q -i 0.1 -W 1 "$POD" >/tmp/ping-restart 2>&1 &
+    local p=$!
+    sleep 2
+    local t0 t1
+    t0=$(now_us)
+    systemctl restart openperouter
+    if wait_ready 120; then
+        t1=$(now_us)
+        pass "restart: the new agent is Ready $(secs $((t1 - t0))) s after systemctl restart"
+        echo "RESULT boot $BOOT_N $mode: systemctl restart → Ready $(secs $((t1 - t0))) s"
+    else
+        bad "restart: the agent is not Ready within 120 s of systemctl restart"
+        diagnose
+    fi
+    # The new agent's first reconciles run; the drill watches 5 s more.
+    sleep 5
+    kill -INT "$p"
+    wait "$p"
+    kill "$m1" "$m2"
+    wait "$m1" "$m2" 2>/dev/null
+    local sent got
+    sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/ping-restart)
+    got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/ping-restart)
+    if [ -n "$sent" ] && [ "$sent" -gt 50 ] && [ "$sent" = "$got" ]; then
+        pass "restart: 0 of $sent probes lost"
+    else
+        bad "restart: ${got:-?} of ${sent:-?} probes answered"
+        cat /tmp/ping-restart
+    fi
+    local writes
+    writes=$(cat /tmp/mon-router /tmp/mon-host | grep -c .)
+    if [ "$writes" = 0 ]; then
+        pass "restart: 0 kernel changes in the router and host namespaces (links, addresses, routes)"
+    else
+        bad "restart: $writes kernel changes seen by ip monitor:"
+        sed 's/^/  router: /' /tmp/mon-router | head -n 20
+        sed 's/^/  host:   /' /tmp/mon-host | head -n 20
+    fi
+    local last
+    last=$(journalctl -b --no-pager -o cat -u openperouter | grep 'reconcile #' | tail -n 1)
+    case "$last" in
+    *"kernel_writes=0"*) pass "restart: the new agent's last reconcile: $last" ;;
+    *) bad "restart: the new agent's last reconcile reports kernel writes: $last" ;;
+    esac
+}
+
+stop_drill() {
+    say "systemctl stop openperouter: forwarding stays"
+    systemctl stop openperouter
+    local state
+    state=$(systemctl is-active openperouter)
+    [ "$state" = inactive ] || bad "stop: openperouter.service is $state"
+    sleep 2
+    local out
+    out=$(ip netns exec "$PEER_HOST_NS" ping -q -c 30 -i 0.1 -W 1 "$POD" 2>&1)
+    if echo "$out" | grep -q ' 0% packet loss'; then
+        pass "stop: agent stopped, 30 of 30 probes answered; FRR and the kernel state stay"
+    else
+        bad "stop: with the agent stopped: $out"
+    fi
+    systemctl start openperouter
+    wait_ready 120 || bad "the agent is not Ready again after systemctl start"
+}
+
+journal_checks() {
+    local log
+    log=$(journalctl -b --no-pager -o cat -u openperouter)
+    if echo "$log" | grep -q 'serving /healthz' && echo "$log" | grep -q 'reconcile #1: Ready=True'; then
+        pass "journal: the agent's log lines are in journalctl -u openperouter ($(echo "$log" | wc -l) lines)"
+    else
+        bad "journal: the agent's lines are missing from journalctl -u openperouter"
+        echo "$log" | tail -n 20
+    fi
+    local secret
+    secret=$(cat /etc/openperouter/secrets/tor-bgp/password)
+    local leaks
+    leaks=$(journalctl -b --no-pager -o cat | grep -cF -- "$secret")
+    if [ "$leaks" = 0 ]; then
+        pass "journal: the BGP password appears nowhere in this boot's journal"
+    else
+        bad "journal: the BGP password appears in $leaks journal lines"
+    fi
+    if ip netns exec "$NODE_NS" openperouter status --agent 127.0.0.1:9081 -o json 2>/dev/null | grep -qF -- "$secret"; then
+        bad "status: the BGP password appears in the agent's status"
+    fi
+    # The session really uses it: FRR's running configuration carries the neighbor's password.
+    if vty -c 'show running-config' 2>/dev/null | grep -q 'neighbor 192.168.11.2 password'; then
+        pass "the ToR session is authenticated (neighbor 192.168.11.2 password …, read from /etc/openperouter/secrets)"
+    else
+        bad "FRR's configuration has no password for the ToR"
+    fi
+}
+
+say "systemd $(systemctl --version | head -n 1 | cut -d' ' -f2) is PID 1: $(cat /proc/1/comm)"
+[ "$(cat /proc/1/comm)" = systemd ] || bad "PID 1 is $(cat /proc/1/comm), not systemd"
+case "$phase" in
+install)
+    install_managed
+    ;;
+check)
+    if [ -n "$switch" ]; then check_boot quick; else check_boot full; fi
+    if [ -n "$switch" ] && [ "$fail" = 0 ]; then switch_to_pathspace; fi
+    ;;
+*)
+    bad "unknown phase $phase"
+    ;;
+esac
+save_upper
+say "done: $([ "$fail" = 0 ] && echo passed || echo FAILED)"
+exit "$fail"

@@ -222,6 +222,12 @@ restart_drill() {
     ip -n "$NODE_NS" monitor link address route >>/tmp/mon-host 2>&1 &
     local m2=$!
     quiet=0
+    sleep 1
+    if ! kill -0 "$m1" 2>/dev/null || ! kill -0 "$m2" 2>/dev/null; then
+        bad "restart: ip monitor cannot watch the router or the host namespace:"
+        cat /tmp/mon-router /tmp/mon-host
+        return
+    fi
     quiet_kernel
     ip netns exec "$PEER_HOST_NS" ping -q -i 0.1 -W 1 "$POD" >/tmp/ping-restart 2>&1 &
     local p=$!
@@ -262,10 +268,10 @@ restart_drill() {
         sed 's/^/  host:   /' /tmp/mon-host | head -n 20
     fi
     local last
-    last=$(journalctl -b --no-pager -o cat -u openperouter | grep 'reconcile #' | tail -n 1)
+    last=$(journalctl -b --no-pager -o cat -u openperouter | grep 'reconcile #' | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g')
     case "$last" in
-    *"kernel_writes=0"*) pass "restart: the new agent's last reconcile: $last" ;;
-    *) bad "restart: the new agent's last reconcile reports kernel writes: $last" ;;
+    *"Ready=True"*"kernel_writes=0"*) pass "restart: the new agent's last reconcile: $last" ;;
+    *) bad "restart: the new agent's last reconcile is not Ready without kernel writes: $last" ;;
     esac
 }
 

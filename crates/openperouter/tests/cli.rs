@@ -372,3 +372,12 @@ fn passwords_from_secrets_are_read_with_secrets_dir_only() {
         text.contains("contains whitespace or control characters (value not shown)") && !text.contains("two words")
     );
 }
+
+#[test]
+fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let out = run(&["--log-level", "info", "plan", "-f", "examples/lab", "--node-name", "worker-0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("planning"), "the info line is there: {log}");
+    assert!(!log.contains('\u{1b}'), "no escape sequences in a piped log: {log:?}");
+}

@@ -19,8 +19,24 @@ use crate::pe;
 /// The name of the CNI-made underlay interface in the router namespace.
 const IFNAME: &str = "fabric0";
 
-/// Where the CNI DHCP daemon listens (the `dhcp` IPAM plugin's default).
-const DHCP_SOCKET: &str = "/run/cni/dhcp.sock";
+/// The pids of CNI DHCP daemons (`…/dhcp daemon`) running in the network namespace at `netns`
+/// (a `/run/netns/NAME` path). Labs side by side in one VM share `/run/cni/dhcp.sock`, so
+/// whether a node's agent stopped its daemon is told by the daemon's namespace, not the socket.
+fn dhcp_daemons_in(netns: &std::path::Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(want) = std::fs::metadata(netns).map(|m| (m.dev(), m.ino())) else { return Vec::new() };
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let argv: Vec<&[u8]> = argv.split(|b| *b == 0).collect();
+            argv.windows(2).any(|w| w[0].rsplit(|b| *b == b'/').next() == Some(b"dhcp") && w[1] == b"daemon")
+        })
+        .filter(|pid| std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| (m.dev(), m.ino()) == want))
+        .collect()
+}
 
 /// How the macvlan gets its address.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -196,8 +212,8 @@ pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
                 ))
             } else if !(ready.contains("\"Ready\"") && ready.contains("\"True\"")) {
                 Err(format!("node{i} not Ready: {ready}"))
-            } else if std::os::unix::net::UnixStream::connect(DHCP_SOCKET).is_ok() {
-                Err("the CNI DHCP daemon still runs with nothing addressed by DHCP".to_string())
+            } else if let [pid, ..] = dhcp_daemons_in(&kernel::NetNs::path_of(&host))[..] {
+                Err(format!("node{i}'s CNI DHCP daemon ({pid}) still runs with nothing addressed by DHCP"))
             } else {
                 Ok(String::new())
             }
@@ -265,5 +281,36 @@ mod tests {
         assert!(text.contains("master: toswitch") && text.contains("addresses: [{address: \"192.168.11.4/24\"}]"));
         let dhcp = cni_config(pe::DEFAULT_PE_CONFIG, 1, Addressing::Dhcp);
         assert!(dhcp.contains("ipam:\n                type: dhcp\n") && !dhcp.contains("addresses"), "{dhcp}");
+    }
+
+    #[test]
+    fn dhcp_daemons_are_found_by_their_network_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("dhcp");
+        // Blocks in the shell itself (no child process) until killed.
+        std::fs::write(&script, "read line\n").unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg(&script)
+            .arg("daemon")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let ours = std::path::Path::new("/proc/self/ns/net");
+        let found = (0..50).find_map(|_| {
+            let f = dhcp_daemons_in(ours);
+            if f.contains(&pid) {
+                Some(f)
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            }
+        });
+        let elsewhere = dhcp_daemons_in(std::path::Path::new("/proc/1/ns/mnt"));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.is_some(), "a `dhcp daemon` in this namespace is found");
+        assert!(!elsewhere.contains(&pid), "not when another namespace is asked about");
+        assert!(!dhcp_daemons_in(ours).contains(&pid), "gone once it exited");
     }
 }

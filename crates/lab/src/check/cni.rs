@@ -11,6 +11,7 @@ use ipnet::IpNet;
 
 use super::config::agent_status;
 use super::ctx::*;
+use super::exclusive::Exclusive;
 use super::routing::{host_sessions, underlay_sessions};
 use super::view;
 use crate::fabric::{node_host_ns, node_router_ns, node_underlay_ip, pod_ip};
@@ -180,6 +181,17 @@ pub(super) async fn cni_underlay(c: &Ctx<'_>) -> Option<Check> {
         Err(e) => return Some(Err(format!("{e}"))),
     };
     let cache = pe::agent_dir(&c.lab.options.dir(), i).join("cni-cache");
+    // The CNI DHCP daemon is one per machine and keys its leases by container ID, network and
+    // interface name, the same in every lab: labs side by side in one VM (the e2e suite) would
+    // share it and release each other's leases. One lab at a time runs this scenario.
+    let lock = c.lab.options.dir().parent().map(|root| root.join("cni-scenario.lock"));
+    let _exclusive = match &lock {
+        Some(path) => match Exclusive::acquire(path, Duration::from_secs(600)).await {
+            Ok(held) => Some(held),
+            Err(e) => return Some(Err(format!("waiting for another lab's CNI scenario: {e}"))),
+        },
+        None => None,
+    };
     let mut server = None;
     let run = async {
         let fixed = on_the_macvlan(c, i, Addressing::Static, &cache).await?;

@@ -18,6 +18,7 @@
 mod cni;
 mod config;
 mod ctx;
+mod exclusive;
 mod faults;
 mod ovs;
 mod probe;

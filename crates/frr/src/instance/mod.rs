@@ -62,7 +62,7 @@ use crate::vtysh::Vtysh;
 mod launch;
 mod procs;
 
-use procs::{lookup_ids, process_matches, process_start_ticks, read_pid, signal_and_wait};
+use procs::{booting, lookup_ids, process_matches, process_start_ticks, read_pid, signal_and_wait};
 
 pub use crate::layout::{FRR_CONFIG_DIR, FRR_RUN_DIR, FRR_SBIN_DIR};
 
@@ -731,37 +731,9 @@ pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
     None
 }
 
-/// Whether the booting marker at `marker` is there and its writer still runs (a marker without
-/// a pid yet counts as booting).
-fn booting(marker: &Path) -> bool {
-    if !marker.exists() {
-        return false;
-    }
-    match read_pid(marker) {
-        Some(pid) => Path::new(&format!("/proc/{pid}")).exists(),
-        None => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_booting_marker_whose_script_is_gone_is_stale() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join(BOOTING_MARKER);
-        assert!(!booting(&marker), "no marker");
-        std::fs::write(&marker, format!("{}\n", std::process::id())).unwrap();
-        assert!(booting(&marker), "its writer runs");
-        let mut child = Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        std::fs::write(&marker, format!("{dead}\n")).unwrap();
-        assert!(!booting(&marker), "its writer is gone");
-        std::fs::write(&marker, "").unwrap();
-        assert!(booting(&marker), "being written");
-    }
 
     /// An FRR 8.4 instance (no mgmtd), whatever FRR this machine has.
     pub(super) fn spec() -> InstanceSpec {

@@ -52,3 +52,36 @@ pub(super) fn lookup_ids(user: &str, group: &str) -> Result<(u32, u32), String> 
     };
     Ok((find("/etc/passwd", user)?, find("/etc/group", group)?))
 }
+
+/// Whether the booting marker at `marker` is there and its writer still runs (a marker without
+/// a pid yet counts as booting).
+pub(super) fn booting(marker: &Path) -> bool {
+    if !marker.exists() {
+        return false;
+    }
+    match read_pid(marker) {
+        Some(pid) => Path::new(&format!("/proc/{pid}")).exists(),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_booting_marker_whose_script_is_gone_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join(BOOTING_MARKER);
+        assert!(!booting(&marker), "no marker");
+        std::fs::write(&marker, format!("{}\n", std::process::id())).unwrap();
+        assert!(booting(&marker), "its writer runs");
+        let mut child = Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(&marker, format!("{dead}\n")).unwrap();
+        assert!(!booting(&marker), "its writer is gone");
+        std::fs::write(&marker, "").unwrap();
+        assert!(booting(&marker), "being written");
+    }
+}

@@ -98,6 +98,12 @@ fn agent_log_level() -> String {
     }
 }
 
+/// An I/O error of node `index`'s agent files, as a `map_err` argument.
+fn io_error(index: u32, what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PeError + use<> {
+    let path = path.to_path_buf();
+    move |source| PeError::Io { index, what, path, source }
+}
+
 /// Writes node `index`'s config directory and starts its agent in the node's host namespace;
 /// returns its pid (also written to `agent.pid`).
 pub fn start_agent(
@@ -107,10 +113,7 @@ pub fn start_agent(
     pe: &PeOptions,
     default_config: &str,
 ) -> Result<u32, PeError> {
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PeError::Io { index, what, path, source }
-    };
+    let io = |what: &'static str, path: &Path| io_error(index, what, path);
     let dir = agent_dir(lab_dir, index);
     let conf = config_dir(lab_dir, index);
     let state = dir.join("state");
@@ -134,10 +137,7 @@ pub fn start_agent(
 /// [`start_agent`] does after writing it (an agent started again after a stop); returns its pid
 /// (also written to `agent.pid`). Its output goes to a new `agent.log`.
 pub fn spawn_agent(prefix: &str, lab_dir: &Path, index: u32, program: &Path) -> Result<u32, PeError> {
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PeError::Io { index, what, path, source }
-    };
+    let io = |what: &'static str, path: &Path| io_error(index, what, path);
     let dir = agent_dir(lab_dir, index);
     let conf = config_dir(lab_dir, index);
     let state = dir.join("state");

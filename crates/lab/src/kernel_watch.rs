@@ -11,7 +11,9 @@
 //!   changes), and any line not recognised. The product's kernel requests are link and address
 //!   changes and sysctl writes, so each one shows up here.
 //! * [`Cause::RoutingDaemon`]: routes installed or removed by a routing daemon (`proto bgp`,
-//!   `zebra`, `isis`, …): FRR's own work, such as a route a peer withdrew.
+//!   `zebra`, `isis`, …): FRR's own work, such as a route a peer withdrew, and the host
+//!   speaker's (`proto bird`: BIRD follows the routes the PE sends it, which change when a
+//!   fabric route does, for example a type-2 host route whose MAC aged out).
 //! * [`Cause::Neighbour`]: neighbour and bridge forwarding entries. The product never asks for
 //!   one (it has no such request); they come from ARP and neighbour discovery and bridge
 //!   learning driven by traffic, from zebra (EVPN MACs, remote VTEPs, router MACs), or as a side
@@ -47,9 +49,10 @@ pub struct Event {
     pub cause: Cause,
 }
 
-/// Route protocols that belong to routing daemons (FRR's names, as iproute2 prints them).
+/// Route protocols that belong to routing daemons, as iproute2 prints them: FRR's, and BIRD's
+/// (a host speaker).
 const DAEMON_PROTOCOLS: &[&str] =
-    &["bgp", "zebra", "isis", "ospf", "rip", "ripng", "babel", "eigrp", "openfabric", "nhrp", "sharp", "pbr"];
+    &["bgp", "zebra", "isis", "ospf", "rip", "ripng", "babel", "eigrp", "openfabric", "nhrp", "sharp", "pbr", "bird"];
 
 /// Sorts one `ip -o -ts monitor label …` line.
 pub fn classify(line: &str) -> Cause {
@@ -193,6 +196,10 @@ mod tests {
             ("[2026-12-06T08:31:12.665641] [ROUTE]10.8.0.0/16 dev lo proto bgp scope link ", Cause::RoutingDaemon),
             (
                 "[2026-12-06T08:31:12.665641] [ROUTE]Deleted 10.244.1.0/24 nhid 31 via 192.168.11.2 dev toswitch proto bgp metric 20 ",
+                Cause::RoutingDaemon,
+            ),
+            (
+                "[2026-12-06T11:50:33.434391] [ROUTE]Deleted 192.171.24.3 via 192.169.10.1 dev host-e-100 proto bird metric 32 ",
                 Cause::RoutingDaemon,
             ),
             ("[2026-12-06T08:31:12.665641] [ROUTE]10.1.0.0/16 via 10.0.0.1 dev eth0 proto static", Cause::Write),

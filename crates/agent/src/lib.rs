@@ -6,8 +6,10 @@
 //! FRR restart, and periodically to repair drift. Each step is a diff against the live state,
 //! so a reconcile of an unchanged configuration changes nothing.
 //!
-//! When the router namespace was deleted and created again, FRR is still running in the old
-//! one: a managed FRR is restarted into the new namespace, and the kernel state is rebuilt.
+//! When the router namespace's name was deleted, the namespace itself lives on (the agent holds
+//! it, and FRR runs in it): the agent names it again and nothing is rebuilt or lost. When the
+//! name was given to another namespace, FRR is still running in the old one: a managed FRR is
+//! restarted into the new namespace, and the kernel state is rebuilt.
 
 pub mod cni_step;
 pub mod config;
@@ -45,6 +47,8 @@ pub struct Agent {
     /// Where the FRR configuration goes (`None`: FRR is not touched).
     frr: Option<Target>,
     datapath: Option<Datapath>,
+    /// The router namespace, held open: it outlives its name, which can then be given back.
+    router_ns: Option<NetNs>,
     netns_inode: Option<u64>,
     /// The router namespace was made again and FRR still runs in the old one: restart it
     /// (kept until a restart succeeds).
@@ -98,6 +102,7 @@ impl Agent {
             cfg,
             frr,
             datapath: None,
+            router_ns: None,
             netns_inode: None,
             frr_restart_pending: false,
             frr_fresh: false,
@@ -219,11 +224,12 @@ impl Agent {
             return self.finish(st, started, false);
         };
 
-        // The router namespace: create it when missing, notice when it was recreated.
+        // The router namespace: name it again or create it when missing, notice when it was
+        // replaced.
         let kernel_enabled = self.cfg.kernel == KernelMode::Netlink;
         if !kernel_enabled {
             tracing::debug!("kernel step disabled: router namespace and kernel objects not touched");
-        } else if let Err(e) = NetNs::ensure(&self.cfg.router_netns) {
+        } else if let Err(e) = self.ensure_router_ns() {
             let error = ReconcileError::Namespace { netns: self.cfg.router_netns.clone(), message: e.to_string() };
             return self.stopped(st, started, Some(plan.verdict), error);
         }
@@ -365,7 +371,7 @@ impl Agent {
                             && self.netns_inode.is_some()
                             && netns_inode(&self.cfg.router_netns) != self.netns_inode
                         {
-                            tracing::warn!(netns = %self.cfg.router_netns, "the router namespace is gone or was replaced: rebuilding it");
+                            tracing::warn!(netns = %self.cfg.router_netns, "the router namespace's name is gone or was given to another namespace: reconciling now");
                             break;
                         }
                         let now = source::fingerprint(&self.cfg.inputs);
@@ -379,6 +385,29 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+impl Agent {
+    /// Opens the router namespace, creating it when missing. A name deleted while the namespace
+    /// lives on (this agent holds it, FRR runs in it) is given back to it: FRR, the NICs, the
+    /// sessions and every kernel object are still there and still forwarding, so nothing is
+    /// rebuilt and no packet is lost.
+    fn ensure_router_ns(&mut self) -> Result<(), kernel::NetnsError> {
+        let name = &self.cfg.router_netns;
+        if let (false, Some(held)) = (NetNs::exists(name), &self.router_ns) {
+            match held.attach(name) {
+                Ok(_) => {
+                    self.metrics.router_netns_renamed();
+                    tracing::warn!(netns = %name, "the router namespace's name was deleted while the namespace lived on: named it again, nothing to rebuild");
+                }
+                Err(e) => {
+                    tracing::warn!(netns = %name, "cannot name the router namespace again ({e}): making a new one")
+                }
+            }
+        }
+        self.router_ns = Some(NetNs::ensure(name)?);
+        Ok(())
     }
 }
 

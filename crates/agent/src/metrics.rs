@@ -26,6 +26,7 @@ struct Figures {
     kernel_writes: u64,
     kernel_failures: u64,
     addresses_announced: u64,
+    router_netns_renamed: u64,
     failed_resources: u64,
     ready: bool,
 }
@@ -81,6 +82,11 @@ impl Metrics {
     /// Records addresses announced again because a routing daemon had missed them.
     pub fn addresses_announced(&self, n: usize) {
         lock(&self.inner).addresses_announced += n as u64;
+    }
+
+    /// Records the router namespace named again after its name was deleted.
+    pub fn router_netns_renamed(&self) {
+        lock(&self.inner).router_netns_renamed += 1;
     }
 
     /// The exposition text.
@@ -161,6 +167,12 @@ impl Metrics {
             &plain(f.addresses_announced.to_string()),
         );
         metric(
+            "openperouter_router_netns_renamed_total",
+            "counter",
+            "Times the router namespace's name was deleted while the namespace lived on, and was given back to it.",
+            &plain(f.router_netns_renamed.to_string()),
+        );
+        metric(
             "openperouter_failed_resources",
             "gauge",
             "Resources not applied on this node.",
@@ -220,6 +232,7 @@ mod tests {
         m.frr_apply(true, 0.1, 12, 3);
         m.kernel_apply(7, 1);
         m.addresses_announced(2);
+        m.router_netns_renamed();
         let mut sample = FrrSample::default();
         sample.bgp_sessions.insert(("default".into(), "Established".into()), 2);
         sample.evpn_routes.insert((5, "100".into()), 4);
@@ -231,6 +244,7 @@ mod tests {
             "openperouter_frr_apply_lines_total{direction=\"added\"} 12",
             "openperouter_kernel_writes_total 7",
             "openperouter_addresses_announced_total 2",
+            "openperouter_router_netns_renamed_total 1",
             "openperouter_failed_resources 2",
             "openperouter_ready 0",
             "openperouter_bgp_sessions{vrf=\"default\",state=\"Established\"} 2",

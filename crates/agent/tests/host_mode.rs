@@ -157,6 +157,25 @@ async fn host_mode_end_to_end_without_vrf() {
     assert!(!st.frr.reloaded && st.frr.lines_added == 0 && st.frr.lines_removed == 0, "{:?}", st.frr);
     let ifindex_before = ip(&["-n", &router, "-o", "link", "show", "dev", "vni300"]);
 
+    // The router namespace's name deleted: the namespace lives on (FRR runs in it, the agent
+    // holds it), so the next reconcile names it again and restarts, rebuilds and writes nothing.
+    let netns_path = PathBuf::from(format!("/run/netns/{router}"));
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"));
+    let ns_before = inode(&netns_path);
+    let zebra_pid = std::fs::read_to_string(lab.dir.path().join("frr-run/zebra.pid")).expect("zebra.pid");
+    ip(&["netns", "del", &router]);
+    assert!(!netns_path.exists());
+    let st = agent.reconcile().await;
+    assert!(st.ready(), "{:?}", st.conditions);
+    assert_eq!(inode(&netns_path), ns_before, "the same namespace is named again");
+    assert_eq!(st.kernel.writes, 0, "nothing rebuilt");
+    assert!(!st.frr.reloaded, "{:?}", st.frr);
+    let zebra_after = std::fs::read_to_string(lab.dir.path().join("frr-run/zebra.pid")).expect("zebra.pid");
+    assert_eq!(zebra_pid, zebra_after, "FRR was not restarted");
+    assert!(Path::new(&format!("/proc/{}", zebra_pid.trim())).exists(), "zebra {zebra_pid} runs");
+    assert_eq!(ifindex_before, ip(&["-n", &router, "-o", "link", "show", "dev", "vni300"]));
+    assert!(ip(&["-n", &router, "addr", "show", "dev", "toswitch"]).contains("192.168.77.2/24"));
+
     // Drift: someone deletes the passthrough veth; the next reconcile repairs only that.
     ip(&["-n", &host, "link", "del", "pt-host"]);
     let st = agent.reconcile().await;

@@ -127,18 +127,7 @@ impl NetNs {
     /// `/run/netns` is made a shared mount first (bind-mounted onto itself when it is not a
     /// mount point yet), so namespaces created later propagate into other mount namespaces.
     pub fn create(name: &str) -> Result<NetNs, NetnsError> {
-        check_name(name)?;
-        let dir = Path::new(NETNS_RUN_DIR);
-        fs::create_dir_all(dir).map_err(|e| ns_error(dir, "create the directory", e))?;
-        make_shared(dir)?;
-        let path = Self::path_of(name);
-        match OpenOptions::new().write(true).create_new(true).mode(0o000).open(&path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(NetnsError::Exists { name: name.to_string() });
-            }
-            Err(e) => return Err(ns_error(&path, "create the mount point", e)),
-        }
+        let path = mount_point(name)?;
         let target = path.clone();
         let made = std::thread::scope(|s| {
             s.spawn(move || -> Result<(), NetnsError> {
@@ -162,6 +151,19 @@ impl NetNs {
             let _ = nix::mount::umount2(&path, MntFlags::MNT_DETACH);
             let _ = fs::remove_file(&path);
             return Err(e);
+        }
+        Self::open(name)
+    }
+
+    /// Names this namespace `name` (`/run/netns/<name>`), as `ip netns attach` does: for a
+    /// namespace that lives on after its name was deleted, because something (FRR, this handle)
+    /// still holds it. Its interfaces, addresses and routes are all still there.
+    pub fn attach(&self, name: &str) -> Result<NetNs, NetnsError> {
+        let path = mount_point(name)?;
+        let source = fd_path(&self.fd);
+        if let Err(e) = nix::mount::mount(Some(&source), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>) {
+            let _ = fs::remove_file(&path);
+            return Err(ns_error(&path, "bind-mount", e));
         }
         Self::open(name)
     }
@@ -269,6 +271,21 @@ impl AsFd for NetNs {
 
 fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Makes the empty file a named namespace is bind-mounted onto (`/run/netns/<name>`), in a
+/// shared `/run/netns`; [`NetnsError::Exists`] when the name is taken.
+fn mount_point(name: &str) -> Result<PathBuf, NetnsError> {
+    check_name(name)?;
+    let dir = Path::new(NETNS_RUN_DIR);
+    fs::create_dir_all(dir).map_err(|e| ns_error(dir, "create the directory", e))?;
+    make_shared(dir)?;
+    let path = NetNs::path_of(name);
+    match OpenOptions::new().write(true).create_new(true).mode(0o000).open(&path) {
+        Ok(_) => Ok(path),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(NetnsError::Exists { name: name.to_string() }),
+        Err(e) => Err(ns_error(&path, "create the mount point", e)),
+    }
 }
 
 /// Makes `dir` a shared mount, bind-mounting it onto itself first when it is not a mount point.

@@ -74,6 +74,29 @@ fn namespaces_are_created_opened_and_deleted() {
 }
 
 #[test]
+fn a_namespace_whose_name_was_deleted_is_named_again_with_everything_in_it() {
+    require_root!();
+    let name = format!("krt-attach-{}", std::process::id());
+    let _scoped = Scoped(name.clone());
+    let held = NetNs::create(&name).unwrap();
+    let mut sock = held.run(Socket::open).unwrap().unwrap();
+    let veth = NewLink::new("krt-a", LinkKind::Veth { peer: "krt-b", peer_mtu: None, peer_netns: None });
+    sock.request(&mut veth.message()).unwrap();
+    drop(sock);
+    // The name goes; the handle keeps the namespace, and its veth, alive.
+    NetNs::delete(&name).unwrap();
+    assert!(!NetNs::exists(&name));
+    let named = held.attach(&name).unwrap();
+    assert!(named.same_as(&held) && named.same_as(&NetNs::open(&name).unwrap()));
+    assert_eq!(named.name(), Some(name.as_str()));
+    let text = ip(&name, &["-o", "link"]);
+    assert!(text.contains("krt-a@krt-b") && text.contains("krt-b@krt-a"), "{text}");
+    // A name that is taken is not attached over.
+    assert!(matches!(held.attach(&name), Err(NetnsError::Exists { .. })));
+    assert!(NetNs::open(&name).unwrap().same_as(&held));
+}
+
+#[test]
 fn typed_requests_build_a_bridged_vxlan_a_veth_pair_and_a_default_route() {
     require_root!();
     let (a_name, a) = Scoped::new("a");

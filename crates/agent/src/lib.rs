@@ -248,6 +248,13 @@ impl Agent {
         if netns_changed {
             self.datapath = None;
             self.frr_restart_pending = true;
+            // Not Ready while FRR restarts and the kernel state is rebuilt (seconds), rather than
+            // the last reconcile's Ready until this one ends.
+            let why = "the router namespace was replaced: FRR restarts and the kernel state is rebuilt in the new one";
+            match self.status.write() {
+                Ok(mut s) => s.conditions = status::rebuilding(why),
+                Err(e) => e.into_inner().conditions = status::rebuilding(why),
+            }
         }
 
         // FRR first (bgpd must know an EVPN instance before its VXLAN device appears), then the
@@ -365,8 +372,8 @@ impl Agent {
                         break;
                     }
                     _ = poll.tick() => {
-                        // The router namespace deleted (or made again by someone else): rebuild
-                        // now rather than at the next resync.
+                        // The router namespace's name deleted (give it back) or given to another
+                        // namespace (rebuild): now rather than at the next resync.
                         if self.cfg.kernel == KernelMode::Netlink
                             && self.netns_inode.is_some()
                             && netns_inode(&self.cfg.router_netns) != self.netns_inode
@@ -395,7 +402,14 @@ impl Agent {
     /// rebuilt and no packet is lost.
     fn ensure_router_ns(&mut self) -> Result<(), kernel::NetnsError> {
         let name = &self.cfg.router_netns;
-        if let (false, Some(held)) = (NetNs::exists(name), &self.router_ns) {
+        if NetNs::exists(name) {
+            self.router_ns = Some(NetNs::open(name)?);
+            return Ok(());
+        }
+        // An agent started after the name was deleted holds nothing: the managed FRR it finds
+        // running still lives in the namespace.
+        let held = self.router_ns.take().or_else(|| self.managed_frr_netns());
+        if let Some(held) = held {
             match held.attach(name) {
                 Ok(_) => {
                     self.metrics.router_netns_renamed();
@@ -408,6 +422,16 @@ impl Agent {
         }
         self.router_ns = Some(NetNs::ensure(name)?);
         Ok(())
+    }
+
+    /// The namespace the managed FRR's zebra runs in, unless it is this agent's own.
+    fn managed_frr_netns(&self) -> Option<NetNs> {
+        let Some(frr::instance::DaemonState::Running { pid }) = self.frr_instance()?.status().state("zebra") else {
+            return None;
+        };
+        let ns = NetNs::open_path(format!("/proc/{pid}/ns/net")).ok()?;
+        let own = NetNs::current().ok()?;
+        (!ns.same_as(&own)).then_some(ns)
     }
 }
 

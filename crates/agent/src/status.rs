@@ -28,6 +28,8 @@ pub mod reason {
     pub const FAILED: &str = "ConfigurationFailed";
     /// The Underlay failed: nothing was changed.
     pub const UNDERLAY_FAILED: &str = "UnderlayFailed";
+    /// The router namespace was replaced: FRR and the kernel state are being rebuilt.
+    pub const REBUILDING: &str = "RouterNamespaceRebuilding";
 }
 
 /// What the FRR step did.
@@ -269,6 +271,11 @@ pub fn conditions(
     } else {
         pair(false, reason::FAILED, "Some resources failed, see failedResources for details")
     }
+}
+
+/// The conditions while the router namespace is rebuilt (not Ready).
+pub fn rebuilding(message: &str) -> Vec<Condition> {
+    pair(false, reason::REBUILDING, message)
 }
 
 /// Kernel failures as per-resource outcomes (`OverlayAttachmentFailed`), one per resource,

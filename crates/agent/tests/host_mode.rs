@@ -175,6 +175,17 @@ async fn host_mode_end_to_end_without_vrf() {
     assert!(Path::new(&format!("/proc/{}", zebra_pid.trim())).exists(), "zebra {zebra_pid} runs");
     assert_eq!(ifindex_before, ip(&["-n", &router, "-o", "link", "show", "dev", "vni300"]));
     assert!(ip(&["-n", &router, "addr", "show", "dev", "toswitch"]).contains("192.168.77.2/24"));
+    // The same with the agent restarted in between: the new one holds nothing yet and finds the
+    // namespace through the FRR it manages.
+    ip(&["netns", "del", &router]);
+    drop(agent);
+    let mut agent = agent_for(&lab);
+    let st = agent.reconcile().await;
+    assert!(st.ready(), "{:?}", st.conditions);
+    assert_eq!(inode(&netns_path), ns_before, "a restarted agent names the same namespace again");
+    assert_eq!(st.kernel.writes, 0, "nothing rebuilt");
+    let zebra_after = std::fs::read_to_string(lab.dir.path().join("frr-run/zebra.pid")).expect("zebra.pid");
+    assert_eq!(zebra_pid, zebra_after, "FRR was not restarted");
 
     // Drift: someone deletes the passthrough veth; the next reconcile repairs only that.
     ip(&["-n", &host, "link", "del", "pt-host"]);

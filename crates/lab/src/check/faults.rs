@@ -1,4 +1,5 @@
-//! Faults: FRR killed under traffic, the router namespace deleted.
+//! Faults: FRR killed under traffic, the router namespace's name deleted, the router namespace
+//! replaced by another.
 
 use std::time::{Duration, Instant};
 
@@ -6,7 +7,7 @@ use super::ctx::*;
 use super::probe::Probe;
 use super::routing::{host_sessions, underlay_sessions};
 use crate::fabric::{l2pod_ip, node_nic, node_router_ns, pod_ip};
-use crate::pe;
+use crate::{pe, session_counters};
 
 /// Probes (one every 300 ms) a graceful FRR restart may lose.
 pub(super) const MAX_LOST_WITH_GR: u32 = 5;
@@ -123,7 +124,76 @@ async fn established_since(vtysh: &frr::Vtysh, since: Instant) -> Result<Vec<(St
         .collect())
 }
 
+/// The router namespace's name deleted under traffic, then the name given to another namespace.
 pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
+    let deleted = netns_name_deleted(c).await?;
+    let replaced = netns_replaced(c).await.map_err(|e| format!("{deleted}\nthen replaced: {e}"))?;
+    Ok(format!("name deleted: {deleted}\nreplaced by another namespace: {replaced}"))
+}
+
+/// `ip netns del` of node0's router namespace while FRR runs in it: the namespace lives on
+/// (FRR and the agent hold it) and keeps forwarding; the agent names it again. Judged: the same
+/// namespace back under its name, the same FRR, no session reset on the PE or the ToR, at most
+/// [`MAX_LOST_WITH_GR`] probes lost on each path.
+async fn netns_name_deleted(c: &Ctx<'_>) -> Check {
+    let pe_ns = node_router_ns(&c.prefix, 0);
+    let held = kernel::NetNs::open(&pe_ns).map_err(|e| e.to_string())?;
+    let bgpd_pid = || {
+        let path = c.lab.options.dir().join("node0-pe").join("run").join("bgpd.pid");
+        std::fs::read_to_string(&path).map(|p| p.trim().to_string()).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let bgpd = bgpd_pid()?;
+    let sides = [("node0-pe".to_string(), c.pe_vtysh(0)), ("tor".to_string(), c.vtysh("tor")?)];
+    let mut before = Vec::new();
+    for (who, v) in &sides {
+        before.push(session_counters::read(v).await.map_err(|e| format!("{who}: {e}"))?);
+    }
+    let red = Probe::start(&c.ns("hostA-red"), &pod_ip(0))?;
+    let plain = Probe::start(&c.ns("hostA-default"), &pod_ip(0))?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kernel::NetNs::delete(&pe_ns).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    eventually(Duration::from_secs(30), || async {
+        match kernel::NetNs::open(&pe_ns) {
+            Ok(ns) if ns.same_as(&held) => Ok(String::new()),
+            Ok(_) => Err(format!("{pe_ns} names another namespace")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await?;
+    let named = start.elapsed();
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (red, plain) = (red.stop().await?, plain.stop().await?);
+    let mut resets = Vec::new();
+    for ((who, v), b) in sides.iter().zip(&before) {
+        let after = session_counters::read(v).await.map_err(|e| format!("{who}: {e}"))?;
+        resets.extend(session_counters::resets(b, &after).into_iter().map(|r| format!("{who}: {r}")));
+    }
+    let detail = format!(
+        "named again after {:.1} s, the same namespace; probes every 300 ms to pod0, lost: passthrough \
+         (hostA-default) {}, L3VNI red (hostA-red) {}; session resets on node0-pe and the ToR: {}",
+        named.as_secs_f64(),
+        plain.describe(start),
+        red.describe(start),
+        if resets.is_empty() { "none".to_string() } else { resets.join(", ") },
+    );
+    if bgpd_pid()? != bgpd || !kernel::procs::is_running(bgpd.parse().unwrap_or(0)) {
+        return Err(format!("{detail}\nbgpd[{bgpd}] was restarted"));
+    }
+    if !resets.is_empty() {
+        return Err(format!("{detail}\nsessions reset"));
+    }
+    if red.lost.len() as u32 > MAX_LOST_WITH_GR || plain.lost.len() as u32 > MAX_LOST_WITH_GR {
+        return Err(format!("{detail}\nmore than {MAX_LOST_WITH_GR} probes lost on a path"));
+    }
+    Ok(detail)
+}
+
+/// The router namespace's name given to a new, empty namespace (`ip netns del` then `ip netns
+/// add`): the agent restarts FRR into it and rebuilds the kernel state; the old namespace dies
+/// with the lab's veth NIC in it, which the test then recreates, as a cable plugged in again.
+async fn netns_replaced(c: &Ctx<'_>) -> Check {
     let pe_ns = node_router_ns(&c.prefix, 0);
     let nic = node_nic(&c.prefix, 0);
     // The NIC's MAC address, which a physical NIC would keep when it comes back.
@@ -137,8 +207,21 @@ pub(super) async fn netns_delete(c: &Ctx<'_>) -> Check {
         .await
         .map_err(|e| e.to_string())??
     };
+    let old = kernel::NetNs::open(&pe_ns).map_err(|e| e.to_string())?;
     let start = Instant::now();
-    kernel::NetNs::delete(&pe_ns).map_err(|e| e.to_string())?;
+    // Back to back, so that the agent sees another namespace, not a name to give back (should
+    // it name the old one again in between, the name is taken: try again).
+    let mut tries = 0;
+    loop {
+        kernel::NetNs::delete(&pe_ns).map_err(|e| e.to_string())?;
+        match kernel::NetNs::create(&pe_ns) {
+            Ok(new) if !new.same_as(&old) => break,
+            Ok(_) | Err(kernel::NetnsError::Exists { .. }) if tries < 3 => tries += 1,
+            Ok(_) => return Err(format!("{pe_ns} keeps naming the old namespace")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    drop(old);
     // The moved NIC died with the namespace (and its switch port with it): recreate both, as
     // upstream's check_veths does, once the old pair is gone (FRR still running in the deleted
     // namespace keeps it alive until the agent restarts FRR into the new one).

@@ -9,7 +9,7 @@
 //! no session reset, no probe lost), invalid resource, VNI and Underlay removed from the
 //! configuration, L2VNI 110 on an Open vSwitch bridge (managed, then external) and back
 //! on the Linux bridge, a CNI-made underlay interface instead of the NIC (static, then DHCP),
-//! FRR killed, router namespace deleted, type-5 withdrawal.
+//! FRR killed, router namespace deleted (named again) and replaced (rebuilt), type-5 withdrawal.
 //! A scenario that cannot run (fewer than two nodes) is reported as SKIP, never as PASS.
 //!
 //! With the SRv6 fabric (`lab up --fabric srv6`) the scenarios are those of `srv6.rs` plus the
@@ -120,7 +120,7 @@ pub async fn run(lab: &Lab, only: &[String], progress: &mut (dyn FnMut(&Outcome)
     record(name, start, outcome);
     step!("CNI underlay (macvlan on the NIC, static then DHCP)", cni::cni_underlay(&c).await);
     step!("FRR killed (bgpd+zebra -9)", Some(frr_kill(&c).await));
-    step!("router netns deleted", Some(netns_delete(&c).await));
+    step!("router netns deleted, then replaced", Some(netns_delete(&c).await));
     // Last: on FRR 8.4 the withdrawal leaves the L3VNI path to leafA broken until FRR restarts.
     step!("type-5 withdrawn by the leaf", Some(type5_withdraw(&c).await));
     report

@@ -213,7 +213,12 @@ pub fn http_get(prefix: &str, index: u32, path: &str, timeout: Duration) -> Resu
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    stream.read_to_end(&mut raw).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("node {index}'s agent did not answer GET {path} within {timeout:?}")
+        }
+        _ => format!("reading node {index}'s answer to GET {path}: {e}"),
+    })?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP answer")?;
     let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("malformed HTTP status line")?;

@@ -179,12 +179,24 @@ async fn wait_ready(c: &Ctx<'_>, node: u32, since: Instant) -> Result<Duration, 
 }
 
 /// `openperouter_kernel_writes_total` of node `node`'s agent: the writes it counted itself.
+/// The endpoint samples FRR live (vtysh), which can take seconds on a loaded machine: a slow
+/// answer is asked for again, up to three times.
 async fn agent_writes(c: &Ctx<'_>, node: u32) -> Result<u64, String> {
-    let prefix = c.prefix.clone();
-    let (_, text) =
-        tokio::task::spawn_blocking(move || pe::http_get(&prefix, node, "/metrics", Duration::from_secs(5)))
+    let mut tries = 0;
+    let text = loop {
+        let prefix = c.prefix.clone();
+        let got = tokio::task::spawn_blocking(move || pe::http_get(&prefix, node, "/metrics", Duration::from_secs(15)))
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| e.to_string())?;
+        match got {
+            Ok((_, text)) => break text,
+            Err(e) if tries < 2 => {
+                tries += 1;
+                tracing::debug!("node{node}'s /metrics: {e}; asking again");
+            }
+            Err(e) => return Err(format!("node{node}'s /metrics, asked 3 times: {e}")),
+        }
+    };
     text.lines()
         .find_map(|l| l.strip_prefix("openperouter_kernel_writes_total "))
         .and_then(|v| v.trim().parse::<f64>().ok())

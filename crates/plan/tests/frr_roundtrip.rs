@@ -64,6 +64,10 @@ fn name_of(path: &Path) -> String {
     path.file_stem().expect("stem").to_string_lossy().into_owned()
 }
 
+/// How long a `show running-config` may take: this test judges what FRR holds, not how fast it
+/// answers, and in CI it shares an emulated VM with the other FRR tests (10 s was overrun once).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// frr-reload.py's delta for the instance's `frr.conf` (the oracle: it must be empty).
 async fn oracle_delta(inst: &Instance) -> Result<frr::Delta, frr::reload::ReloadError> {
     Ok(inst.frr_reload().test(&inst.config_path()).await?.delta)
@@ -100,7 +104,7 @@ async fn round_trip(applier: &Applier, inst: &Instance, name: &str, config: &frr
     }
     let expected = applier.render(config).await.map_err(|e| format!("{name}: {e}"))?;
     let running = frr::normalize_running_config(
-        &inst.vtysh().show_running_config().await.map_err(|e| format!("{name}: {e}"))?,
+        &inst.vtysh().with_timeout(READ_TIMEOUT).show_running_config().await.map_err(|e| format!("{name}: {e}"))?,
         false,
     );
     if !frr::same_blocks(&running, &in_bgpd_order(&expected)) {
@@ -145,7 +149,7 @@ async fn boot_round_trip(inst: &Instance, name: &str, config: &frr::Config) -> R
         return Err(format!("{name}: frr-reload.py --test on the booted file is not empty:\n{delta}"));
     }
     let running = frr::normalize_running_config(
-        &inst.vtysh().show_running_config().await.map_err(|e| format!("{name}: {e}"))?,
+        &inst.vtysh().with_timeout(READ_TIMEOUT).show_running_config().await.map_err(|e| format!("{name}: {e}"))?,
         false,
     );
     if !frr::same_blocks(&running, &in_bgpd_order(&rendered)) {

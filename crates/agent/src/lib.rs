@@ -251,10 +251,7 @@ impl Agent {
             // Not Ready while FRR restarts and the kernel state is rebuilt (seconds), rather than
             // the last reconcile's Ready until this one ends.
             let why = "the router namespace was replaced: FRR restarts and the kernel state is rebuilt in the new one";
-            match self.status.write() {
-                Ok(mut s) => s.conditions = status::rebuilding(why),
-                Err(e) => e.into_inner().conditions = status::rebuilding(why),
-            }
+            self.publish(|s| s.conditions = status::rebuilding(why));
         }
 
         // FRR first (bgpd must know an EVPN instance before its VXLAN device appears), then the
@@ -328,11 +325,16 @@ impl Agent {
         st.input_error = st.error.as_ref().filter(|e| e.is_input()).map(ToString::to_string);
         let ok = ok && st.error.is_none();
         self.metrics.reconcile(ok, started.elapsed().as_secs_f64(), st.failed_resources.len(), st.ready());
-        match self.status.write() {
-            Ok(mut s) => *s = st.clone(),
-            Err(e) => *e.into_inner() = st.clone(),
-        }
+        self.publish(|s| *s = st.clone());
         st
+    }
+
+    /// Changes the status the endpoints serve.
+    fn publish(&self, change: impl FnOnce(&mut NodeStatus)) {
+        match self.status.write() {
+            Ok(mut s) => change(&mut s),
+            Err(e) => change(&mut e.into_inner()),
+        }
     }
 
     /// Reconciles until `shutdown` resolves: on input changes (debounced), FRR restarts, and

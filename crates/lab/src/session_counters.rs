@@ -24,6 +24,24 @@ pub async fn read(vtysh: &frr::Vtysh) -> Result<SessionCounters, String> {
     Ok(from_json(&value))
 }
 
+/// Reads the counters of several FRRs, each named (`who`) for messages.
+pub async fn read_each(sides: &[(String, frr::Vtysh)]) -> Result<Vec<(String, SessionCounters)>, String> {
+    let mut out = Vec::new();
+    for (who, v) in sides {
+        out.push((who.clone(), read(v).await.map_err(|e| format!("{who}: {e}"))?));
+    }
+    Ok(out)
+}
+
+/// [`resets`] of each FRR read twice by [`read_each`], each line prefixed with its FRR's name.
+pub fn resets_each(before: &[(String, SessionCounters)], after: &[(String, SessionCounters)]) -> Vec<String> {
+    before
+        .iter()
+        .zip(after)
+        .flat_map(|((who, b), (_, a))| resets(b, a).into_iter().map(move |r| format!("{who}: {r}")))
+        .collect()
+}
+
 /// The counters in `show bgp vrf all neighbors json` (a VRF's object holds `vrfId` and `vrfName`
 /// beside one object per neighbor).
 pub fn from_json(value: &Value) -> SessionCounters {

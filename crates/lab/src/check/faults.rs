@@ -144,10 +144,7 @@ async fn netns_name_deleted(c: &Ctx<'_>) -> Check {
     };
     let bgpd = bgpd_pid()?;
     let sides = [("node0-pe".to_string(), c.pe_vtysh(0)), ("tor".to_string(), c.vtysh("tor")?)];
-    let mut before = Vec::new();
-    for (who, v) in &sides {
-        before.push(session_counters::read(v).await.map_err(|e| format!("{who}: {e}"))?);
-    }
+    let before = session_counters::read_each(&sides).await?;
     let red = Probe::start(&c.ns("hostA-red"), &pod_ip(0))?;
     let plain = Probe::start(&c.ns("hostA-default"), &pod_ip(0))?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -165,11 +162,7 @@ async fn netns_name_deleted(c: &Ctx<'_>) -> Check {
     drop(held);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (red, plain) = (red.stop().await?, plain.stop().await?);
-    let mut resets = Vec::new();
-    for ((who, v), b) in sides.iter().zip(&before) {
-        let after = session_counters::read(v).await.map_err(|e| format!("{who}: {e}"))?;
-        resets.extend(session_counters::resets(b, &after).into_iter().map(|r| format!("{who}: {r}")));
-    }
+    let resets = session_counters::resets_each(&before, &session_counters::read_each(&sides).await?);
     let detail = format!(
         "named again after {:.1} s, the same namespace; probes every 300 ms to pod0, lost: passthrough \
          (hostA-default) {}, L3VNI red (hostA-red) {}; session resets on node0-pe and the ToR: {}",

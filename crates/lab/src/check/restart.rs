@@ -54,7 +54,7 @@ async fn run(c: &Ctx<'_>, node: u32, other: u32) -> Check {
     let judged =
         || -> Vec<kernel_watch::Event> { watches.iter().zip(&marks).flat_map(|(w, &m)| w.events_since(m)).collect() };
     let sides = sessions(c, node).await?;
-    let before = read_counters(&sides).await?;
+    let before = session_counters::read_each(&sides).await?;
 
     // Probes sent before this (while the paths warmed up: ARP, EVPN MAC routes) are not judged.
     let drill = Instant::now();
@@ -95,7 +95,7 @@ async fn run(c: &Ctx<'_>, node: u32, other: u32) -> Check {
         let n = o.lost_between(drill, stopped - Duration::from_secs(1));
         lost.push((path, n, o.describe(drill)));
     }
-    let after = read_counters(&sides).await?;
+    let after = session_counters::read_each(&sides).await?;
     let events = judged();
     canary(&[&router_ns, &host_ns]).await?;
     let [rw, hw] = watches;
@@ -108,12 +108,8 @@ async fn run(c: &Ctx<'_>, node: u32, other: u32) -> Check {
         }
     }
 
-    let mut resets = Vec::new();
-    let mut watched = Vec::new();
-    for ((who, b), (_, a)) in before.iter().zip(&after) {
-        watched.push(format!("{} on {who}", b.len()));
-        resets.extend(session_counters::resets(b, a).into_iter().map(|r| format!("{who}: {r}")));
-    }
+    let resets = session_counters::resets_each(&before, &after);
+    let watched: Vec<String> = before.iter().map(|(who, b)| format!("{} on {who}", b.len())).collect();
     let lost_total: u32 = lost.iter().map(|(_, n, _)| n).sum();
     let detail = format!(
         "node{node}'s agent killed (SIGKILL), started, stopped (SIGTERM), started, under traffic; judged from \
@@ -150,16 +146,6 @@ async fn sessions(c: &Ctx<'_>, node: u32) -> Result<Vec<(String, frr::Vtysh)>, S
         sides.push((format!("node{node} (host speaker)"), v));
     }
     Ok(sides)
-}
-
-async fn read_counters(
-    sides: &[(String, frr::Vtysh)],
-) -> Result<Vec<(String, session_counters::SessionCounters)>, String> {
-    let mut out = Vec::new();
-    for (who, v) in sides {
-        out.push((who.clone(), session_counters::read(v).await.map_err(|e| format!("{who}: {e}"))?));
-    }
-    Ok(out)
 }
 
 async fn wait_ready(c: &Ctx<'_>, node: u32, since: Instant) -> Result<Duration, String> {

@@ -133,6 +133,31 @@ pub fn start_agent(
     spawn_agent(prefix, lab_dir, index, &pe.program)
 }
 
+/// The last `lines` lines of node `index`'s agent log (its DEBUG lines left out) and of its PE's
+/// FRR logs (watchfrr, its control script, zebra, bgpd), each under a header: what a failed
+/// scenario needs for a diagnosis after the lab is gone. A missing file is said so.
+pub fn log_tails(lab_dir: &Path, index: u32, lines: usize) -> String {
+    let frr_run = lab_dir.join(format!("node{index}-pe")).join("run");
+    let files = [(agent_dir(lab_dir, index).join("agent.log"), true)]
+        .into_iter()
+        .chain(["watchfrr.log", "frr-ctl.log", "zebra.log", "bgpd.log"].map(|f| (frr_run.join(f), false)));
+    let mut out = String::new();
+    for (path, skip_debug) in files {
+        out.push_str(&format!("--- {} (last {lines} lines)\n", path.display()));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let kept: Vec<&str> = text.lines().filter(|l| !(skip_debug && l.contains(" DEBUG "))).collect();
+                for l in &kept[kept.len().saturating_sub(lines)..] {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+            Err(e) => out.push_str(&format!("(cannot read: {e})\n")),
+        }
+    }
+    out
+}
+
 /// Starts node `index`'s agent (`program host …`) on the config directory it already has, as
 /// [`start_agent`] does after writing it (an agent started again after a stop); returns its pid
 /// (also written to `agent.pid`). Its output goes to a new `agent.log`.

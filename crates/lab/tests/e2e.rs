@@ -91,6 +91,12 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
         eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
     }));
     eprintln!("{report}");
+    if !report.passed() {
+        // The lab is removed on the way out: its logs are the only trace of why.
+        for i in 0..2 {
+            eprintln!("== logs of node{i} (lab {name})\n{}", lab::pe::log_tails(&options.dir(), i, 60));
+        }
+    }
     assert!(report.passed(), "{report}");
     let down = lab::down(&name, Path::new(lab::DEFAULT_RUN_ROOT), 2).expect("lab down");
     assert_eq!(down.agents.len(), 2, "{down:?}");

@@ -28,7 +28,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM ${BASE_IMAGE}
 # frr: the daemons (zebra, bgpd, staticd, bfdd, and mgmtd, which FRR 10 needs) and vtysh;
-# util-linux: nsenter, so the router pod's FRR container can enter /run/netns/perouter;
+# util-linux: nsenter, so the router pod's FRR container can enter /run/netns/perouter, and
+# flock, with which FRR's control script spaces the ends of watchfrr's jobs;
 # iproute2: `ip` for debugging a node; tini: the init that reaps the daemons' children;
 # containernetworking-plugins: the CNI plugins of CNIDevice underlays (in /usr/lib/cni);
 # openvswitch-switch: ovs-vsctl, the controller's client of the node's Open vSwitch database
@@ -43,6 +44,7 @@ RUN apt-get update \
         openvswitch-switch \
     && rm -rf /var/lib/apt/lists/* \
     && command -v nsenter \
+    && command -v flock \
     && command -v ovs-vsctl \
     && test -x /usr/lib/frr/mgmtd \
     && test -x /usr/lib/cni/macvlan

@@ -187,7 +187,8 @@ impl Target {
     /// when it is not running, restarted into a new namespace when `netns_changed`, and restarted
     /// with isisd the first time `config` configures IS-IS (isisd then stays: taking IS-IS away
     /// empties its configuration); while watchfrr restarts daemons (and loads their
-    /// configuration), waits up to 30 s for it. Nothing to do for the other targets.
+    /// configuration), waits up to 30 s for it, then restarts FRR whole when daemons are still
+    /// down. Nothing to do for the other targets.
     pub async fn ensure_running(&mut self, netns_changed: bool, config: &Config) -> Result<(), String> {
         let added = self.add_daemons(config);
         if !added.is_empty() {
@@ -218,11 +219,13 @@ impl Target {
                         .filter(|(_, s)| !matches!(s, DaemonState::Running { .. }))
                         .map(|(d, _)| d.as_str())
                         .collect();
-                    return Err(if down.is_empty() {
-                        "FRR's restarted daemons were still loading their configuration after 30 s".to_string()
-                    } else {
-                        format!("FRR daemons {down:?} did not come back within 30 s (watchfrr is running)")
-                    });
+                    if down.is_empty() {
+                        return Err("FRR's restarted daemons were still loading their configuration after 30 s".into());
+                    }
+                    // watchfrr runs but does not bring them back (it can wait for ever on a job
+                    // it believes still running): FRR is restarted whole, watchfrr with it.
+                    tracing::warn!(daemons = ?down, "watchfrr did not bring FRR's daemons back within 30 s: restarting FRR");
+                    break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -1,7 +1,8 @@
 //! A managed FRR target runs the daemons its configuration needs: an instance started without
 //! isisd is restarted with it the first time IS-IS is configured, the configuration then
 //! applies and verifies, and taking IS-IS away again leaves isisd running with nothing in it.
-//! Needs root and FRR 10 (skipped loudly otherwise).
+//! When watchfrr runs but does not bring killed daemons back, the target restarts FRR whole.
+//! Needs root and FRR (the IS-IS test FRR 10; skipped loudly otherwise).
 
 mod common;
 
@@ -11,8 +12,49 @@ use frr::testing::{Fleet, skip_loudly, skip_reason};
 use frr::*;
 
 fn runs(target: &Target, daemon: &str) -> bool {
+    pid_of(target, daemon).is_some()
+}
+
+fn pid_of(target: &Target, daemon: &str) -> Option<u32> {
     let st = target.managed_instance().expect("a managed target").status();
-    st.daemons.iter().any(|(d, s)| d == daemon && matches!(s, DaemonState::Running { .. }))
+    st.daemons.iter().find_map(|(d, s)| match s {
+        DaemonState::Running { pid } if d == daemon => Some(*pid),
+        _ => None,
+    })
+}
+
+/// watchfrr alive but stuck (stopped here; in the field it can wait for ever on a job it
+/// believes still running) while zebra and bgpd are dead: the target waits its 30 s, then
+/// restarts FRR whole, and the configuration applies again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_target_restarts_frr_when_watchfrr_does_not() {
+    const TEST: &str = "FRR restarted past a stuck watchfrr";
+    if let Some(reason) = skip_reason() {
+        skip_loudly(TEST, &reason);
+        return;
+    }
+    let mut fleet = Fleet::new();
+    let spec = fleet.spec("frrwd", Some("tg-wd")).unwrap();
+    let instance = fleet.adopt(spec);
+    let mut target = Target::managed(instance);
+    let config = Config { hostname: None, ..common::ebgp_underlay_evpn() };
+    target.ensure_running(false, &config).await.unwrap();
+    target.apply(&config).await.unwrap();
+    let watchfrr = pid_of(&target, "watchfrr").expect("watchfrr runs");
+    let (zebra, bgpd) = (pid_of(&target, "zebra").unwrap(), pid_of(&target, "bgpd").unwrap());
+    kernel::procs::signal(watchfrr, kernel::procs::Signal::SIGSTOP);
+    kernel::procs::signal(bgpd, kernel::procs::Signal::SIGKILL);
+    kernel::procs::signal(zebra, kernel::procs::Signal::SIGKILL);
+
+    target.ensure_running(false, &config).await.expect("FRR restarted");
+    let now = |d: &str| pid_of(&target, d).unwrap_or_else(|| panic!("{d} does not run"));
+    assert_ne!(now("watchfrr"), watchfrr, "the stuck watchfrr is still the one");
+    assert_ne!(now("zebra"), zebra);
+    assert_ne!(now("bgpd"), bgpd);
+    assert!(!kernel::procs::is_running(watchfrr), "the stuck watchfrr was left behind");
+    target.apply(&config).await.unwrap();
+    let running = target.managed_instance().unwrap().vtysh().show_running_config().await.unwrap();
+    assert!(running.contains("router bgp"), "no BGP in the restarted FRR:\n{running}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

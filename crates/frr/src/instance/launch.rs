@@ -102,6 +102,20 @@ impl Instance {
         let _ = writeln!(s, "OTHERS='{}'", others.join(" "));
         let _ = writeln!(s, "exec >>\"$RUN/frr-ctl.log\" 2>&1");
         let _ = writeln!(s, "echo \"$(date '+%F %T') $*\"");
+        // watchfrr kills a job after -T seconds (see `launch_argv`): a job waiting for `restart
+        // all` gives up well before that, on its own (ticks of 50 ms).
+        let _ = writeln!(s, "WAIT_TICKS={}", watchfrr_job_timeout(spec) * 10);
+        s.push_str(
+            r#"# watchfrr reaps one child per SIGCHLD it handles: jobs that end together can leave one it
+# counts as running for ever, and while it counts one it postpones the phased restart that brings
+# zebra back (the daemons then stay down). So every job ends at least half a second after the one
+# before (a lock held for that half second on the way out), a TERM from watchfrr included, and
+# a `restart all` that ends early takes its marker with it.
+OWN_MARKER=
+trap '[ -z "$OWN_MARKER" ] || rm -f "$RUN/frr-ctl.starting"; exec 9>>"$RUN/frr-ctl.exit.lock"; flock -w 10 9; sleep 0.5' EXIT
+trap 'exit 143' TERM INT
+"#,
+        );
         let _ = writeln!(s, "start_one() {{");
         let _ = writeln!(s, "  case \"$1\" in");
         for daemon in &daemons {
@@ -161,15 +175,21 @@ boot() {
             r#"}
 # watchfrr polls every 2 s: while `restart all` is still starting the daemons (slow under
 # emulation), it may ask to (re)start one of them; a second copy would fail on the pid file
-# lock and the whole start with it. Wait for `restart all`, then skip a daemon that runs.
+# lock and the whole start with it. Wait for `restart all`, then skip a daemon that runs; when
+# `restart all` takes longer than half watchfrr's patience, fail (watchfrr asks again later).
 wait_all() {
   n=0
-  while [ -e "$RUN/frr-ctl.starting" ] && [ "$n" -lt 1200 ]; do n=$((n + 1)); sleep 0.05; done
+  while [ -e "$RUN/frr-ctl.starting" ]; do
+    n=$((n + 1))
+    if [ "$n" -gt "$WAIT_TICKS" ]; then echo "restart all still running: $1 left to a later attempt"; exit 1; fi
+    sleep 0.05
+  done
   pid=$(cat "$RUN/$1.pid" 2>/dev/null)
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 case "$1:$2" in
 start:all|restart:all)
+  OWN_MARKER=1
   touch "$RUN/frr-ctl.starting"
   for d in $OTHERS; do stop_one "$d" & done; wait
   for d in $FIRST_REVERSED; do stop_one "$d"; done
@@ -218,7 +238,7 @@ esac
             ("--log", format!("file:{run}/watchfrr.log")),
             // The start script may take as long as start() waits (zebra can
             // block on the kernel's rtnl lock on a busy machine).
-            ("-T", spec.start_timeout.as_secs().max(20).to_string()),
+            ("-T", watchfrr_job_timeout(spec).to_string()),
             // A crashed daemon is restarted within seconds (watchfrr's defaults wait 60 s and
             // double up to 600 s): the kernel keeps forwarding meanwhile, but sessions and
             // routes only come back with the daemon.
@@ -235,6 +255,12 @@ esac
         argv.extend(spec.ordered_daemons().into_iter().map(OsString::from));
         argv
     }
+}
+
+/// Seconds watchfrr lets a job of the control script run before it kills it (`-T`): the start
+/// script may take as long as `start()` waits.
+fn watchfrr_job_timeout(spec: &InstanceSpec) -> u64 {
+    spec.start_timeout.as_secs().max(20)
 }
 
 /// Quotes a word for sh.
@@ -307,5 +333,52 @@ mod tests {
         let start = script.find("for d in $FIRST; do start_one \"$d\" || {").unwrap();
         let parallel = script.find("for d in $OTHERS; do start_one \"$d\" & done; wait").unwrap();
         assert!(start < parallel);
+    }
+
+    /// Jobs watchfrr starts together, for daemons that already run, end at least about half a
+    /// second apart (watchfrr reaps one child per SIGCHLD it handles: ends that coincide leave a
+    /// child it counts for ever, and zebra's restart then never comes).
+    #[test]
+    fn control_script_jobs_end_apart() {
+        if crate::layout::find_in_path("flock").is_none() {
+            eprintln!("!!! SKIPPED control_script_jobs_end_apart: no flock in PATH !!!");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = spec();
+        spec.run_dir = dir.path().join("run");
+        spec.config_dir = dir.path().join("etc");
+        std::fs::create_dir_all(&spec.run_dir).unwrap();
+        let script = spec.run_dir.join("frr-ctl.sh");
+        std::fs::write(&script, Instance::new(spec.clone()).control_script()).unwrap();
+        // Every daemon "runs": its pid file holds this test's pid.
+        let daemons = ["bgpd", "staticd", "bfdd"];
+        for d in daemons {
+            std::fs::write(spec.run_dir.join(format!("{d}.pid")), std::process::id().to_string()).unwrap();
+        }
+        let started = std::time::Instant::now();
+        let mut children: Vec<_> = daemons
+            .iter()
+            .map(|d| std::process::Command::new("sh").arg(&script).args(["start", d]).spawn().unwrap())
+            .collect();
+        let mut ends = Vec::new();
+        while !children.is_empty() {
+            children.retain_mut(|c| match c.try_wait().unwrap() {
+                Some(st) => {
+                    assert!(st.success(), "a job for a running daemon failed: {st}");
+                    ends.push(started.elapsed());
+                    false
+                }
+                None => true,
+            });
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        ends.sort();
+        for pair in ends.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= std::time::Duration::from_millis(400), "two jobs ended {gap:?} apart: {ends:?}");
+        }
+        let log = std::fs::read_to_string(spec.run_dir.join("frr-ctl.log")).unwrap();
+        assert_eq!(log.lines().filter(|l| l.ends_with(" start bgpd")).count(), 1, "{log}");
     }
 }

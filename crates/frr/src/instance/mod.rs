@@ -492,6 +492,9 @@ impl Instance {
             "mgmtd_fe.sock".to_string(),
             "mgmtd_be.sock".to_string(),
             "watchfrr.started".to_string(),
+            // The control script's lock and its `restart all` marker.
+            "frr-ctl.exit.lock".to_string(),
+            "frr-ctl.starting".to_string(),
         ];
         for daemon in self.all_daemons() {
             names.push(format!("{daemon}.pid"));
@@ -715,7 +718,8 @@ pub fn missing_prerequisite(spec: &InstanceSpec) -> Option<String> {
             return Some(format!("{} is missing (apt-get install frr)", path.display()));
         }
     }
-    let mut tools = vec!["sh"];
+    // flock: the control script spaces the ends of watchfrr's jobs with it.
+    let mut tools = vec!["sh", "flock"];
     if spec.netns.path().is_some() || spec.hostname.is_some() {
         tools.push("nsenter");
     }

@@ -326,6 +326,9 @@ impl Agent {
         let ok = ok && st.error.is_none();
         self.metrics.reconcile(ok, started.elapsed().as_secs_f64(), st.failed_resources.len(), st.ready());
         self.publish(|s| *s = st.clone());
+        // A reconcile reads the whole kernel and FRR state (thousands of links at scale): what
+        // it freed goes back to the system instead of staying in the allocator's free lists.
+        kernel::procs::release_free_memory();
         st
     }
 

@@ -178,6 +178,7 @@ async fn measure(tag: &str, l2: u32, l3: u32) -> Figures {
     let first_writes = st.kernel.writes;
     let frr_lines = st.frr.lines_added;
     while !st.ready() {
+        assert!(st.input_error.is_none(), "{l2} L2VNIs, {l3} L3VNIs: {}", st.input_error.as_deref().unwrap_or(""));
         assert!(
             started.elapsed() < Duration::from_secs(1200),
             "{l2} L2VNIs, {l3} L3VNIs: not Ready after 20 min: {:?} {:?}",

@@ -235,9 +235,15 @@ pub fn load_file(path: &Path, loaded: &mut Loaded) -> Result<(), LoadError> {
     load_str(&text, path, loaded)
 }
 
+/// The most YAML documents one file may hold.
+pub const MAX_DOCUMENTS: usize = 65_536;
+
 /// Parses YAML text (possibly several documents) that came from `file` into `loaded`.
 pub fn load_str(text: &str, file: &Path, loaded: &mut Loaded) -> Result<(), LoadError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+    // The parser's default allows 1024 documents in a file: a node with a thousand VNIs in one
+    // file has more. Its other limits (events, nodes, depth, aliases) still bound a hostile file.
+    let options = serde_saphyr::options! { budget: serde_saphyr::budget! { max_documents: MAX_DOCUMENTS } };
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
         .map_err(|e| LoadError::Yaml { file: file.to_path_buf(), message: e.to_string() })?;
     let is_node_config_name = file.file_name().is_some_and(|n| n == "node-config.yaml" || n == "node-config.yml");
     for (i, doc) in docs.into_iter().enumerate() {
@@ -528,6 +534,21 @@ mod tests {
         assert_eq!(loaded.l2vnis.len(), 1);
         assert_eq!(loaded.l3vnis[0].resource.spec.vni, 100);
         assert_eq!(loaded.l2vnis[0].origin.document, 2);
+    }
+
+    #[test]
+    fn a_file_with_thousands_of_documents_loads() {
+        let text: Vec<String> = (0..3000)
+            .map(|i| {
+                format!(
+                    "apiVersion: network.openperouter.io/v1alpha1\nkind: L2VNI\nmetadata: {{name: l2-{i}}}\nspec: {{vni: {}}}\n",
+                    1000 + i
+                )
+            })
+            .collect();
+        let loaded = load(&text.join("---\n")).unwrap();
+        assert_eq!(loaded.l2vnis.len(), 3000);
+        assert_eq!(loaded.l2vnis[2999].origin.document, 3000);
     }
 
     #[test]

@@ -244,6 +244,9 @@ async fn settle(agent: &mut agent::Agent, mut st: agent::NodeStatus, step: &str)
     while !st.ready() {
         assert!(t.elapsed() < Duration::from_secs(600), "not Ready 10 min after {step}: {:?}", st.conditions);
         eprintln!("  !! not Ready after {step} (+{:.1} s): {:?}", t.elapsed().as_secs_f64(), st.conditions.first());
+        if let Some(frr) = agent.frr_instance() {
+            eprintln!("  !! FRR's logs:\n{}", frr.log_tail(6));
+        }
         st = agent.reconcile().await;
     }
 }

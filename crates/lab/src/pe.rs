@@ -134,27 +134,22 @@ pub fn start_agent(
 }
 
 /// The last `lines` lines of node `index`'s agent log (its DEBUG lines left out) and of its PE's
-/// FRR logs (watchfrr, its control script, zebra, bgpd), each under a header: what a failed
-/// scenario needs for a diagnosis after the lab is gone. A missing file is said so.
-pub fn log_tails(lab_dir: &Path, index: u32, lines: usize) -> String {
-    let frr_run = lab_dir.join(format!("node{index}-pe")).join("run");
-    let files = [(agent_dir(lab_dir, index).join("agent.log"), true)]
-        .into_iter()
-        .chain(["watchfrr.log", "frr-ctl.log", "zebra.log", "bgpd.log"].map(|f| (frr_run.join(f), false)));
-    let mut out = String::new();
-    for (path, skip_debug) in files {
-        out.push_str(&format!("--- {} (last {lines} lines)\n", path.display()));
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let kept: Vec<&str> = text.lines().filter(|l| !(skip_debug && l.contains(" DEBUG "))).collect();
-                for l in &kept[kept.len().saturating_sub(lines)..] {
-                    out.push_str(l);
-                    out.push('\n');
-                }
+/// FRR logs ([`Instance::log_tail`]: watchfrr, its control script, the daemons), each under a
+/// header: what a failed scenario needs for a diagnosis after the lab is gone.
+pub fn log_tails(prefix: &str, lab_dir: &Path, index: u32, lines: usize) -> String {
+    let path = agent_dir(lab_dir, index).join("agent.log");
+    let mut out = format!("--- {} (last {lines} lines, DEBUG left out)\n", path.display());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let kept: Vec<&str> = text.lines().filter(|l| !l.contains(" DEBUG ")).collect();
+            for l in &kept[kept.len().saturating_sub(lines)..] {
+                out.push_str(l);
+                out.push('\n');
             }
-            Err(e) => out.push_str(&format!("(cannot read: {e})\n")),
         }
+        Err(e) => out.push_str(&format!("(cannot read: {e})\n")),
     }
+    out.push_str(&pe_instance(prefix, lab_dir, index).log_tail(lines));
     out
 }
 
@@ -264,4 +259,26 @@ fn dechunk(mut body: &str) -> String {
         body = tail.trim_start_matches("\r\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_tails_keep_the_last_lines_of_the_agent_and_of_watchfrr() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = agent_dir(dir.path(), 0);
+        std::fs::create_dir_all(&agent).unwrap();
+        std::fs::write(agent.join("agent.log"), "t  INFO one\nt DEBUG noise\nt  WARN two\nt  INFO three\n").unwrap();
+        let run = dir.path().join("node0-pe").join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("watchfrr.log"), "w1\nw2\nw3\n").unwrap();
+        let text = log_tails("p", dir.path(), 0, 2);
+        assert!(
+            text.contains("t  WARN two\nt  INFO three\n") && !text.contains("one") && !text.contains("noise"),
+            "{text}"
+        );
+        assert!(text.contains("watchfrr.log\nw2\nw3\n") && !text.contains("w1"), "{text}");
+    }
 }

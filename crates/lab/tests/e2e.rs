@@ -94,7 +94,7 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
     if !report.passed() {
         // The lab is removed on the way out: its logs are the only trace of why.
         for i in 0..2 {
-            eprintln!("== logs of node{i} (lab {name})\n{}", lab::pe::log_tails(&options.dir(), i, 60));
+            eprintln!("== logs of node{i} (lab {name})\n{}", lab::pe::log_tails(&name, &options.dir(), i, 60));
         }
     }
     assert!(report.passed(), "{report}");

@@ -44,14 +44,17 @@
 //! that IPv6 addresses survive enslaving to a VRF. External hosts get IPv4 and IPv6 default
 //! routes towards their leaf.
 
-use std::fmt::Write;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use crate::speaker::kind::SpeakerKind;
 
+pub mod ipv6;
+mod routers;
 pub mod srv6;
+
+use routers::{host_speaker_config, leaf_config, spine_config, tor_config};
 
 /// AS numbers of the lab.
 pub mod asn {
@@ -229,11 +232,14 @@ pub struct LabSpec {
     /// The SRv6 fabric as well: IS-IS on the ToR, an SRv6 leaf with an external host in VRF red
     /// (see [`srv6`]); needs FRR ≥ 10 and VRFs.
     pub srv6: bool,
+    /// An IPv6-only underlay instead of the IPv4 one: IPv6 fabric sessions, even nodes numbered
+    /// on the switch, odd nodes unnumbered on point-to-point links (see [`ipv6`]).
+    pub ipv6: bool,
 }
 
 impl Default for LabSpec {
     fn default() -> Self {
-        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true, speakers: Vec::new(), srv6: false }
+        LabSpec { prefix: "opr".into(), nodes: 2, vrf: true, speakers: Vec::new(), srv6: false, ipv6: false }
     }
 }
 
@@ -259,8 +265,13 @@ pub fn node_underlay_ip(index: u32) -> String {
 }
 
 /// The node's underlay NIC `toswitch` and its switch port (also recreated by `lab check` after
-/// the router namespace, into which the PE moved the NIC, was deleted).
-pub fn node_nic(prefix: &str, index: u32) -> Veth {
+/// the router namespace, into which the PE moved the NIC, was deleted); on the IPv6 underlay
+/// [`ipv6::node_nic`].
+pub fn node_nic(spec: &LabSpec, index: u32) -> Veth {
+    let prefix = &spec.prefix;
+    if spec.ipv6 {
+        return ipv6::node_nic(prefix, index);
+    }
     Veth {
         a: End {
             ns: node_host_ns(prefix, index),
@@ -324,9 +335,21 @@ impl Topology {
         spine.frr = Some(spine_config(spec));
         namespaces.push(spine);
 
+        // (leaf, VTEP, spine address, own address, prefix length)
+        let spine_links = if spec.ipv6 {
+            [
+                ipv6::SPINE_LINKS[0].spine_ip,
+                ipv6::SPINE_LINKS[0].peer_ip,
+                ipv6::SPINE_LINKS[1].spine_ip,
+                ipv6::SPINE_LINKS[1].peer_ip,
+            ]
+        } else {
+            ["192.168.1.0", "192.168.1.1", "192.168.1.2", "192.168.1.3"]
+        };
+        let len = if spec.ipv6 { 64 } else { 31 };
         for (leaf, vtep, spine_ip, own_ip) in [
-            ("leafA", "100.64.0.1", "192.168.1.0", "192.168.1.1"),
-            ("leafB", "100.64.0.2", "192.168.1.2", "192.168.1.3"),
+            ("leafA", "100.64.0.1", spine_links[0], spine_links[1]),
+            ("leafB", "100.64.0.2", spine_links[2], spine_links[3]),
         ] {
             let mut l = ns(leaf, Role::Leaf);
             l.loopback = vec![net(&format!("{vtep}/32"))];
@@ -350,12 +373,12 @@ impl Topology {
                     Vxlan { name: "vni200".into(), vni: 200, local: ip(vtep), bridge: "br200".into() },
                 ];
             }
-            l.frr = Some(leaf_config(leaf, spine_ip, vtep, spec.vrf));
+            l.frr = Some(leaf_config(leaf, spine_ip, vtep, spec));
             namespaces.push(l);
             let spine_if = if leaf == "leafA" { "eth1" } else { "eth2" };
             veths.push(Veth {
-                a: end("spine", spine_if, &[&format!("{spine_ip}/31")], None),
-                b: end(leaf, "eth1", &[&format!("{own_ip}/31")], None),
+                a: end("spine", spine_if, &[&format!("{spine_ip}/{len}")], None),
+                b: end(leaf, "eth1", &[&format!("{own_ip}/{len}")], None),
                 mtu: None,
             });
         }
@@ -387,9 +410,15 @@ impl Topology {
             c.push_str(&srv6::tor_isis());
         }
         namespaces.push(tor);
+        let (spine_tor, tor_spine, tor_switch) = if spec.ipv6 {
+            let l = &ipv6::SPINE_LINKS[2];
+            (format!("{}/64", l.spine_ip), format!("{}/64", l.peer_ip), format!("{}/64", ipv6::TOR_SWITCH_IP))
+        } else {
+            ("192.168.1.4/31".to_string(), "192.168.1.5/31".to_string(), "192.168.11.2/24".to_string())
+        };
         veths.push(Veth {
-            a: end("spine", "eth3", &["192.168.1.4/31"], None),
-            b: end("tor", "eth1", &["192.168.1.5/31"], None),
+            a: end("spine", "eth3", &[&spine_tor], None),
+            b: end("tor", "eth1", &[&tor_spine], None),
             mtu: None,
         });
 
@@ -397,7 +426,7 @@ impl Topology {
         switch.bridges = vec![Bridge { name: "br0".into(), vrf: None, mac: None }];
         namespaces.push(switch);
         veths.push(Veth {
-            a: end("tor", "toswitch", &["192.168.11.2/24"], None),
+            a: end("tor", "toswitch", &[&tor_switch], None),
             b: end("switch", "p-tor", &[], Some("br0")),
             mtu: None,
         });
@@ -409,7 +438,7 @@ impl Topology {
             host.frr = (spec.speaker(i) == SpeakerKind::Frr).then(|| host_speaker_config(i));
             namespaces.push(host);
             namespaces.push(ns(&format!("node{i}-pe"), Role::NodeRouter));
-            veths.push(node_nic(p, i));
+            veths.push(node_nic(spec, i));
             // Pods: a routed one on the node's pod subnet, and two attached (after the PE made
             // them) to the node's managed host bridges of L2VNI 110 (routed, anycast gateway)
             // and L2VNI 300 (disconnected).
@@ -457,105 +486,29 @@ impl Topology {
 /// An external host's link: host, leaf, leaf interface, IPv4 /24, tenant VRF, IPv6 /64.
 type HostLink = (&'static str, &'static str, &'static str, &'static str, Option<&'static str>, &'static str);
 
-const BGP_DEFAULTS: &str = " no bgp ebgp-requires-policy\n no bgp network import-check\n no bgp default ipv4-unicast\n";
-
-fn spine_config(spec: &LabSpec) -> String {
-    let peers = [("192.168.1.1", asn::LEAF), ("192.168.1.3", asn::LEAF), ("192.168.1.5", asn::TOR)];
-    let _ = spec;
-    let mut c = format!(
-        "hostname spine\nip nht resolve-via-default\nrouter bgp {}\n{BGP_DEFAULTS} timers bgp 3 9\n",
-        asn::SPINE
-    );
-    for (p, a) in peers {
-        let _ = writeln!(
-            c,
-            " neighbor {p} remote-as {a}\n neighbor {p} advertisement-interval 0\n neighbor {p} timers connect 5"
-        );
-    }
-    for af in ["ipv4 unicast", "l2vpn evpn"] {
-        let _ = writeln!(c, " address-family {af}");
-        for (p, _) in peers {
-            let _ = writeln!(c, "  neighbor {p} activate");
-        }
-        let _ = writeln!(c, " exit-address-family");
-    }
-    c.push_str("exit\n");
-    c
-}
-
-fn leaf_config(name: &str, spine_ip: &str, vtep: &str, vrf: bool) -> String {
-    let vrfs = if vrf { "vrf red\n vni 100\nexit-vrf\nvrf blue\n vni 200\nexit-vrf\n" } else { "" };
-    let mut c = format!(
-        "hostname {name}\nip nht resolve-via-default\n{vrfs}\
-         router bgp {leaf}\n{BGP_DEFAULTS} timers bgp 3 9\n neighbor {spine_ip} remote-as {spine}\n neighbor {spine_ip} timers connect 5\n\
-         address-family ipv4 unicast\n  neighbor {spine_ip} activate\n  network {vtep}/32\n  redistribute connected\n exit-address-family\n\
-         address-family l2vpn evpn\n  neighbor {spine_ip} activate\n  advertise-all-vni\n  advertise-svi-ip\n exit-address-family\nexit\n",
-        leaf = asn::LEAF,
-        spine = asn::SPINE,
-    );
-    let tenants: &[&str] = if vrf { &["red", "blue"] } else { &[] };
-    for vrf in tenants {
-        let _ = write!(
-            c,
-            "router bgp {leaf} vrf {vrf}\n{BGP_DEFAULTS} address-family ipv4 unicast\n  redistribute connected\n exit-address-family\n\
-             address-family ipv6 unicast\n  redistribute connected\n exit-address-family\n\
-             address-family l2vpn evpn\n  advertise ipv4 unicast\n  advertise ipv6 unicast\n exit-address-family\nexit\n",
-            leaf = asn::LEAF
-        );
-    }
-    c
-}
-
-fn tor_config(spec: &LabSpec) -> String {
-    let mut c = format!(
-        "hostname tor\nip nht resolve-via-default\nrouter bgp {}\n{BGP_DEFAULTS} timers bgp 3 9\n neighbor 192.168.1.4 remote-as {}\n neighbor 192.168.1.4 timers connect 5\n",
-        asn::TOR,
-        asn::SPINE
-    );
-    let nodes: Vec<String> = (0..spec.nodes).map(node_underlay_ip).collect();
-    for n in &nodes {
-        let _ = writeln!(c, " neighbor {n} remote-as {}\n neighbor {n} timers connect 5", asn::PE);
-    }
-    for af in ["ipv4 unicast", "l2vpn evpn"] {
-        let _ = writeln!(c, " address-family {af}\n  neighbor 192.168.1.4 activate");
-        for n in &nodes {
-            let _ = writeln!(c, "  neighbor {n} activate");
-        }
-        if af == "ipv4 unicast" {
-            c.push_str("  redistribute connected\n");
-        }
-        let _ = writeln!(c, " exit-address-family");
-    }
-    c.push_str("exit\n");
-    c
-}
-
 /// The PE-side addresses each host speaker peers with (L3VNI red, L3VNI blue, passthrough).
 pub const PE_HOST_SESSION_IPS: [&str; 3] = ["192.169.10.1", "192.169.11.1", "192.169.30.1"];
 
-/// Whether a BGP peer address is one of the nodes' PE routers (the ToR's sessions towards the
-/// nodes' underlay addresses, the host speakers' sessions towards the PE's host-side addresses):
-/// those sessions stay down until a PE runs in the node's router namespace.
-pub fn is_pe_peer(peer: &str, nodes: u32) -> bool {
-    PE_HOST_SESSION_IPS.contains(&peer) || (0..nodes).any(|i| node_underlay_ip(i) == peer)
+/// Whether a BGP peer is one of the nodes' PE routers (the ToR's sessions towards the nodes'
+/// underlay addresses or interfaces, the host speakers' sessions towards the PE's host-side
+/// addresses): those sessions stay down until a PE runs in the node's router namespace.
+pub fn is_pe_peer(spec: &LabSpec, peer: &str) -> bool {
+    PE_HOST_SESSION_IPS.contains(&peer) || (0..spec.nodes).any(|i| tor_peer_of_node(spec, i) == peer)
+}
+
+/// The BGP peer (as FRR names it) of the ToR towards node `index`'s PE.
+pub fn tor_peer_of_node(spec: &LabSpec, index: u32) -> String {
+    if spec.ipv6 { ipv6::node_peer(index) } else { node_underlay_ip(index) }
+}
+
+/// The BGP peer (as FRR names it) of node `index`'s PE towards the ToR.
+pub fn node_peer_of_tor(spec: &LabSpec, index: u32) -> String {
+    if spec.ipv6 { ipv6::tor_peer(index) } else { "192.168.11.2".to_string() }
 }
 
 /// The pod prefix node `index`'s host speaker announces.
 pub fn pod_prefix(index: u32) -> String {
     format!("10.244.{index}.0/24")
-}
-
-fn host_speaker_config(index: u32) -> String {
-    let mut c = format!("hostname node{index}\nrouter bgp {}\n{BGP_DEFAULTS}", asn::HOST);
-    for p in PE_HOST_SESSION_IPS {
-        let _ = writeln!(c, " neighbor {p} remote-as {}\n neighbor {p} timers connect 1", asn::PE);
-    }
-    let _ = writeln!(c, " address-family ipv4 unicast\n  network {}", pod_prefix(index));
-    for p in PE_HOST_SESSION_IPS {
-        let _ = writeln!(c, "  neighbor {p} activate");
-    }
-    c.push_str(" exit-address-family\nexit\n");
-    c
 }
 
 #[cfg(test)]
@@ -592,8 +545,8 @@ mod tests {
             eprintln!("!!! SKIPPED: vtysh is not installed (apt-get install frr) !!!");
             return;
         }
-        for vrf in [true, false] {
-            let t = Topology::new(&LabSpec { vrf, ..LabSpec::default() });
+        for (vrf, ipv6) in [(true, false), (false, false), (true, true)] {
+            let t = Topology::new(&LabSpec { vrf, ipv6, ..LabSpec::default() });
             for n in &t.namespaces {
                 if let Some(conf) = &n.frr
                     && let Err(e) = frr::check_syntax(conf)
@@ -614,8 +567,11 @@ mod tests {
         }
         assert!(t.veths.iter().all(|v| v.a.master.is_none() || v.a.ns.ends_with("switch")));
         assert!(t.veths.iter().all(|v| v.b.master.is_none() || v.b.ns.ends_with("switch")));
-        assert!(is_pe_peer("192.168.11.4", 2) && !is_pe_peer("192.168.11.5", 2) && is_pe_peer("192.169.30.1", 2));
-        assert!(!is_pe_peer("192.168.1.1", 2));
+        let spec = LabSpec::default();
+        assert!(is_pe_peer(&spec, "192.168.11.4") && !is_pe_peer(&spec, "192.168.11.5"));
+        assert!(is_pe_peer(&spec, "192.169.30.1") && !is_pe_peer(&spec, "192.168.1.1"));
+        let v6 = LabSpec { ipv6: true, ..LabSpec::default() };
+        assert!(is_pe_peer(&v6, "2001:db8:11::3") && is_pe_peer(&v6, "tonode1") && !is_pe_peer(&v6, "192.168.11.4"));
     }
 
     #[test]

@@ -41,9 +41,20 @@ pub const DEFAULT_PE_CONFIG: &str = include_str!("../../../examples/lab/openpe.y
 /// `examples/lab-srv6/openpe.yaml`, built in: the PE configuration with the SRv6 fabric.
 pub const SRV6_PE_CONFIG: &str = include_str!("../../../examples/lab-srv6/openpe.yaml");
 
-/// The built-in PE configuration of a lab.
+/// The built-in PE configuration of a lab on the IPv4 underlay (every node the same).
 pub fn default_config(spec: &crate::fabric::LabSpec) -> &'static str {
     if spec.srv6 { SRV6_PE_CONFIG } else { DEFAULT_PE_CONFIG }
+}
+
+/// The built-in PE configuration of node `index`: [`default_config`], or on the IPv6 underlay
+/// the node's own Underlay ([`crate::fabric::ipv6::underlay`]) with the default overlays.
+pub fn node_config(spec: &crate::fabric::LabSpec, index: u32) -> String {
+    if !spec.ipv6 {
+        return default_config(spec).to_string();
+    }
+    let overlays: Vec<&str> =
+        DEFAULT_PE_CONFIG.split("\n---\n").filter(|doc| !doc.contains("\nkind: Underlay\n")).collect();
+    format!("{}---\n{}", crate::fabric::ipv6::underlay(index), overlays.join("\n---\n"))
 }
 
 /// How the lab runs its PEs.
@@ -264,6 +275,25 @@ fn dechunk(mut body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_the_ipv6_underlay_each_node_gets_its_own_underlay_and_the_default_overlays() {
+        let spec = crate::fabric::LabSpec { ipv6: true, ..crate::fabric::LabSpec::default() };
+        let kinds = |text: &str| -> Vec<String> {
+            text.lines().filter_map(|l| l.strip_prefix("kind: ")).map(str::to_string).collect()
+        };
+        let default_kinds = kinds(DEFAULT_PE_CONFIG);
+        for i in 0..2 {
+            let text = node_config(&spec, i);
+            assert_eq!(kinds(&text), default_kinds, "{text}");
+            if let Ok(dir) = std::env::var("OPR_LAB_DUMP_IPV6_CONFIGS") {
+                std::fs::write(format!("{dir}/node{i}.yaml"), &text).unwrap();
+            }
+        }
+        assert!(node_config(&spec, 0).contains("address: \"2001:db8:11::2\""));
+        assert!(node_config(&spec, 1).contains("interface: toswitch"));
+        assert_eq!(node_config(&crate::fabric::LabSpec::default(), 1), DEFAULT_PE_CONFIG);
+    }
 
     #[test]
     fn log_tails_keep_the_last_lines_of_the_agent_and_of_watchfrr() {

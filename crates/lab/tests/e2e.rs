@@ -1,7 +1,8 @@
 //! The lab running the real thing: `lab up` with one node agent per node (PE configuration
 //! `examples/lab/openpe.yaml`), every `lab check` scenario, `lab down`, and nothing left behind;
 //! once with FRR node speakers, once with BIRD on node0 and GoBGP on node1; and, on FRR 10, the
-//! SRv6 fabric (`examples/lab-srv6/openpe.yaml`) with its own scenarios.
+//! SRv6 fabric (`examples/lab-srv6/openpe.yaml`) with its own scenarios; and the IPv6-only
+//! underlay (numbered and unnumbered sessions) with the scenarios that hold on it.
 //!
 //! Needs root, FRR, VRF devices and the `openperouter` binary (built next to this test by
 //! `scripts/vm-test -p lab --test e2e`, which runs it in the VM). Without VRFs it skips loudly,
@@ -51,14 +52,20 @@ fn lab_with_an_srv6_fabric_passes_every_scenario() {
         eprintln!("!!! SKIPPED: the SRv6 fabric needs FRR 10 (SRv6 micro-SIDs); this FRR is {version:?} !!!");
         return;
     }
-    run_lab("r", &[SpeakerKind::Frr], true);
+    run_lab("r", &[SpeakerKind::Frr], true, false);
+}
+
+/// The IPv6-only underlay: node0 peers with the ToR over IPv6, node1 unnumbered; IPv4 VTEPs.
+#[test]
+fn lab_with_an_ipv6_underlay_passes_every_scenario() {
+    run_lab("6", &[SpeakerKind::Frr], false, true);
 }
 
 fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
-    run_lab(tag, speakers, false);
+    run_lab(tag, speakers, false, false);
 }
 
-fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
+fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -73,7 +80,7 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool) {
     let program = openperouter().expect("the openperouter binary next to the test (cargo build -p openperouter)");
     let name = format!("{tag}{}", std::process::id() % 100_000);
     let _guard = Guard(name.clone());
-    let spec = LabSpec { prefix: name.clone(), nodes: 2, vrf: true, speakers: speakers.to_vec(), srv6 };
+    let spec = LabSpec { prefix: name.clone(), nodes: 2, vrf: true, speakers: speakers.to_vec(), srv6, ipv6 };
     let mut options = LabOptions::new(spec);
     options.wait_timeout = Duration::from_secs(150);
     options.pe = Some(PeOptions { config: None, program: program.clone() });

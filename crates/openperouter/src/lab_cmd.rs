@@ -56,9 +56,10 @@ pub struct UpArgs {
     /// Leave the nodes' router namespaces empty: no node agents, no PEs.
     #[arg(long)]
     pub no_pe: bool,
-    /// The fabric: evpn (leaves with L3VNIs over EVPN/VXLAN), or srv6 (the same plus IS-IS on
+    /// The fabric: evpn (leaves with L3VNIs over EVPN/VXLAN), srv6 (the same plus IS-IS on
     /// the ToR and an SRv6 leaf, leafS, with a host in VRF red, which the PEs carry as an
-    /// L3VPN over SRv6: needs FRR 10; the PEs get examples/lab-srv6/openpe.yaml).
+    /// L3VPN over SRv6: needs FRR 10; the PEs get examples/lab-srv6/openpe.yaml), or ipv6
+    /// (evpn on an IPv6-only underlay: node0 peers with the ToR over IPv6, node1 unnumbered).
     #[arg(long, value_enum, default_value_t = Fabric::Evpn)]
     pub fabric: Fabric,
     /// The nodes' BGP speakers, one per node in order or one for all: frr (as FRR-K8s and
@@ -83,6 +84,9 @@ pub enum Fabric {
     Evpn,
     /// EVPN/VXLAN leaves and an SRv6 leaf with IS-IS.
     Srv6,
+    /// EVPN/VXLAN leaves on an IPv6-only underlay: IPv6 fabric sessions, node0 numbered,
+    /// node1 unnumbered.
+    Ipv6,
 }
 
 /// Arguments of `openperouter lab status`.
@@ -138,6 +142,7 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
         vrf: !args.no_vrf,
         speakers,
         srv6: args.fabric == Fabric::Srv6,
+        ipv6: args.fabric == Fabric::Ipv6,
     };
     let mut options = LabOptions::new(spec);
     options.wait_timeout = Duration::from_secs(args.timeout);
@@ -272,6 +277,9 @@ fn up_in_vm(args: &UpArgs) -> Result<ExitCode> {
             anyhow::bail!("--fabric srv6 needs FRR 10 (SRv6 micro-SIDs): use --frr 10");
         }
         vrf.push_str(" --fabric srv6");
+    }
+    if args.fabric == Fabric::Ipv6 {
+        vrf.push_str(" --fabric ipv6");
     }
     if let Some(p) = &args.pe_config {
         let p = std::fs::canonicalize(p).with_context(|| format!("--pe-config {}", p.display()))?;

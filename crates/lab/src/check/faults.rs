@@ -188,7 +188,7 @@ async fn netns_name_deleted(c: &Ctx<'_>) -> Check {
 /// with the lab's veth NIC in it, which the test then recreates, as a cable plugged in again.
 async fn netns_replaced(c: &Ctx<'_>) -> Check {
     let pe_ns = node_router_ns(&c.prefix, 0);
-    let nic = node_nic(&c.prefix, 0);
+    let nic = node_nic(&c.lab.options.spec, 0);
     // The NIC's MAC address, which a physical NIC would keep when it comes back.
     let mac = {
         let (ns, ifname) = (pe_ns.clone(), nic.a.ifname.clone());

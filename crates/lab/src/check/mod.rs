@@ -14,6 +14,8 @@
 //!
 //! With the SRv6 fabric (`lab up --fabric srv6`) the scenarios are those of `srv6.rs` plus the
 //! ones that hold on it unchanged (sessions, stretched L2, passthrough, kernel conformance).
+//! On the IPv6-only underlay (`lab up --fabric ipv6`) they are `underlay6.rs`'s and those up to
+//! the agent's restart (the faults and configuration changes assume the IPv4 underlay).
 
 mod cni;
 mod config;
@@ -27,6 +29,7 @@ mod restart;
 mod routing;
 mod srv6;
 mod traffic;
+mod underlay6;
 mod view;
 
 use std::time::{Duration, Instant};
@@ -97,6 +100,23 @@ pub async fn run(lab: &Lab, only: &[String], progress: &mut (dyn FnMut(&Outcome)
         step!("passthrough both ways", Some(passthrough(&c).await));
         step!("kernel conformance", Some(conformance(&c).await));
         step!("SRv6: L3VPN removed and restored", srv6::l3vpn_removal(&c).await);
+        return report;
+    }
+    if lab.options.spec.ipv6 {
+        step!("underlay sessions", Some(underlay_sessions(&c).await));
+        step!("host sessions", Some(host_sessions(&c).await));
+        step!("IPv6 underlay: VTEPs via IPv6", Some(underlay6::ipv4_vteps_over_ipv6(&c).await));
+        step!("VTEP reachability", Some(vteps(&c).await));
+        step!("type-5 import (right VRF only)", Some(type5_import(&c).await));
+        step!("EVPN → host speaker (plain BGP)", Some(evpn_to_host(&c).await));
+        step!("type-5 export to the leaves", Some(type5_export(&c).await));
+        step!("L3 pod ↔ external hosts", Some(l3_pods(&c).await));
+        step!("stretched L2 (VNI 110)", l2_stretch(&c).await);
+        step!("anycast gateway L2 → L3", Some(anycast_gateway(&c).await));
+        step!("disconnected L2VNI (300)", disconnected_l2(&c).await);
+        step!("passthrough both ways", Some(passthrough(&c).await));
+        step!("kernel conformance", Some(conformance(&c).await));
+        step!("agent restarted (SIGKILL, SIGTERM)", restart::agent_restart(&c).await);
         return report;
     }
     step!("underlay sessions", Some(underlay_sessions(&c).await));

@@ -6,18 +6,19 @@ use std::time::{Duration, Instant};
 
 use super::ctx::*;
 use super::view;
-use crate::fabric::{node_host_ns, node_router_ns, pod_ip};
+use crate::fabric::{node_host_ns, node_peer_of_tor, node_router_ns, pod_ip, tor_peer_of_node};
 use crate::speaker::SpeakerRoute;
 
 pub(super) async fn underlay_sessions(c: &Ctx<'_>) -> Check {
     let tor = c.vtysh("tor")?;
     eventually(Duration::from_secs(60), || async {
-        let peers: Vec<String> = (0..c.nodes).map(crate::fabric::node_underlay_ip).collect();
+        let spec = &c.lab.options.spec;
+        let peers: Vec<String> = (0..c.nodes).map(|i| tor_peer_of_node(spec, i)).collect();
         c.established(&tor, "tor", &peers).await?;
         for i in 0..c.nodes {
-            c.established(&c.pe_vtysh(i), &format!("node{i}-pe"), &["192.168.11.2".to_string()]).await?;
+            c.established(&c.pe_vtysh(i), &format!("node{i}-pe"), &[node_peer_of_tor(spec, i)]).await?;
         }
-        Ok(format!("ToR ↔ {} PEs Established (both sides)", c.nodes))
+        Ok(format!("ToR ↔ {} PEs Established (both sides: {})", c.nodes, peers.join(", ")))
     })
     .await
 }

@@ -146,6 +146,7 @@ impl Lab {
                 Some(("vrf", v)) => spec.vrf = v.trim() == "yes",
                 Some(("pe", v)) => with_pe = v.trim() == "yes",
                 Some(("srv6", v)) => spec.srv6 = v.trim() == "yes",
+                Some(("ipv6", v)) => spec.ipv6 = v.trim() == "yes",
                 Some(("speakers", v)) => {
                     spec.speakers = crate::speaker::parse_list(v.trim(), spec.nodes).unwrap_or_default();
                 }

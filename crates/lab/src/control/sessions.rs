@@ -86,7 +86,7 @@ pub async fn sessions(lab: &Lab) -> (Vec<Session>, Vec<String>) {
     for (short, result) in results {
         match result {
             Ok(neighbors) => out.extend(neighbors.into_iter().map(|n| Session {
-                towards_pe: is_pe_peer(&n.peer, nodes),
+                towards_pe: is_pe_peer(&lab.options.spec, &n.peer),
                 pe_running: lab.with_pe,
                 ns: short.clone(),
                 neighbor: n,

@@ -46,6 +46,9 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
     if options.spec.vrf && !kernel_has_vrf().await? {
         return Err(LabError::NoVrf { release: kernel_release() });
     }
+    if options.spec.srv6 && options.spec.ipv6 {
+        return Err(LabError::Prerequisite("the SRv6 fabric has an IPv4 underlay: pick one fabric".into()));
+    }
     if options.spec.srv6 {
         if !options.spec.vrf {
             return Err(LabError::Prerequisite("the SRv6 fabric needs VRFs: drop --no-vrf".into()));
@@ -61,13 +64,14 @@ pub async fn up(options: &LabOptions, progress: &mut (dyn FnMut(&str) + Send)) -
     std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
     let speakers: Vec<&str> = (0..options.spec.nodes).map(|i| options.spec.speaker(i).name()).collect();
     let conf = format!(
-        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\nspeakers {}\nsrv6 {}\n",
+        "# openperouter lab {}\nnodes {}\nvrf {}\npe {}\nspeakers {}\nsrv6 {}\nipv6 {}\n",
         options.spec.prefix,
         options.spec.nodes,
         if options.spec.vrf { "yes" } else { "no" },
         if options.pe.is_some() { "yes" } else { "no" },
         speakers.join(","),
         if options.spec.srv6 { "yes" } else { "no" },
+        if options.spec.ipv6 { "yes" } else { "no" },
     );
     let conf_path = dir.join(CONF_FILE);
     let result = match std::fs::write(&conf_path, conf).map_err(io("cannot write", &conf_path)) {
@@ -171,7 +175,7 @@ async fn start_pes(
     let nodes = lab.options.spec.nodes;
     start_ovs(lab, start, progress).await?;
     for i in 0..nodes {
-        let pid = crate::pe::start_agent(prefix, &dir, i, pe, crate::pe::default_config(&lab.options.spec))
+        let pid = crate::pe::start_agent(prefix, &dir, i, pe, &crate::pe::node_config(&lab.options.spec, i))
             .map_err(|e| LabError::Pe(e.to_string()))?;
         tracing::debug!(node = i, pid, "agent started");
     }

@@ -121,6 +121,31 @@ fn l2vni_without_routing_domain_has_every_attribute() {
     assert_idempotent(&mut dp, &want);
 }
 
+/// An IPv6 tunnel endpoint (`underlayAddressFamily: IPv6`): the VTEP on `lo` and the VXLAN's
+/// source are IPv6, over an underlay NIC with IPv6 addresses only; a second pass writes nothing.
+#[test]
+fn l2vni_on_an_ipv6_vtep_sources_its_vxlan_from_it() {
+    require_root!();
+    const VTEP6: &str = "2001:db8:65::1";
+    let env = Env::new("l26");
+    env.fake_nic("ul0", "ul0p", 1500, &["2001:db8:11::3/64"]);
+    let mut dp = env.datapath();
+    let mut want = underlay(&[VTEP6], &["ul0"]);
+    add_l2vni(&mut want, "east-west", 301, VTEP6, HostBridge::Managed, None, &[]);
+    converge(&mut dp, &want);
+    let vx = env.link(Side::Router, "vni301").unwrap();
+    let d = &vx["linkinfo"]["info_data"];
+    assert_eq!(d["local6"], VTEP6, "{vx}");
+    assert!(d.get("local").is_none(), "{vx}");
+    assert_eq!(
+        (&d["id"], &d["port"], &d["link"]),
+        (&serde_json::json!(301), &serde_json::json!(4789), &serde_json::json!("lo"))
+    );
+    let lo = env.addrs(Side::Router, "lo");
+    assert!(lo.iter().any(|(a, _)| a == &format!("{VTEP6}/128")), "{lo:?}");
+    assert_idempotent(&mut dp, &want);
+}
+
 #[test]
 fn external_host_bridge_is_used_and_never_removed() {
     require_root!();

@@ -58,7 +58,7 @@ fn lab_with_an_srv6_fabric_passes_every_scenario() {
 /// The IPv6-only underlay: node0 peers with the ToR over IPv6, node1 unnumbered; IPv4 VTEPs.
 #[test]
 fn lab_with_an_ipv6_underlay_passes_every_scenario() {
-    run_lab("6", &[SpeakerKind::Frr], false, true);
+    run_lab("v", &[SpeakerKind::Frr], false, true);
 }
 
 fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {

@@ -90,8 +90,16 @@ pub enum Error {
 
 /// Link group that marks underlay NICs moved into the router namespace.
 pub const UNDERLAY_LINK_GROUP: u32 = 4242;
-/// Bytes of VXLAN encapsulation subtracted from the underlay MTU for veths.
+/// Bytes of VXLAN encapsulation (outer Ethernet payload: IPv4, UDP and VXLAN headers, and the
+/// inner Ethernet header) subtracted from the underlay MTU for veths.
 pub const VXLAN_OVERHEAD: u32 = 50;
+/// The same with an IPv6 tunnel endpoint: the outer IPv6 header is 20 bytes longer.
+pub const VXLAN6_OVERHEAD: u32 = 70;
+
+/// The VXLAN encapsulation overhead for a tunnel endpoint of `vtep`'s family.
+pub fn vxlan_overhead(vtep: std::net::IpAddr) -> u32 {
+    if vtep.is_ipv6() { VXLAN6_OVERHEAD } else { VXLAN_OVERHEAD }
+}
 /// Bytes of SRv6 encapsulation (an outer IPv6 header and a segment routing header) subtracted
 /// from the underlay MTU for L3VPN veths.
 pub const SRV6_OVERHEAD: u32 = 64;

@@ -107,6 +107,9 @@ pub struct CheckArgs {
     /// SKIP), e.g. `--only CNI` or `--only "underlay sessions"`.
     #[arg(long, value_name = "TEXT")]
     pub only: Vec<String>,
+    /// Leave out the scenarios whose name contains this text (repeatable), e.g. `--skip churn`.
+    #[arg(long, value_name = "TEXT")]
+    pub skip: Vec<String>,
 }
 
 /// Arguments of `openperouter lab down`.
@@ -203,7 +206,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         };
         println!("  {v} {} ({:.1} s)", o.name, o.took.as_secs_f64());
     };
-    let report = runtime()?.block_on(lab::check::run(&lab, &args.only, &mut progress));
+    let report = runtime()?.block_on(lab::check::run(&lab, &args.only, &args.skip, &mut progress));
     println!();
     print!("{report}");
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -53,51 +53,7 @@ pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
         if links == 0 {
             return Err(format!("node{i}: the plan has no kernel links: {}", truncate(&planned.to_string(), 300)));
         }
-        let diff = program_json(
-            c,
-            &[
-                "plan".into(),
-                "-f".into(),
-                conf,
-                "--diff".into(),
-                node_router_ns(&c.prefix, i).into(),
-                "--host-netns".into(),
-                node_host_ns(&c.prefix, i).into(),
-                "--frr-vty".into(),
-                dir.join(format!("node{i}-pe")).join("run").into_os_string(),
-                "--ovs-socket".into(),
-                crate::ovs::socket(&dir, i).into(),
-                "-o".into(),
-                "json".into(),
-            ],
-        )
-        .await?;
-        let ops =
-            diff.pointer("/kernel/ops").and_then(Value::as_array).ok_or(format!("node{i}: no kernel diff: {diff}"))?;
-        let problems = diff.pointer("/kernel/problems").and_then(Value::as_array).map_or(0, Vec::len);
-        if !ops.is_empty() || problems > 0 {
-            return Err(format!(
-                "node{i}: the kernel differs from the plan: {}",
-                truncate(&diff["kernel"].to_string(), 600)
-            ));
-        }
-        // The node's Open vSwitch, when it runs one: nothing of ours to add or remove.
-        let ovs = &diff["ovs"];
-        if let Some(note) = ovs.get("note") {
-            return Err(format!("node{i}: Open vSwitch not compared: {note}"));
-        }
-        let ovs_steps: usize = ["ops", "problems"].iter().map(|k| ovs[k].as_array().map_or(0, Vec::len)).sum();
-        if ovs_steps != 0 {
-            return Err(format!("node{i}: Open vSwitch differs from the plan: {}", truncate(&ovs.to_string(), 600)));
-        }
-        let frr = &diff["frr"];
-        if let Some(note) = frr.get("note") {
-            return Err(format!("node{i}: FRR not compared: {note}"));
-        }
-        let changed: usize = ["removed", "added"].iter().map(|k| frr[k].as_array().map_or(1, Vec::len)).sum();
-        if changed != 0 {
-            return Err(format!("node{i}: FRR differs from the plan: {}", truncate(&frr.to_string(), 600)));
-        }
+        node_matches_plan(c, i).await?;
         seen.push(format!("node{i} ({links} links, {addresses} addresses)"));
     }
     Ok(format!(
@@ -106,14 +62,68 @@ pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
     ))
 }
 
+/// Node `i`'s kernel, FRR and Open vSwitch hold exactly the plan of its configuration
+/// directory: `openperouter plan --diff` finds nothing to change.
+pub(super) async fn node_matches_plan(c: &Ctx<'_>, i: u32) -> Result<(), String> {
+    let dir = c.lab.options.dir();
+    let conf = pe::config_dir(&dir, i);
+    let diff = program_json(
+        c,
+        &[
+            "plan".into(),
+            "-f".into(),
+            conf.into_os_string(),
+            "--diff".into(),
+            node_router_ns(&c.prefix, i).into(),
+            "--host-netns".into(),
+            node_host_ns(&c.prefix, i).into(),
+            "--frr-vty".into(),
+            dir.join(format!("node{i}-pe")).join("run").into_os_string(),
+            "--ovs-socket".into(),
+            crate::ovs::socket(&dir, i).into(),
+            "-o".into(),
+            "json".into(),
+        ],
+    )
+    .await?;
+    let ops =
+        diff.pointer("/kernel/ops").and_then(Value::as_array).ok_or(format!("node{i}: no kernel diff: {diff}"))?;
+    let problems = diff.pointer("/kernel/problems").and_then(Value::as_array).map_or(0, Vec::len);
+    if !ops.is_empty() || problems > 0 {
+        return Err(format!(
+            "node{i}: the kernel differs from the plan: {}",
+            truncate(&diff["kernel"].to_string(), 600)
+        ));
+    }
+    // The node's Open vSwitch, when it runs one: nothing of ours to add or remove.
+    let ovs = &diff["ovs"];
+    if let Some(note) = ovs.get("note") {
+        return Err(format!("node{i}: Open vSwitch not compared: {note}"));
+    }
+    let ovs_steps: usize = ["ops", "problems"].iter().map(|k| ovs[k].as_array().map_or(0, Vec::len)).sum();
+    if ovs_steps != 0 {
+        return Err(format!("node{i}: Open vSwitch differs from the plan: {}", truncate(&ovs.to_string(), 600)));
+    }
+    let frr = &diff["frr"];
+    if let Some(note) = frr.get("note") {
+        return Err(format!("node{i}: FRR not compared: {note}"));
+    }
+    let changed: usize = ["removed", "added"].iter().map(|k| frr[k].as_array().map_or(1, Vec::len)).sum();
+    if changed != 0 {
+        return Err(format!("node{i}: FRR differs from the plan: {}", truncate(&frr.to_string(), 600)));
+    }
+    Ok(())
+}
+
 pub(super) const INVALID_FILE: &str = "openpe_zz_lab_check_invalid.yaml";
 pub(super) const INVALID: &str = "apiVersion: network.openperouter.io/v1alpha1\nkind: L3VNI\nmetadata: {name: lab-check-invalid, namespace: openperouter-system}\nspec:\n  vrf: invalid\n  vni: 100\n";
 
 pub(super) async fn agent_status(c: &Ctx<'_>, i: u32) -> Result<Value, String> {
     let prefix = c.prefix.clone();
-    let (code, body) = tokio::task::spawn_blocking(move || pe::http_get(&prefix, i, "/status", Duration::from_secs(5)))
-        .await
-        .map_err(|e| e.to_string())??;
+    let (code, body) =
+        tokio::task::spawn_blocking(move || pe::http_get(&prefix, i, "/status", Duration::from_secs(15)))
+            .await
+            .map_err(|e| e.to_string())??;
     if code != 200 {
         return Err(format!("/status answered {code}"));
     }
@@ -124,7 +134,7 @@ pub(super) async fn invalid_resource(c: &Ctx<'_>) -> Check {
     let path = pe::config_dir(&c.lab.options.dir(), 0).join(INVALID_FILE);
     std::fs::write(&path, INVALID).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let result = async {
-        let reason = eventually(Duration::from_secs(30), || async {
+        let reason = eventually(Duration::from_secs(60), || async {
             let st = agent_status(c, 0).await?;
             let failed = st.get("failedResources").cloned().unwrap_or_default();
             let text = failed.to_string();

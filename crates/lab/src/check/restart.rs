@@ -167,7 +167,7 @@ async fn wait_ready(c: &Ctx<'_>, node: u32, since: Instant) -> Result<Duration, 
 /// `openperouter_kernel_writes_total` of node `node`'s agent: the writes it counted itself.
 /// The endpoint samples FRR live (vtysh), which can take seconds on a loaded machine: a slow
 /// answer is asked for again, up to three times.
-async fn agent_writes(c: &Ctx<'_>, node: u32) -> Result<u64, String> {
+pub(super) async fn agent_writes(c: &Ctx<'_>, node: u32) -> Result<u64, String> {
     let mut tries = 0;
     let text = loop {
         let prefix = c.prefix.clone();

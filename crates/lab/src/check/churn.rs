@@ -1,0 +1,229 @@
+//! The configuration churn drill: a seeded random sequence of changes (see [`super::churn_model`])
+//! written to every node's configuration while probes run through the resources it never
+//! touches. After each change every node must report exactly the expected applied and failed
+//! resources, and `plan --diff` must find nothing to change (the kernel and Open vSwitch hold
+//! the plan, FRR the rendered configuration: nothing leaked, nothing missing). At the end the
+//! base configuration is back: the same links as before with the same ifindexes, then a no-op
+//! reconcile that writes nothing and restarts no FRR daemon; the probes lost nothing.
+//!
+//! `OPR_CHURN_SEED` replays a sequence (the seed is printed either way); `OPR_CHURN_STEPS`
+//! sets its length (default 50).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::churn_model::{Change, Key, Model, Rng};
+use super::config::{agent_status, node_matches_plan};
+use super::ctx::*;
+use super::probe::Probe;
+use super::restart::agent_writes;
+use super::view;
+use crate::fabric::{l2pod_ip, node_host_ns, node_router_ns};
+use crate::pe;
+
+/// How long one change may take to converge on every node.
+const STEP_WITHIN: Duration = Duration::from_secs(120);
+
+fn seed() -> u64 {
+    std::env::var("OPR_CHURN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    })
+}
+
+fn steps() -> usize {
+    std::env::var("OPR_CHURN_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(50)
+}
+
+/// `(kind, name)` of every entry of the status list `field`.
+fn keys(status: &Value, field: &str) -> BTreeSet<Key> {
+    status[field]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some((r["kind"].as_str()?.to_string(), r["name"].as_str()?.to_string())))
+        .collect()
+}
+
+/// Waits until node `i` reports `applied` and `failed` exactly and `plan --diff` is empty.
+async fn converged(c: &Ctx<'_>, i: u32, applied: &BTreeSet<Key>, failed: &BTreeSet<Key>) -> Check {
+    eventually(STEP_WITHIN, || async {
+        let st = agent_status(c, i).await?;
+        let (now_applied, now_failed) = (keys(&st, "applied"), keys(&st, "failedResources"));
+        if &now_failed != failed {
+            let why = truncate(&st["failedResources"].to_string(), 600);
+            return Err(format!("node{i} reports failed {now_failed:?}, expected {failed:?}: {why}"));
+        }
+        if &now_applied != applied {
+            return Err(format!("node{i} reports applied {now_applied:?}, expected {applied:?}"));
+        }
+        node_matches_plan(c, i).await?;
+        Ok(String::new())
+    })
+    .await
+}
+
+/// Every link of both namespaces of every node: name → ifindex.
+fn links(c: &Ctx<'_>) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for i in 0..c.nodes {
+        for ns in [node_router_ns(&c.prefix, i), node_host_ns(&c.prefix, i)] {
+            out.extend(view::ifindexes(&ns).into_iter().map(|(name, index)| (format!("{ns}/{name}"), index)));
+        }
+    }
+    out
+}
+
+/// Node `i`'s configuration file.
+fn config_file(c: &Ctx<'_>, i: u32) -> std::path::PathBuf {
+    pe::config_dir(&c.lab.options.dir(), i).join("openpe.yaml")
+}
+
+/// Writes `model` over each node's base configuration.
+fn write_all(c: &Ctx<'_>, model: &Model, bases: &BTreeMap<u32, String>) -> Result<(), String> {
+    for (i, base) in bases {
+        let path = config_file(c, *i);
+        std::fs::write(&path, model.render(base)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
+    let (a, b) = c.pairs()?;
+    let seed = seed();
+    Some(async {
+        // The base: each node's configuration, what it applies, and every link it has.
+        let mut bases = BTreeMap::new();
+        let mut base_applied = BTreeMap::new();
+        for i in 0..c.nodes {
+            let path = config_file(c, i);
+            bases.insert(i, std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+            converged(c, i, &keys(&agent_status(c, i).await?, "applied"), &BTreeSet::new()).await?;
+            base_applied.insert(i, keys(&agent_status(c, i).await?, "applied"));
+        }
+        let before = links(c);
+        let probes = [
+            ("L3VNI red", c.ns(&format!("pod{a}")), "192.168.20.2".to_string()),
+            ("L3VNI blue", c.ns(&format!("pod{b}")), "192.169.21.2".to_string()),
+            ("L2VNI 110", c.ns(&format!("l2pod{a}")), l2pod_ip(b)),
+        ];
+        let mut running = Vec::new();
+        for (what, ns, dst) in &probes {
+            running.push((*what, Probe::start(ns, dst)?));
+        }
+        let drill = run(c, seed, &bases, &base_applied).await;
+        // Whatever happened: the base configuration again, converged.
+        let restored = async {
+            for (i, base) in &bases {
+                let path = config_file(c, *i);
+                std::fs::write(&path, base).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            for i in 0..c.nodes {
+                converged(c, i, &base_applied[&i], &BTreeSet::new()).await?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        let mut lost = Vec::new();
+        let mut sent = Vec::new();
+        for (what, p) in running {
+            let o = p.stop().await?;
+            sent.push(format!("{what} {} of {}", o.lost.len(), o.sent));
+            if !o.lost.is_empty() {
+                lost.push(format!("{what}: probes {:?} of {}", o.lost, o.sent));
+            }
+        }
+        let ran = drill.map_err(|e| format!("seed {seed}: {e}"))?;
+        restored.map_err(|e| format!("seed {seed}: not back on the base configuration: {e}"))?;
+        if !lost.is_empty() {
+            return Err(format!("seed {seed}: untouched VNIs lost probes: {}", lost.join("; ")));
+        }
+        // Nothing leaked, nothing of the base was rebuilt.
+        let after = links(c);
+        let changed: Vec<String> = before
+            .iter()
+            .filter(|(n, i)| after.get(*n) != Some(i))
+            .map(|(n, i)| format!("{n} {i}→{:?}", after.get(n)))
+            .chain(after.keys().filter(|n| !before.contains_key(*n)).map(|n| format!("{n} left behind")))
+            .collect();
+        if !changed.is_empty() {
+            return Err(format!("seed {seed}: links differ from before the drill: {changed:?}"));
+        }
+        let quiet = no_op(c).await.map_err(|e| format!("seed {seed}: {e}"))?;
+        Ok(format!(
+            "seed {seed} (OPR_CHURN_SEED replays it): {ran}; back on the base configuration: the same {} links, same ifindexes; {quiet}; probes lost: {}",
+            before.len(),
+            sent.join(", ")
+        ))
+    }
+    .await)
+}
+
+/// The sequence itself: each change written to every node, then every node converged.
+async fn run(
+    c: &Ctx<'_>,
+    seed: u64,
+    bases: &BTreeMap<u32, String>,
+    base_applied: &BTreeMap<u32, BTreeSet<Key>>,
+) -> Check {
+    let (mut rng, mut model) = (Rng::new(seed), Model::default());
+    let mut took = Vec::new();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    let total = steps();
+    for step in 1..=total {
+        let change: Change = model.choose(&mut rng);
+        model.apply(change);
+        let kind = format!("{change:?}").split([' ', '(', '{']).next().unwrap_or("").to_string();
+        *kinds.entry(kind).or_default() += 1;
+        let start = Instant::now();
+        write_all(c, &model, bases)?;
+        let failed = model.expected_failed();
+        for i in 0..c.nodes {
+            let mut applied = base_applied[&i].clone();
+            applied.extend(model.expected_applied());
+            converged(c, i, &applied, &failed).await.map_err(|e| format!("step {step} ({change}): {e}"))?;
+        }
+        took.push(start.elapsed().as_secs_f64());
+        tracing::info!(step, %change, took = took[took.len() - 1], "churn step converged");
+    }
+    let max = took.iter().copied().fold(0.0, f64::max);
+    let mean = took.iter().sum::<f64>() / took.len().max(1) as f64;
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    Ok(format!(
+        "{total} changes ({}) each converged on {} nodes with `plan --diff` empty, in {mean:.1} s on average, {max:.1} s at most",
+        kinds.join(", "),
+        c.nodes
+    ))
+}
+
+/// A no-op reconcile on every node: the agents' own periodic reconciles, watched for writes
+/// (their counters) and FRR restarts.
+async fn no_op(c: &Ctx<'_>) -> Check {
+    let dir = c.lab.options.dir();
+    let mut before = Vec::new();
+    for i in 0..c.nodes {
+        let st = agent_status(c, i).await?;
+        let generation = pe::pe_instance(&c.prefix, &dir, i).generation();
+        before.push((st["reconciles"].as_u64().unwrap_or(0), agent_writes(c, i).await?, generation));
+    }
+    let mut seen = Vec::new();
+    for (i, (reconciles, writes, generation)) in (0..c.nodes).zip(before) {
+        let now = eventually(Duration::from_secs(60), || async {
+            let st = agent_status(c, i).await?;
+            let n = st["reconciles"].as_u64().unwrap_or(0);
+            if n >= reconciles + 2 { Ok(n.to_string()) } else { Err(format!("node{i}: {n} reconciles, waiting")) }
+        })
+        .await?;
+        let now_writes = agent_writes(c, i).await?;
+        if now_writes != writes {
+            return Err(format!("node{i}: {} kernel writes in reconciles that had nothing to do", now_writes - writes));
+        }
+        let restarted = pe::pe_instance(&c.prefix, &dir, i).generation().restarted_since(&generation);
+        if !restarted.is_empty() {
+            return Err(format!("node{i}: FRR daemons {restarted:?} restarted in reconciles that had nothing to do"));
+        }
+        seen.push(format!("node{i} {} reconciles", now.parse::<u64>().unwrap_or(0) - reconciles));
+    }
+    Ok(format!("then no-op reconciles ({}): 0 kernel writes, no FRR daemon restarted", seen.join(", ")))
+}

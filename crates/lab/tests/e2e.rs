@@ -34,17 +34,14 @@ fn openperouter() -> Option<PathBuf> {
 
 #[test]
 fn lab_with_pes_passes_every_scenario() {
-    // The configuration churn drill is not in CI yet: on FRR 10.3 it once left mgmtd's running
-    // datastore locked for good (the node then refuses every change); run it with
-    // `lab check --only churn` until that is understood.
-    whole_lab("e", &[SpeakerKind::Frr], &["config churn"]);
+    whole_lab("e", &[SpeakerKind::Frr]);
 }
 
 /// The speakers Calico (BIRD) and Cilium (GoBGP, no listener, routes installed by the lab)
 /// run, side by side: node0 BIRD, node1 GoBGP.
 #[test]
 fn lab_with_bird_and_gobgp_speakers_passes_every_scenario() {
-    whole_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp], &["config churn"]);
+    whole_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp]);
 }
 
 /// The two smaller labs (SRv6, IPv6 underlay) run one after the other, beside the two whole
@@ -60,22 +57,21 @@ fn lab_with_an_srv6_fabric_passes_every_scenario() {
         return;
     }
     let _one_at_a_time = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
-    run_lab("r", &[SpeakerKind::Frr], true, false, &[]);
+    run_lab("r", &[SpeakerKind::Frr], true, false);
 }
 
 /// The IPv6-only underlay: node0 peers with the ToR over IPv6, node1 unnumbered; IPv4 VTEPs.
 #[test]
 fn lab_with_an_ipv6_underlay_passes_every_scenario() {
     let _one_at_a_time = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
-    run_lab("v", &[SpeakerKind::Frr], false, true, &[]);
+    run_lab("v", &[SpeakerKind::Frr], false, true);
 }
 
-fn whole_lab(tag: &str, speakers: &[SpeakerKind], skip: &[&str]) {
-    run_lab(tag, speakers, false, false, skip);
+fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
+    run_lab(tag, speakers, false, false);
 }
 
-/// `skip`: scenarios left out (`lab check --skip`).
-fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool, skip: &[&str]) {
+fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -104,8 +100,7 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool, skip: &[
         let want = lab::speaker::kind_of(speakers, i);
         assert!(status.speakers.iter().any(|s| s.node == i && s.kind == want), "node{i} is not {want}: {status}");
     }
-    let skip: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
-    let report = rt.block_on(lab::check::run(&lab, &[], &skip, &mut |o| {
+    let report = rt.block_on(lab::check::run(&lab, &[], &[], &mut |o| {
         eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
     }));
     eprintln!("{report}");

@@ -169,13 +169,12 @@ async fn run(
 ) -> Check {
     let (mut rng, mut model) = (Rng::new(seed), Model::default());
     let mut took = Vec::new();
-    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let total = steps();
     for step in 1..=total {
         let change: Change = model.choose(&mut rng);
         model.apply(change);
-        let kind = format!("{change:?}").split([' ', '(', '{']).next().unwrap_or("").to_string();
-        *kinds.entry(kind).or_default() += 1;
+        *kinds.entry(change.kind()).or_default() += 1;
         let start = Instant::now();
         write_all(c, &model, bases)?;
         let failed = model.expected_failed();

@@ -43,7 +43,7 @@ pub(super) async fn conformance(c: &Ctx<'_>) -> Check {
     let mut seen = Vec::new();
     for i in 0..c.nodes {
         let conf = pe::config_dir(&dir, i).into_os_string();
-        let planned = program_json(c, &["plan".into(), "-f".into(), conf.clone(), "-o".into(), "json".into()]).await?;
+        let planned = program_json(c, &["plan".into(), "-f".into(), conf, "-o".into(), "json".into()]).await?;
         let links = planned.pointer("/kernel/links").and_then(Value::as_array).map_or(0, Vec::len);
         let addresses: usize = planned
             .pointer("/kernel/links")

@@ -26,10 +26,8 @@ pub const TOR_ROUTER_ID: &str = "10.255.0.2";
 /// The ToR's address on the switch: the numbered nodes' BGP neighbor.
 pub const TOR_SWITCH_IP: &str = "2001:db8:11::2";
 
-/// A spine link (the peer's interface is `eth1`).
+/// A spine link (the spine's `eth1`, `eth2`, `eth3` in this order; the peer's `eth1`).
 pub struct SpineLink {
-    /// The spine's interface.
-    pub spine_if: &'static str,
     /// The spine's address (a /64).
     pub spine_ip: &'static str,
     /// Short name of the router at the other end.
@@ -47,9 +45,9 @@ impl SpineLink {
 
 /// The spine's links, in the order of the IPv4 fabric's (leafA, leafB, ToR).
 pub const SPINE_LINKS: [SpineLink; 3] = [
-    SpineLink { spine_if: "eth1", spine_ip: "2001:db8:1:1::1", peer: "leafA", peer_ip: "2001:db8:1:1::2" },
-    SpineLink { spine_if: "eth2", spine_ip: "2001:db8:1:2::1", peer: "leafB", peer_ip: "2001:db8:1:2::2" },
-    SpineLink { spine_if: "eth3", spine_ip: "2001:db8:1:3::1", peer: "tor", peer_ip: "2001:db8:1:3::2" },
+    SpineLink { spine_ip: "2001:db8:1:1::1", peer: "leafA", peer_ip: "2001:db8:1:1::2" },
+    SpineLink { spine_ip: "2001:db8:1:2::1", peer: "leafB", peer_ip: "2001:db8:1:2::2" },
+    SpineLink { spine_ip: "2001:db8:1:3::1", peer: "tor", peer_ip: "2001:db8:1:3::2" },
 ];
 
 /// Whether node `index` peers with the ToR unnumbered (odd nodes) rather than over global

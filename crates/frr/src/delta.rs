@@ -39,6 +39,8 @@
 //!   BFD intervals, SRv6's encapsulation `source-address`…) the new line replaces the old one: deleting it first would reset the
 //!   session for nothing (or, for `remote-as`, delete the neighbor).
 //! - **Negation.** A deleted line `X` is sent as `no X`, a deleted `no X` as `X`.
+//! - **A VRF's derived route target goes in by a placeholder** (10.3 refuses it, 8.4 drops it
+//!   while the L3VNI is live): see [`route_targets`].
 //!
 //! Additions follow the target's own order (a `vrf`'s `vni` before the BGP instance of that VRF,
 //! a neighbor's `remote-as` before its other lines), entering each block with its header line.
@@ -47,6 +49,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 pub use crate::tree::{Node, parse};
+
+mod route_targets;
 
 /// One line of a delta and the blocks it is in (deleted lines are *not* negated).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -188,6 +192,7 @@ pub fn diff(from: &str, to: &str) -> Change {
     // The `vni` lines taken out for a BGP VRF instance's sake are missing from `running` now, so
     // the additions put them back, in the target's order.
     additions(&[], &running, &target, &mut change);
+    route_targets::detour_derived(&target, &mut change);
     change
 }
 

@@ -77,7 +77,12 @@ pub enum VtyError {
     Timeout { daemon: String, command: String, after: Duration },
     #[error("{daemon} refused `{command}`: {output}")]
     Refused { daemon: String, command: String, output: String },
+    #[error("{daemon}: the configuration datastores stayed locked by another session for {}s (holders: {holders})", after.as_secs())]
+    Locked { daemon: String, after: Duration, holders: String },
 }
+
+/// How long [`Session::configure`] waits for mgmtd's datastores held by another session.
+pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 
 /// A command of [`Session::configure`] no daemon took, with what the daemons said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +188,35 @@ impl Daemon {
                 command: command.to_string(),
                 output: reply.output.trim().to_string(),
             })
+        }
+    }
+
+    /// mgmtd's configuration mode with its candidate and running datastores locked for this
+    /// session. Another session may hold them for a moment (a `vtysh -b` loading a file): the
+    /// lock is asked for again each second, [`LOCK_WAIT`] long. Then the error names the
+    /// sessions that hold them, as mgmtd lists them.
+    async fn lock_datastores(&mut self) -> Result<(), VtyError> {
+        let started = std::time::Instant::now();
+        loop {
+            let reply = self.exec("configure terminal file-lock").await?;
+            if reply.ok() {
+                return Ok(());
+            }
+            if !reply.output.contains("locked by another session") {
+                return Err(VtyError::Refused {
+                    daemon: self.name.clone(),
+                    command: "configure terminal file-lock".into(),
+                    output: reply.output.trim().to_string(),
+                });
+            }
+            if started.elapsed() >= LOCK_WAIT {
+                let listed = self.exec("show mgmt frontend-adapter all").await?;
+                let holders = lock_holders(&listed.output);
+                let holders = if holders.is_empty() { "none listed".to_string() } else { holders.join("; ") };
+                return Err(VtyError::Locked { daemon: self.name.clone(), after: started.elapsed(), holders });
+            }
+            tracing::debug!(daemon = %self.name, said = %first_message_line(&reply.output), "datastore locked, asking again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -324,7 +358,7 @@ impl Session {
     async fn enter(&mut self) -> Result<(), VtyError> {
         let results = join_all(self.daemons.iter_mut().map(|d| async move {
             if d.name == "mgmtd" {
-                d.expect("configure terminal file-lock").await?;
+                d.lock_datastores().await?;
                 d.expect("XFRR_start_configuration").await?;
                 d.batching = true;
             } else {
@@ -406,6 +440,38 @@ fn mgmtd_backends(output: &str) -> Vec<String> {
         .collect()
 }
 
+/// The sessions `show mgmt frontend-adapter all` lists with datastore locks:
+/// `CLIENT session ID holds DS, DS`.
+fn lock_holders(output: &str) -> Vec<String> {
+    let mut holders = Vec::new();
+    let (mut client, mut session) = (String::new(), String::new());
+    let mut locks: Option<Vec<String>> = None;
+    let mut flush = |client: &str, session: &str, locks: &mut Option<Vec<String>>| {
+        if let Some(held) = locks.take().filter(|l| !l.is_empty()) {
+            holders.push(format!("{client} session {session} holds {}", held.join(", ")));
+        }
+    };
+    for line in output.lines().map(str::trim) {
+        let field = |name: &str| line.strip_prefix(name).map(|v| v.trim().to_string());
+        if let Some(name) = field("Client:") {
+            flush(&client, &session, &mut locks);
+            client = name;
+        } else if let Some(id) = field("Session-Id:") {
+            session = id;
+        } else if line == "DS-Locks:" {
+            locks = Some(Vec::new());
+        } else if let Some(held) = locks.as_mut() {
+            if line.contains(':') || line.is_empty() {
+                flush(&client, &session, &mut locks);
+            } else if line != "None" {
+                held.push(line.to_string());
+            }
+        }
+    }
+    flush(&client, &session, &mut locks);
+    holders
+}
+
 /// Whether a command is, or is in, a `vrf` block (or deletes one).
 fn touches_vrf_block(command: &Command) -> bool {
     let is_vrf = |line: &str| line.starts_with("vrf ") || line.starts_with("no vrf ");
@@ -462,6 +528,13 @@ mod tests {
         assert_eq!(refusal(&answers).as_deref(), Some("% Invalid command. Not an internal neighbor"));
         let nobody = [Outcome::Sent(reply(2, "")), Outcome::Outside(reply(2, ""))];
         assert_eq!(refusal(&nobody).as_deref(), Some("% Unknown command"));
+    }
+
+    #[test]
+    fn datastore_lock_holders_are_read_from_mgmtd() {
+        let listed = "MGMTD Frontend Adpaters\n  Client: \t\t\t\tvtysh-1234\n    Conn-FD: \t\t\t\t12\n    Sessions\n      Session: \t\t\t\t0x55\n        Client-Id: \t\t\t3\n        Session-Id: \t\t\t7\n        DS-Locks:\n          candidate\n          running\n    Total-Sessions: \t\t\t1\n  Client: \t\t\t\tmgmtd\n    Sessions\n      Session: \t\t\t\t0x56\n        Session-Id: \t\t\t8\n        DS-Locks:\n          None\n    Total-Sessions: \t\t\t1\n  Total: 2\n";
+        assert_eq!(lock_holders(listed), ["vtysh-1234 session 7 holds candidate, running"]);
+        assert!(lock_holders("MGMTD Frontend Adpaters\n  Total: 0\n").is_empty());
     }
 
     #[test]

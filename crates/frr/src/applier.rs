@@ -412,6 +412,7 @@ impl Applier {
                 passes: 0,
                 read_running: false,
                 rejected_snippets: Vec::new(),
+                session_resets: Vec::new(),
                 queued,
                 duration: started.elapsed(),
                 started_at,
@@ -441,6 +442,13 @@ impl Applier {
         let Pass { queued, started, started_at } = pass;
         let before = settle_hostnames(&before, &target);
         let first = delta::diff(&before, &target);
+        let session_resets = delta::session_resets(&first);
+        for reset in &session_resets {
+            tracing::warn!(
+                neighbor = %reset.neighbor, instance = %reset.instance, reason = %reset.reason,
+                "this change resets the BGP session: its routes are withdrawn until the session is back"
+            );
+        }
         let mut commands = 0;
         let mut passes = 0;
         let mut refused: Vec<(String, String)> = Vec::new();
@@ -489,6 +497,7 @@ impl Applier {
             passes,
             read_running: true,
             rejected_snippets: Vec::new(),
+            session_resets,
             queued,
             duration: started.elapsed(),
             started_at,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::delta::DeltaLine;
+use crate::delta::{DeltaLine, SessionReset};
 use crate::vty::VtyError;
 
 /// A `raw` snippet FRR refused, left out of the applied configuration.
@@ -43,6 +43,9 @@ pub struct ApplyReport {
     pub read_running: bool,
     /// `raw` snippets FRR refused: the rest was applied without them.
     pub rejected_snippets: Vec<RejectedSnippet>,
+    /// BGP sessions the change reset (bgpd applies an address family or a transport setting of
+    /// a running neighbor only so).
+    pub session_resets: Vec<SessionReset>,
     /// Time spent waiting for an apply in progress (serialisation).
     pub queued: Duration,
     /// Time of the apply itself (after the wait).
@@ -68,6 +71,7 @@ impl ApplyReport {
             "rejectedSnippets": self.rejected_snippets.iter().map(|r| serde_json::json!({
                 "index": r.index, "line": r.line, "message": r.message,
             })).collect::<Vec<_>>(),
+            "sessionResets": self.session_resets.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "queuedMs": ms(self.queued),
             "durationMs": ms(self.duration),
             "startedAtMs": epoch_ms(self.started_at),

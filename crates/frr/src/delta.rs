@@ -39,6 +39,8 @@
 //!   BFD intervals, SRv6's encapsulation `source-address`…) the new line replaces the old one: deleting it first would reset the
 //!   session for nothing (or, for `remote-as`, delete the neighbor).
 //! - **Negation.** A deleted line `X` is sent as `no X`, a deleted `no X` as `X`.
+//! - **Sessions a change resets are named** ([`session_resets`]): an address family activated on
+//!   a running neighbor, or a transport setting changed, makes bgpd reset its session.
 //! - **A VRF's derived route target goes in by a placeholder** (10.3 refuses it, 8.4 drops it
 //!   while the L3VNI is live): see [`route_targets`].
 //!
@@ -50,7 +52,10 @@ use std::fmt;
 
 pub use crate::tree::{Node, parse};
 
+mod resets;
 mod route_targets;
+
+pub use resets::{SessionReset, session_resets};
 
 /// One line of a delta and the blocks it is in (deleted lines are *not* negated).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -32,16 +32,25 @@ fn openperouter() -> Option<PathBuf> {
     bin.exists().then_some(bin)
 }
 
+/// Then, on FRR ≥ 10, the configuration churn drill on the same lab (`lab check --only churn`).
 #[test]
 fn lab_with_pes_passes_every_scenario() {
-    whole_lab("e", &[SpeakerKind::Frr]);
+    let churn = frr_at_least_10();
+    if !churn {
+        eprintln!("!!! the configuration churn drill runs on FRR 10 only (see docs/frr-versions.md) !!!");
+    }
+    run_lab("e", &[SpeakerKind::Frr], Variant { churn, ..Variant::default() });
+}
+
+fn frr_at_least_10() -> bool {
+    frr::FrrVersion::installed(Path::new("/usr/lib/frr")).is_some_and(|v| v.at_least(10, 0))
 }
 
 /// The speakers Calico (BIRD) and Cilium (GoBGP, no listener, routes installed by the lab)
 /// run, side by side: node0 BIRD, node1 GoBGP.
 #[test]
 fn lab_with_bird_and_gobgp_speakers_passes_every_scenario() {
-    whole_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp]);
+    run_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp], Variant::default());
 }
 
 /// The two smaller labs (SRv6, IPv6 underlay) run one after the other, beside the two whole
@@ -51,27 +60,32 @@ static SMALL_LABS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The SRv6 fabric (FRR ≥ 10): VRF red as an L3VPN over SRv6 to leafS, VRF blue over EVPN.
 #[test]
 fn lab_with_an_srv6_fabric_passes_every_scenario() {
-    let version = frr::FrrVersion::installed(Path::new("/usr/lib/frr"));
-    if !version.is_some_and(|v| v.at_least(10, 0)) {
-        eprintln!("!!! SKIPPED: the SRv6 fabric needs FRR 10 (SRv6 micro-SIDs); this FRR is {version:?} !!!");
+    if !frr_at_least_10() {
+        eprintln!("!!! SKIPPED: the SRv6 fabric needs FRR 10 (SRv6 micro-SIDs) !!!");
         return;
     }
     let _one_at_a_time = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
-    run_lab("r", &[SpeakerKind::Frr], true, false);
+    run_lab("r", &[SpeakerKind::Frr], Variant { srv6: true, ..Variant::default() });
 }
 
 /// The IPv6-only underlay: node0 peers with the ToR over IPv6, node1 unnumbered; IPv4 VTEPs.
 #[test]
 fn lab_with_an_ipv6_underlay_passes_every_scenario() {
     let _one_at_a_time = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
-    run_lab("v", &[SpeakerKind::Frr], false, true);
+    run_lab("v", &[SpeakerKind::Frr], Variant { ipv6: true, ..Variant::default() });
 }
 
-fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
-    run_lab(tag, speakers, false, false);
+/// What a lab adds to the default one.
+#[derive(Default)]
+struct Variant {
+    srv6: bool,
+    ipv6: bool,
+    /// After the default scenarios, the configuration churn drill.
+    churn: bool,
 }
 
-fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
+fn run_lab(tag: &str, speakers: &[SpeakerKind], variant: Variant) {
+    let Variant { srv6, ipv6, churn } = variant;
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -100,9 +114,13 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
         let want = lab::speaker::kind_of(speakers, i);
         assert!(status.speakers.iter().any(|s| s.node == i && s.kind == want), "node{i} is not {want}: {status}");
     }
-    let report = rt.block_on(lab::check::run(&lab, &[], &[], &mut |o| {
-        eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
-    }));
+    let mut progress =
+        |o: &lab::check::Outcome| eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64());
+    let mut report = rt.block_on(lab::check::run(&lab, &[], &[], &mut progress));
+    if churn && report.passed() {
+        let drill = rt.block_on(lab::check::run(&lab, &["churn".to_string()], &[], &mut progress));
+        report.outcomes.extend(drill.outcomes.into_iter().filter(|o| o.verdict != lab::check::Verdict::Skip));
+    }
     eprintln!("{report}");
     if !report.passed() {
         // The lab is removed on the way out: its logs are the only trace of why.

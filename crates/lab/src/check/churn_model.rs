@@ -70,6 +70,15 @@ pub(super) enum Change {
 }
 
 impl Change {
+    /// Whether the change resets the PE's BGP session with the fabric: the passthrough's IPv6
+    /// pool activates (or deactivates) `ipv6 unicast` on the fabric neighbor and sets (or
+    /// clears) its `disable-connected-check`, and bgpd applies either only by resetting the
+    /// session. Every VNI then loses traffic for a few seconds, graceful restart or not (FRR
+    /// 10.3 drops the routes both ways; see docs/frr-versions.md).
+    pub(super) fn resets_fabric_session(&self) -> bool {
+        matches!(self, Change::TogglePassthroughIpv6)
+    }
+
     /// The kind of change, without its arguments (`AddL3`, `ToggleBfd`, …).
     pub(super) fn kind(&self) -> &'static str {
         match self {
@@ -246,13 +255,9 @@ impl Model {
                 ));
             }
             if l.route_targets {
-                // Not FRR's automatic route target (ASN:VNI, here 64514:100k): FRR 10.3 refuses to
-                // configure that one on a VRF whose VNI it already knows (see docs/frr-versions.md).
-                text.push_str(&format!(
-                    "  importRTs: [\"64520:{0}\"]\n  exportRTs: [\"64514:{1}\"]\n",
-                    1000 + k,
-                    1100 + k
-                ));
+                // The export side is FRR's derived route target (ASN:VNI), which bgpd takes on a
+                // running VRF only by way of a placeholder (frr::delta's route_targets).
+                text.push_str(&format!("  importRTs: [\"64520:{0}\"]\n  exportRTs: [\"64514:{0}\"]\n", 1000 + k));
             }
         }
         for (k, l) in &self.l2 {
@@ -347,6 +352,7 @@ mod tests {
             "name: churn-l3-1,",
             "localCIDR: {ipv4: 192.172.1.0/24}",
             "importRTs: [\"64520:1001\"]",
+            "exportRTs: [\"64514:1001\"]",
             "routingDomain: {type: L3VNI, l3vni: {name: churn-l3-1}}",
             "vni: 16777216",
             "ip prefix-list churn1 seq 5 permit 10.101.0.0/16",

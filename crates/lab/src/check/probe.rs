@@ -70,6 +70,12 @@ impl Outcome {
         self.lost.iter().filter(|s| (from..=to).contains(&self.sent_at(**s))).count() as u32
     }
 
+    /// The lost probes sent outside every one of `spans`.
+    pub(super) fn lost_outside(&self, spans: &[(Instant, Instant)]) -> Vec<u32> {
+        let inside = |seq: u32| spans.iter().any(|(from, to)| (*from..=*to).contains(&self.sent_at(seq)));
+        self.lost.iter().copied().filter(|s| !inside(*s)).collect()
+    }
+
     /// When probe `seq` was sent.
     fn sent_at(&self, seq: u32) -> Instant {
         self.started + INTERVAL * seq.saturating_sub(1)
@@ -130,6 +136,10 @@ mod tests {
         let many = Outcome { sent: 9, lost: vec![1, 3, 5, 7, 9], started: t0 };
         assert_eq!(many.describe(t0), "5 of 9: +0.0 s; +0.6 s; +1.2 s; 2 more");
         assert_eq!(many.lost_between(t0 + Duration::from_millis(500), t0 + Duration::from_millis(1800)), 3);
+        // Probes 3 and 5 (sent at +0.6 s and +1.2 s) are in the span, 1, 7 and 9 are not.
+        let span = (t0 + Duration::from_millis(500), t0 + Duration::from_millis(1300));
+        assert_eq!(many.lost_outside(&[span]), vec![1, 7, 9]);
+        assert_eq!(many.lost_outside(&[]), many.lost);
         let none = Outcome { sent: 9, lost: vec![], started: t0 };
         assert_eq!(none.describe(t0), "0 of 9");
     }

@@ -32,14 +32,9 @@ fn openperouter() -> Option<PathBuf> {
     bin.exists().then_some(bin)
 }
 
-/// Then, on FRR ≥ 10, the configuration churn drill on the same lab (`lab check --only churn`).
 #[test]
 fn lab_with_pes_passes_every_scenario() {
-    let churn = frr_at_least_10();
-    if !churn {
-        eprintln!("!!! the configuration churn drill runs on FRR 10 only (see docs/frr-versions.md) !!!");
-    }
-    run_lab("e", &[SpeakerKind::Frr], Variant { churn, ..Variant::default() });
+    run_lab("e", &[SpeakerKind::Frr], Variant::default());
 }
 
 fn frr_at_least_10() -> bool {
@@ -80,12 +75,10 @@ fn lab_with_an_ipv6_underlay_passes_every_scenario() {
 struct Variant {
     srv6: bool,
     ipv6: bool,
-    /// After the default scenarios, the configuration churn drill.
-    churn: bool,
 }
 
 fn run_lab(tag: &str, speakers: &[SpeakerKind], variant: Variant) {
-    let Variant { srv6, ipv6, churn } = variant;
+    let Variant { srv6, ipv6 } = variant;
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -114,13 +107,9 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], variant: Variant) {
         let want = lab::speaker::kind_of(speakers, i);
         assert!(status.speakers.iter().any(|s| s.node == i && s.kind == want), "node{i} is not {want}: {status}");
     }
-    let mut progress =
-        |o: &lab::check::Outcome| eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64());
-    let mut report = rt.block_on(lab::check::run(&lab, &[], &[], &mut progress));
-    if churn && report.passed() {
-        let drill = rt.block_on(lab::check::run(&lab, &["churn".to_string()], &[], &mut progress));
-        report.outcomes.extend(drill.outcomes.into_iter().filter(|o| o.verdict != lab::check::Verdict::Skip));
-    }
+    let report = rt.block_on(lab::check::run(&lab, &[], &[], &mut |o| {
+        eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
+    }));
     eprintln!("{report}");
     if !report.passed() {
         // The lab is removed on the way out: its logs are the only trace of why.

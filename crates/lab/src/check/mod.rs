@@ -44,8 +44,9 @@ pub use report::{Outcome, Report, Verdict};
 use routing::{evpn_to_host, host_sessions, type5_export, type5_import, type5_withdraw, underlay_sessions, vteps};
 use traffic::{anycast_gateway, disconnected_l2, l2_stretch, l3_pods, passthrough};
 
-/// Scenarios that run only when `--only` names them: the configuration churn drill, which takes
-/// about nine minutes in the emulated VM (the e2e test runs it on FRR 10's main lab).
+/// Scenarios that run only when `--only` names them: the configuration churn drill (about nine
+/// minutes in the emulated VM). After every other scenario on the same lab it lost traffic for
+/// most of its length, which is not understood yet (docs/frr-versions.md).
 const OPT_IN: &[&str] = &[CHURN];
 const CHURN: &str = "config churn (seeded, probes on untouched VNIs)";
 

@@ -34,18 +34,14 @@ fn openperouter() -> Option<PathBuf> {
 
 #[test]
 fn lab_with_pes_passes_every_scenario() {
-    run_lab("e", &[SpeakerKind::Frr], Variant::default());
-}
-
-fn frr_at_least_10() -> bool {
-    frr::FrrVersion::installed(Path::new("/usr/lib/frr")).is_some_and(|v| v.at_least(10, 0))
+    whole_lab("e", &[SpeakerKind::Frr]);
 }
 
 /// The speakers Calico (BIRD) and Cilium (GoBGP, no listener, routes installed by the lab)
 /// run, side by side: node0 BIRD, node1 GoBGP.
 #[test]
 fn lab_with_bird_and_gobgp_speakers_passes_every_scenario() {
-    run_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp], Variant::default());
+    whole_lab("s", &[SpeakerKind::Bird, SpeakerKind::Gobgp]);
 }
 
 /// The two smaller labs (SRv6, IPv6 underlay) run one after the other, beside the two whole
@@ -55,30 +51,27 @@ static SMALL_LABS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The SRv6 fabric (FRR ≥ 10): VRF red as an L3VPN over SRv6 to leafS, VRF blue over EVPN.
 #[test]
 fn lab_with_an_srv6_fabric_passes_every_scenario() {
-    if !frr_at_least_10() {
-        eprintln!("!!! SKIPPED: the SRv6 fabric needs FRR 10 (SRv6 micro-SIDs) !!!");
+    let version = frr::FrrVersion::installed(Path::new("/usr/lib/frr"));
+    if !version.is_some_and(|v| v.at_least(10, 0)) {
+        eprintln!("!!! SKIPPED: the SRv6 fabric needs FRR 10 (SRv6 micro-SIDs); this FRR is {version:?} !!!");
         return;
     }
     let _one_at_a_time = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
-    run_lab("r", &[SpeakerKind::Frr], Variant { srv6: true, ..Variant::default() });
+    run_lab("r", &[SpeakerKind::Frr], true, false);
 }
 
 /// The IPv6-only underlay: node0 peers with the ToR over IPv6, node1 unnumbered; IPv4 VTEPs.
 #[test]
 fn lab_with_an_ipv6_underlay_passes_every_scenario() {
     let _one_at_a_time = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
-    run_lab("v", &[SpeakerKind::Frr], Variant { ipv6: true, ..Variant::default() });
+    run_lab("v", &[SpeakerKind::Frr], false, true);
 }
 
-/// What a lab adds to the default one.
-#[derive(Default)]
-struct Variant {
-    srv6: bool,
-    ipv6: bool,
+fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
+    run_lab(tag, speakers, false, false);
 }
 
-fn run_lab(tag: &str, speakers: &[SpeakerKind], variant: Variant) {
-    let Variant { srv6, ipv6 } = variant;
+fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");

@@ -164,6 +164,8 @@ pub mod instance;
 #[cfg(feature = "runtime")]
 mod layout;
 #[cfg(feature = "runtime")]
+pub(crate) mod mgmtd;
+#[cfg(feature = "runtime")]
 pub mod reloader;
 #[cfg(feature = "runtime")]
 pub mod state;

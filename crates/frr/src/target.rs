@@ -11,7 +11,8 @@ use ipnet::IpNet;
 
 use crate::instance::{DaemonState, Instance, InstanceSpec, InstanceStatus, NetnsRef};
 use crate::reloader::ReloaderClient;
-use crate::{Applier, Config, FrrVersion, Vtysh};
+use crate::vty::VtyError;
+use crate::{Applier, ApplyError, Config, FrrVersion, Vtysh};
 
 /// What one apply did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -255,8 +256,30 @@ impl Target {
     /// Applies `config`; the error says what FRR or the reloader answered.
     pub async fn apply(&mut self, config: &Config) -> Result<Applied, String> {
         match self {
-            Target::Local { applier, .. } => {
-                let r = applier.apply(config).await.map_err(|e| format!("FRR rejected the configuration: {e}"))?;
+            Target::Local { applier, instance, managed } => {
+                let r = match applier.apply(config).await {
+                    Err(e @ ApplyError::Vty(VtyError::Locked { .. })) if *managed => {
+                        // FRR 10.3's mgmtd can keep its datastores locked for up to ten minutes
+                        // after a commit failed (a back end left in the middle of it): nothing
+                        // is configurable until then. This FRR is ours: restart it whole.
+                        tracing::warn!(error = %e, "mgmtd keeps its configuration locked: restarting FRR");
+                        let instance = (**instance).clone();
+                        let _ = instance.stop();
+                        tokio::task::spawn_blocking(move || instance.start())
+                            .await
+                            .map_err(|e| format!("restarting FRR: {e}"))?
+                            .map_err(|e| format!("restarting FRR: {e}"))?;
+                        applier.apply(config).await
+                    }
+                    Err(e @ ApplyError::Vty(VtyError::Locked { .. })) => {
+                        return Err(format!(
+                            "FRR rejected the configuration: {e} (FRR 10.3's mgmtd can keep them locked \
+                             for up to ten minutes after a failed commit; restarting its FRR service clears it)"
+                        ));
+                    }
+                    other => other,
+                }
+                .map_err(|e| format!("FRR rejected the configuration: {e}"))?;
                 Ok(Applied {
                     lines_added: r.added.len(),
                     lines_removed: r.removed.len(),

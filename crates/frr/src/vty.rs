@@ -35,6 +35,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::UnixStream;
 
 use crate::delta::{Change, Command, redact_passwords};
+use crate::mgmtd;
 
 /// The command succeeded.
 pub const CMD_SUCCESS: u8 = 0;
@@ -83,6 +84,10 @@ pub enum VtyError {
 
 /// How long [`Session::configure`] waits for mgmtd's datastores held by another session.
 pub const LOCK_WAIT: Duration = Duration::from_secs(15);
+
+/// How long [`Session::configure`] waits, before taking mgmtd's datastores, for mgmtd to be
+/// idle: the back ends it configures connected, and no configuration transaction running.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(20);
 
 /// A command of [`Session::configure`] no daemon took, with what the daemons said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,12 +216,50 @@ impl Daemon {
             }
             if started.elapsed() >= LOCK_WAIT {
                 let listed = self.exec("show mgmt frontend-adapter all").await?;
-                let holders = lock_holders(&listed.output);
-                let holders = if holders.is_empty() { "none listed".to_string() } else { holders.join("; ") };
-                return Err(VtyError::Locked { daemon: self.name.clone(), after: started.elapsed(), holders });
+                let holders = mgmtd::lock_holders(&listed.output);
+                let holders = if holders.is_empty() { "no session listed".to_string() } else { holders.join("; ") };
+                let transactions = self.exec("show mgmt transaction all").await?;
+                let running = mgmtd::describe_transactions(&mgmtd::config_transactions(&transactions.output));
+                return Err(VtyError::Locked {
+                    daemon: self.name.clone(),
+                    after: started.elapsed(),
+                    holders: format!("{holders}; {running}"),
+                });
             }
             tracing::debug!(daemon = %self.name, said = %first_message_line(&reply.output), "datastore locked, asking again");
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Waits, at most [`SETTLE_WAIT`], until mgmtd lists every back end of `backends` as
+    /// connected and runs no configuration transaction. A commit that races a back end's
+    /// connection can fail ("Backend daemon disconnected while processing commit!"), and FRR
+    /// 10.3's mgmtd can then keep its datastores locked for minutes. Past the wait, goes on
+    /// (the lock then says what holds it).
+    async fn settle(&mut self, backends: &[String]) -> Result<(), VtyError> {
+        let started = std::time::Instant::now();
+        loop {
+            let listed = self.exec("show mgmt backend-adapter all").await?;
+            let connected = mgmtd::backends(&listed.output);
+            let missing: Vec<&str> = backends.iter().filter(|b| !connected.contains(b)).map(String::as_str).collect();
+            let transactions = self.exec("show mgmt transaction all").await?;
+            let running = mgmtd::config_transactions(&transactions.output);
+            if missing.is_empty() && running.is_empty() {
+                if started.elapsed() > Duration::from_millis(500) {
+                    tracing::info!(waited = ?started.elapsed(), "mgmtd settled: its back ends are connected, no transaction runs");
+                }
+                return Ok(());
+            }
+            if started.elapsed() >= SETTLE_WAIT {
+                tracing::warn!(
+                    missing = ?missing,
+                    running = %mgmtd::describe_transactions(&running),
+                    "mgmtd did not settle within {}s: configuring anyway",
+                    SETTLE_WAIT.as_secs()
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -299,7 +342,7 @@ impl Session {
         let listed = mgmtd.exec("show mgmt backend-adapter all").await?;
         let mut backends: Vec<String> = vec!["zebra".into(), "staticd".into()];
         if listed.ok() {
-            backends.extend(mgmtd_backends(&listed.output));
+            backends.extend(mgmtd::backends(&listed.output));
         }
         for daemon in &mut self.daemons {
             daemon.under_mgmtd = backends.contains(&daemon.name);
@@ -356,8 +399,13 @@ impl Session {
     /// not end graceful restart before it has its networks and policies back); mgmtd commits the
     /// batch as one transaction, under the configuration lock it needs for that.
     async fn enter(&mut self) -> Result<(), VtyError> {
+        // The back ends mgmtd configures that run here (their vty sockets answered).
+        let backends: Vec<String> =
+            self.daemons.iter().filter(|d| d.under_mgmtd && d.name != "mgmtd").map(|d| d.name.clone()).collect();
+        let backends = &backends;
         let results = join_all(self.daemons.iter_mut().map(|d| async move {
             if d.name == "mgmtd" {
+                d.settle(backends).await?;
                 d.lock_datastores().await?;
                 d.expect("XFRR_start_configuration").await?;
                 d.batching = true;
@@ -430,48 +478,6 @@ impl Session {
     }
 }
 
-/// The clients of `show mgmt backend-adapter all` (`Client: staticd`).
-fn mgmtd_backends(output: &str) -> Vec<String> {
-    output
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Client:"))
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .collect()
-}
-
-/// The sessions `show mgmt frontend-adapter all` lists with datastore locks:
-/// `CLIENT session ID holds DS, DS`.
-fn lock_holders(output: &str) -> Vec<String> {
-    let mut holders = Vec::new();
-    let (mut client, mut session) = (String::new(), String::new());
-    let mut locks: Option<Vec<String>> = None;
-    let mut flush = |client: &str, session: &str, locks: &mut Option<Vec<String>>| {
-        if let Some(held) = locks.take().filter(|l| !l.is_empty()) {
-            holders.push(format!("{client} session {session} holds {}", held.join(", ")));
-        }
-    };
-    for line in output.lines().map(str::trim) {
-        let field = |name: &str| line.strip_prefix(name).map(|v| v.trim().to_string());
-        if let Some(name) = field("Client:") {
-            flush(&client, &session, &mut locks);
-            client = name;
-        } else if let Some(id) = field("Session-Id:") {
-            session = id;
-        } else if line == "DS-Locks:" {
-            locks = Some(Vec::new());
-        } else if let Some(held) = locks.as_mut() {
-            if line.contains(':') || line.is_empty() {
-                flush(&client, &session, &mut locks);
-            } else if line != "None" {
-                held.push(line.to_string());
-            }
-        }
-    }
-    flush(&client, &session, &mut locks);
-    holders
-}
-
 /// Whether a command is, or is in, a `vrf` block (or deletes one).
 fn touches_vrf_block(command: &Command) -> bool {
     let is_vrf = |line: &str| line.starts_with("vrf ") || line.starts_with("no vrf ");
@@ -528,19 +534,6 @@ mod tests {
         assert_eq!(refusal(&answers).as_deref(), Some("% Invalid command. Not an internal neighbor"));
         let nobody = [Outcome::Sent(reply(2, "")), Outcome::Outside(reply(2, ""))];
         assert_eq!(refusal(&nobody).as_deref(), Some("% Unknown command"));
-    }
-
-    #[test]
-    fn datastore_lock_holders_are_read_from_mgmtd() {
-        let listed = "MGMTD Frontend Adpaters\n  Client: \t\t\t\tvtysh-1234\n    Conn-FD: \t\t\t\t12\n    Sessions\n      Session: \t\t\t\t0x55\n        Client-Id: \t\t\t3\n        Session-Id: \t\t\t7\n        DS-Locks:\n          candidate\n          running\n    Total-Sessions: \t\t\t1\n  Client: \t\t\t\tmgmtd\n    Sessions\n      Session: \t\t\t\t0x56\n        Session-Id: \t\t\t8\n        DS-Locks:\n          None\n    Total-Sessions: \t\t\t1\n  Total: 2\n";
-        assert_eq!(lock_holders(listed), ["vtysh-1234 session 7 holds candidate, running"]);
-        assert!(lock_holders("MGMTD Frontend Adpaters\n  Total: 0\n").is_empty());
-    }
-
-    #[test]
-    fn mgmtd_names_its_backends() {
-        let out = "MGMTD Backend Adapters\n  Client: \t\t\tzebra\n    Conn-FD: \t\t\t13\n  Client: \t\t\tstaticd\n  Total: 2\n";
-        assert_eq!(mgmtd_backends(out), ["zebra", "staticd"]);
     }
 
     #[test]

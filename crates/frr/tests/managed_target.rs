@@ -1,7 +1,8 @@
 //! A managed FRR target runs the daemons its configuration needs: an instance started without
 //! isisd is restarted with it the first time IS-IS is configured, the configuration then
 //! applies and verifies, and taking IS-IS away again leaves isisd running with nothing in it.
-//! When watchfrr runs but does not bring killed daemons back, the target restarts FRR whole.
+//! When watchfrr runs but does not bring killed daemons back, or mgmtd keeps its datastores
+//! locked, the target restarts FRR whole.
 //! Needs root and FRR (the IS-IS test FRR 10; skipped loudly otherwise).
 
 mod common;
@@ -104,4 +105,62 @@ async fn managed_target_starts_isisd_when_isis_is_configured() {
     assert!(runs(&target, "isisd"), "isisd was stopped when IS-IS went away");
     let running = target.managed_instance().unwrap().vtysh().show_running_config().await.unwrap();
     assert!(!running.contains("router isis"), "IS-IS left in FRR:\n{running}");
+}
+
+/// Sends one command on a raw vty connection and reads its answer (status byte last).
+async fn vty_command(stream: &mut tokio::net::UnixStream, command: &str) -> (u8, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(format!("{command}\0").as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the daemon closed the vty connection on `{command}`");
+        answer.extend_from_slice(&buf[..n]);
+        let len = answer.len();
+        if len >= 4 && answer[len - 4..len - 1] == [0, 0, 0] {
+            return (answer[len - 1], String::from_utf8_lossy(&answer[..len - 4]).into_owned());
+        }
+    }
+}
+
+/// Another session holds mgmtd's datastores and never lets go (as FRR 10.3's mgmtd can after
+/// a failed commit): the apply waits for the lock, then the target restarts FRR whole and the
+/// configuration applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_target_restarts_frr_whose_datastores_stay_locked() {
+    const TEST: &str = "FRR restarted past mgmtd's stuck lock";
+    if let Some(reason) = skip_reason() {
+        skip_loudly(TEST, &reason);
+        return;
+    }
+    let mut fleet = Fleet::new();
+    let spec = fleet.spec("frrlk", Some("tg-lock")).unwrap();
+    if !spec.version.at_least(10, 0) {
+        skip_loudly(TEST, &format!("FRR {} runs no mgmtd", spec.version));
+        return;
+    }
+    let mgmtd_socket = spec.run_dir.join("mgmtd.vty");
+    let instance = fleet.adopt(spec);
+    let mut target = Target::managed(instance);
+    let config = Config { hostname: None, ..common::ebgp_underlay_evpn() };
+    target.ensure_running(false, &config).await.unwrap();
+    target.apply(&config).await.unwrap();
+    let mgmtd = pid_of(&target, "mgmtd").expect("mgmtd runs");
+
+    let mut holder = tokio::net::UnixStream::connect(&mgmtd_socket).await.unwrap();
+    assert_eq!(vty_command(&mut holder, "enable").await.0, 0);
+    let (status, said) = vty_command(&mut holder, "configure terminal file-lock").await;
+    assert_eq!(status, 0, "the holder did not get the lock: {said}");
+
+    let mut changed = config.clone();
+    let mut profile = BfdProfile::new("locked-test");
+    profile.detect_multiplier = Some(7);
+    changed.bfd_profiles.push(profile);
+    let applied = target.apply(&changed).await.expect("applied after FRR's restart");
+    assert!(applied.lines_added > 0);
+    assert_ne!(pid_of(&target, "mgmtd"), Some(mgmtd), "mgmtd was not restarted");
+    let running = target.managed_instance().unwrap().vtysh().show_running_config().await.unwrap();
+    assert!(running.contains("profile locked-test"), "the change is not in FRR:\n{running}");
+    assert!(running.contains("router bgp"), "the rest of the configuration is not in FRR:\n{running}");
 }

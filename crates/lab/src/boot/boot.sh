@@ -51,7 +51,25 @@ save_upper() {
 
 diagnose() {
     systemctl --no-pager status openperouter opr-lab-fabric 'frr@perouter' 'openperouter-netns@perouter' 2>&1 | tail -n 60
-    journalctl -b --no-pager -u openperouter | tail -n 40
+    # The agent's warnings and errors from its start, then its last lines.
+    journalctl -b --no-pager -o short-monotonic -u openperouter | grep -E ' (WARN|ERROR) ' | head -n 30
+    journalctl -b --no-pager -o short-monotonic -u openperouter | tail -n 40
+    # FRR's side: what its supervisor restarted, and mgmtd's sessions, locks and transactions.
+    journalctl -b --no-pager -o short-monotonic -u 'frr@perouter' | tail -n 40
+    local c
+    for c in 'show mgmt frontend-adapter all' 'show mgmt transaction all' 'show mgmt backend-adapter all'; do
+        echo "-- $c"
+        timeout 10 vty -c "$c" 2>&1 | head -n 60
+    done
+    echo "-- vtysh processes"
+    pgrep -a vtysh
+    # The managed FRR's own logs (its run directory is not in the journal).
+    local f
+    for f in mgmtd.log zebra.log staticd.log frr-ctl.log; do
+        [ -r "/var/run/openperouter/frr/perouter/$f" ] || continue
+        echo "-- $f"
+        tail -n 40 "/var/run/openperouter/frr/perouter/$f"
+    done
 }
 
 install_managed() {

@@ -449,6 +449,13 @@ impl Applier {
                 "this change resets the BGP session: its routes are withdrawn until the session is back"
             );
         }
+        // An FRR this applier has not configured as it runs now (just started, or a daemon
+        // restarted): mgmtd's back ends may still be getting their initial configuration.
+        let known =
+            state.memory.as_ref().is_some_and(|m| Identity::read(&self.run_dir()).as_ref() == Some(&m.identity));
+        if !known {
+            session.settle_first();
+        }
         let mut commands = 0;
         let mut passes = 0;
         let mut refused: Vec<(String, String)> = Vec::new();

@@ -89,6 +89,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 /// idle: the back ends it configures connected, and no configuration transaction running.
 pub const SETTLE_WAIT: Duration = Duration::from_secs(20);
 
+/// How long mgmtd must stay idle before the first step of a session that asked for it
+/// ([`Session::settle_first`]).
+pub const SETTLE_WINDOW: Duration = Duration::from_millis(500);
+
 /// A command of [`Session::configure`] no daemon took, with what the daemons said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -232,12 +236,14 @@ impl Daemon {
     }
 
     /// Waits, at most [`SETTLE_WAIT`], until mgmtd lists every back end of `backends` as
-    /// connected and runs no configuration transaction. A commit that races a back end's
-    /// connection can fail ("Backend daemon disconnected while processing commit!"), and FRR
-    /// 10.3's mgmtd can then keep its datastores locked for minutes. Past the wait, goes on
-    /// (the lock then says what holds it).
-    async fn settle(&mut self, backends: &[String]) -> Result<(), VtyError> {
+    /// connected and runs no configuration transaction, and has stayed so for `window` (a back
+    /// end that has just connected gets its initial configuration 50 ms later, in a
+    /// transaction of mgmtd's own). A commit that races a back end's start can fail ("Backend
+    /// daemon disconnected while processing commit!"), and FRR 10.3's mgmtd can then keep its
+    /// datastores locked for minutes. Past the wait, goes on (the lock then says what holds it).
+    async fn settle(&mut self, backends: &[String], window: Duration) -> Result<(), VtyError> {
         let started = std::time::Instant::now();
+        let mut settled_at: Option<std::time::Instant> = None;
         loop {
             let listed = self.exec("show mgmt backend-adapter all").await?;
             let connected = mgmtd::backends(&listed.output);
@@ -245,21 +251,26 @@ impl Daemon {
             let transactions = self.exec("show mgmt transaction all").await?;
             let running = mgmtd::config_transactions(&transactions.output);
             if missing.is_empty() && running.is_empty() {
-                if started.elapsed() > Duration::from_millis(500) {
-                    tracing::info!(waited = ?started.elapsed(), "mgmtd settled: its back ends are connected, no transaction runs");
+                let since = *settled_at.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= window {
+                    if started.elapsed() > window + Duration::from_millis(500) {
+                        tracing::info!(waited = ?started.elapsed(), "mgmtd settled: its back ends are connected, no transaction runs");
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+            } else {
+                settled_at = None;
+                if started.elapsed() >= SETTLE_WAIT {
+                    tracing::warn!(
+                        missing = ?missing,
+                        running = %mgmtd::describe_transactions(&running),
+                        "mgmtd did not settle within {}s: configuring anyway",
+                        SETTLE_WAIT.as_secs()
+                    );
+                    return Ok(());
+                }
             }
-            if started.elapsed() >= SETTLE_WAIT {
-                tracing::warn!(
-                    missing = ?missing,
-                    running = %mgmtd::describe_transactions(&running),
-                    "mgmtd did not settle within {}s: configuring anyway",
-                    SETTLE_WAIT.as_secs()
-                );
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -305,6 +316,9 @@ impl Daemon {
 /// Connections to all the daemons of one FRR.
 pub struct Session {
     daemons: Vec<Daemon>,
+    /// How long mgmtd must stay idle before the next step takes its lock (see
+    /// [`Session::settle_first`]); 0 once it has.
+    settle_window: Duration,
 }
 
 impl Session {
@@ -328,9 +342,16 @@ impl Session {
         if daemons.is_empty() {
             return Err(VtyError::NoDaemon { dir: dir.to_path_buf() });
         }
-        let mut session = Session { daemons };
+        let mut session = Session { daemons, settle_window: Duration::ZERO };
         session.mark_mgmtd_backends().await?;
         Ok(session)
+    }
+
+    /// Before its first step, this session waits until mgmtd has been idle for [`SETTLE_WINDOW`]
+    /// (for an FRR that has just started, or whose daemons restarted: their back ends may be
+    /// getting their initial configuration). Otherwise a step only checks mgmtd is idle.
+    pub fn settle_first(&mut self) {
+        self.settle_window = SETTLE_WINDOW;
     }
 
     /// With mgmtd running, marks the daemons it configures: the ones it lists as its backends,
@@ -403,9 +424,10 @@ impl Session {
         let backends: Vec<String> =
             self.daemons.iter().filter(|d| d.under_mgmtd && d.name != "mgmtd").map(|d| d.name.clone()).collect();
         let backends = &backends;
+        let window = std::mem::take(&mut self.settle_window);
         let results = join_all(self.daemons.iter_mut().map(|d| async move {
             if d.name == "mgmtd" {
-                d.settle(backends).await?;
+                d.settle(backends, window).await?;
                 d.lock_datastores().await?;
                 d.expect("XFRR_start_configuration").await?;
                 d.batching = true;

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::churn_model::{Change, Key, Model, Rng};
 use super::config::{agent_status, node_matches_plan};
 use super::ctx::*;
-use super::probe::Probe;
+use super::probe::{Probe, seq_ranges};
 use super::restart::agent_writes;
 use super::view;
 use crate::fabric::{l2pod_ip, node_host_ns, node_router_ns};
@@ -150,7 +150,12 @@ pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
             sent.push(format!("{what} {} of {}", o.lost.len(), o.sent));
             let outside = o.lost_outside(&spans);
             if !outside.is_empty() {
-                lost.push(format!("{what}: probes {outside:?} of {}", o.sent));
+                lost.push(format!(
+                    "{what}: {} of {} probes (numbers {})",
+                    outside.len(),
+                    o.sent,
+                    seq_ranges(&outside)
+                ));
             }
             for r in &resets {
                 let n = o.lost_between(r.from, r.to);

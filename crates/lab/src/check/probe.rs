@@ -88,13 +88,7 @@ impl Outcome {
             let t = self.sent_at(seq);
             if t >= t0 { t.duration_since(t0).as_secs_f64() } else { -t0.duration_since(t).as_secs_f64() }
         };
-        let mut runs: Vec<(u32, u32)> = Vec::new();
-        for &seq in &self.lost {
-            match runs.last_mut() {
-                Some((_, last)) if *last + 1 == seq => *last = seq,
-                _ => runs.push((seq, seq)),
-            }
-        }
+        let runs = runs(&self.lost);
         let mut spans: Vec<String> = runs
             .iter()
             .take(MAX_SPANS)
@@ -112,6 +106,29 @@ impl Outcome {
 
 /// Runs of lost probes listed by [`Outcome::describe`].
 const MAX_SPANS: usize = 3;
+
+/// Consecutive sequence numbers as runs (first, last), in order.
+fn runs(seqs: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &seq in seqs {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == seq => *last = seq,
+            _ => runs.push((seq, seq)),
+        }
+    }
+    runs
+}
+
+/// Probe numbers as runs a reader takes in at a glance: "292, 333–739, 785–872".
+pub(super) fn seq_ranges(seqs: &[u32]) -> String {
+    let runs = runs(seqs);
+    let mut parts: Vec<String> =
+        runs.iter().take(MAX_SPANS).map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}–{b}") }).collect();
+    if runs.len() > MAX_SPANS {
+        parts.push(format!("{} more runs", runs.len() - MAX_SPANS));
+    }
+    parts.join(", ")
+}
 
 #[cfg(test)]
 mod tests {
@@ -147,5 +164,11 @@ mod tests {
     #[test]
     fn no_summary_is_no_outcome() {
         assert_eq!(parse("PING 10.244.0.2 (10.244.0.2) 56(84) bytes of data.\n", Instant::now()), None);
+    }
+
+    #[test]
+    fn probe_numbers_read_as_runs() {
+        assert_eq!(seq_ranges(&[292, 333, 334, 335, 785, 786]), "292, 333–335, 785–786");
+        assert_eq!(seq_ranges(&[]), "");
     }
 }

@@ -52,6 +52,7 @@ use std::fmt;
 
 pub use crate::tree::{Node, parse};
 
+mod bfd_resets;
 mod resets;
 mod route_targets;
 
@@ -198,6 +199,7 @@ pub fn diff(from: &str, to: &str) -> Change {
     // the additions put them back, in the target's order.
     additions(&[], &running, &target, &mut change);
     route_targets::detour_derived(&target, &mut change);
+    bfd_resets::around_resets(&running, &target, &mut change);
     change
 }
 
@@ -592,9 +594,12 @@ mod tests {
         assert_eq!(
             cmds,
             [
+                // The family deactivated resets the session: its BFD goes off and comes back.
+                "router bgp 64514 > no neighbor 192.168.11.2 bfd",
                 "router bgp 64514 > address-family ipv4 unicast > no neighbor 192.168.11.2 activate",
                 "router bgp 64514 > address-family ipv4 unicast > no network 100.65.0.1/32",
                 "router bgp 64514 > bgp ebgp-requires-policy",
+                "router bgp 64514 > neighbor 192.168.11.2 bfd",
             ]
         );
     }
@@ -631,8 +636,10 @@ mod tests {
         );
         let change = diff(BASE, &to);
         assert_eq!(change.delta.added[0].line, "neighbor 192.168.11.2 password <redacted>");
-        assert!(!change.commands[0].to_string().contains("s3cret"));
-        assert!(change.commands[0].text.contains("s3cret"), "the command itself carries the secret");
+        // (After the BFD detour's first command: a password resets the session.)
+        let command = change.commands.iter().find(|c| c.text.contains("password")).expect("the password command");
+        assert!(!command.to_string().contains("s3cret"));
+        assert!(command.text.contains("s3cret"), "the command itself carries the secret");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::ctx::*;
-use super::probe::Probe;
+use super::probe::{self, Probe};
 use super::routing::{host_sessions, underlay_sessions};
 use crate::fabric::{l2pod_ip, node_nic, node_router_ns, pod_ip};
 use crate::{pe, session_counters};
@@ -201,6 +201,11 @@ async fn netns_replaced(c: &Ctx<'_>) -> Check {
         .map_err(|e| e.to_string())??
     };
     let old = kernel::NetNs::open(&pe_ns).map_err(|e| e.to_string())?;
+    // Probes through node0 all along: what traffic lost, as opposed to when the checks below
+    // (one after the other) saw it back.
+    let red = Probe::start(&c.ns("hostA-red"), &pod_ip(0))?;
+    let plain = Probe::start(&c.ns("hostA-default"), &pod_ip(0))?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let start = Instant::now();
     // Back to back, so that the agent sees another namespace, not a name to give back (should
     // it name the old one again in between, the name is taken: try again).
@@ -256,6 +261,9 @@ async fn netns_replaced(c: &Ctx<'_>) -> Check {
     let sessions_seen = start.elapsed();
     pings(&pairs, Duration::from_secs(60)).await?;
     let traffic = start.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (red, plain) = (red.stop().await?, plain.stop().await?);
+    let lost_secs = |o: &probe::Outcome| o.lost.len() as f64 * probe::INTERVAL.as_secs_f64();
     // Where the time went: when each side saw its sessions come up again.
     let secs = |t: Instant| t.duration_since(start).as_secs_f64();
     let span = |ups: &[(String, Instant)]| match (ups.iter().map(|u| u.1).min(), ups.iter().map(|u| u.1).max()) {
@@ -274,8 +282,9 @@ async fn netns_replaced(c: &Ctx<'_>) -> Check {
         .filter(|(p, _)| p.ends_with(&node0))
         .collect();
     Ok(format!(
-        "NIC recreated at {:.1} s, agent Ready again at {:.1} s, sessions seen at {:.1} s, traffic back at {:.1} s\n\
-         sessions up (from their uptimes, whole seconds): node0-pe → ToR {}, ToR → node0 {}, host sessions {}",
+        "NIC recreated at {:.1} s, agent Ready again at {:.1} s, sessions seen at {:.1} s, pings through at {:.1} s\n\
+         sessions up (from their uptimes, whole seconds): node0-pe → ToR {}, ToR → node0 {}, host sessions {}\n\
+         traffic lost (probes every 300 ms to pod0): L3VNI red (hostA-red) {} (≈ {:.1} s), passthrough (hostA-default) {} (≈ {:.1} s)",
         recreated.as_secs_f64(),
         rebuilt.as_secs_f64(),
         sessions_seen.as_secs_f64(),
@@ -283,5 +292,9 @@ async fn netns_replaced(c: &Ctx<'_>) -> Check {
         span(&fabric),
         span(&tor_ups),
         span(&host),
+        red.describe(start),
+        lost_secs(&red),
+        plain.describe(start),
+        lost_secs(&plain),
     ))
 }

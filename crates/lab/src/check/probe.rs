@@ -1,8 +1,13 @@
 //! Background probes under a fault: `ping` every 300 ms until told to stop, then which probes
 //! went unanswered and when.
+//!
+//! When a probe was sent is read from ping's own timestamps (`-D`): ping does not keep its
+//! interval while the path is down (a neighbour it cannot resolve holds its sends back), so the
+//! sequence number alone places a probe too early.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The interval between two probes.
 pub(super) const INTERVAL: Duration = Duration::from_millis(300);
@@ -11,6 +16,8 @@ pub(super) const INTERVAL: Duration = Duration::from_millis(300);
 pub(super) struct Probe {
     child: tokio::process::Child,
     started: Instant,
+    /// `started` as Unix time in seconds, ping's clock.
+    started_unix: f64,
     what: String,
 }
 
@@ -21,6 +28,9 @@ pub(super) struct Outcome {
     /// Sequence numbers (from 1) that got no answer.
     pub lost: Vec<u32>,
     pub started: Instant,
+    /// When ping reported probes, after `started`: a reply when it came, an unanswered probe
+    /// when the next one went out.
+    pub reported: BTreeMap<u32, Duration>,
 }
 
 impl Probe {
@@ -28,13 +38,14 @@ impl Probe {
     pub(super) fn start(ns: &str, dst: &str) -> Result<Self, String> {
         let interval = format!("{:.1}", INTERVAL.as_secs_f64());
         let child = tokio::process::Command::new("ip")
-            .args(["netns", "exec", ns, "ping", "-n", "-O", "-i", &interval, "-W", "1", dst])
+            .args(["netns", "exec", ns, "ping", "-n", "-D", "-O", "-i", &interval, "-W", "1", dst])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start ping in {ns}: {e}"))?;
-        Ok(Self { child, started: Instant::now(), what: format!("{ns} → {dst}") })
+        let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        Ok(Self { child, started: Instant::now(), started_unix, what: format!("{ns} → {dst}") })
     }
 
     /// Interrupts `ping` (which then prints its summary) and reads what it saw.
@@ -47,21 +58,41 @@ impl Probe {
             .map_err(|_| format!("ping {} did not stop", self.what))?
             .map_err(|e| format!("ping {}: {e}", self.what))?;
         let text = String::from_utf8_lossy(&out.stdout);
-        parse(&text, self.started).ok_or_else(|| format!("ping {} printed no summary: {text}", self.what))
+        parse(&text, self.started, self.started_unix)
+            .ok_or_else(|| format!("ping {} printed no summary: {text}", self.what))
     }
 }
 
-/// Reads `ping -n -O` output: the replies' sequence numbers and the summary's count.
-fn parse(text: &str, started: Instant) -> Option<Outcome> {
+/// Reads `ping -n -D -O` output: the replies' sequence numbers, when each probe was reported
+/// (`[UNIX-TIME]` before a line; `started_unix` is `started` on that clock) and the summary's
+/// count.
+fn parse(text: &str, started: Instant, started_unix: f64) -> Option<Outcome> {
     let summary = text.lines().find(|l| l.contains("packets transmitted"))?;
     let sent: u32 = summary.split_whitespace().next()?.parse().ok()?;
-    let answered: std::collections::BTreeSet<u32> = text
-        .lines()
-        .filter(|l| l.contains(" bytes from "))
-        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("icmp_seq="))?.parse().ok())
-        .collect();
+    let seq_of = |l: &str| -> Option<u32> {
+        l.split_whitespace()
+            .find_map(|w| w.strip_prefix("icmp_seq="))?
+            .trim_end_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .ok()
+    };
+    let time_of = |l: &str| -> Option<f64> { l.strip_prefix('[')?.split_once(']')?.0.parse().ok() };
+    let mut answered = std::collections::BTreeSet::new();
+    let mut reported = BTreeMap::new();
+    for line in text.lines() {
+        let Some(seq) = seq_of(line) else { continue };
+        let reply = line.contains(" bytes from ");
+        if reply {
+            answered.insert(seq);
+        }
+        if let Some(t) = time_of(line) {
+            // An unanswered probe is reported as the next one goes out.
+            let at = t - started_unix - if reply { 0.0 } else { INTERVAL.as_secs_f64() };
+            reported.entry(seq).or_insert_with(|| Duration::from_secs_f64(at.max(0.0)));
+        }
+    }
     let lost = (1..=sent).filter(|s| !answered.contains(s)).collect();
-    Some(Outcome { sent, lost, started })
+    Some(Outcome { sent, lost, started, reported })
 }
 
 impl Outcome {
@@ -76,9 +107,13 @@ impl Outcome {
         self.lost.iter().copied().filter(|s| !inside(*s)).collect()
     }
 
-    /// When probe `seq` was sent.
+    /// When probe `seq` was sent: when ping reported it, or, for a probe it said nothing of,
+    /// one interval on from the closest one before it that it did report.
     fn sent_at(&self, seq: u32) -> Instant {
-        self.started + INTERVAL * seq.saturating_sub(1)
+        match self.reported.range(..=seq).next_back() {
+            Some((&k, &at)) => self.started + at + INTERVAL * (seq - k),
+            None => self.started + INTERVAL * seq.saturating_sub(1),
+        }
     }
 
     /// The lost probes as "N of M" and, when some were lost, when they were sent, in seconds after
@@ -145,25 +180,43 @@ mod tests {
     #[test]
     fn unanswered_sequence_numbers_are_the_lost_probes() {
         let t0 = Instant::now();
-        let o = parse(OUT, t0).unwrap();
+        let o = parse(OUT, t0, 0.0).unwrap();
         assert_eq!(o.sent, 5);
         assert_eq!(o.lost, vec![2, 3, 5]);
         assert_eq!(o.describe(t0), "3 of 5: +0.3 … +0.6 s; +1.2 s");
         assert_eq!(o.describe(t0 + Duration::from_secs(1)), "3 of 5: -0.7 … -0.4 s; +0.2 s");
-        let many = Outcome { sent: 9, lost: vec![1, 3, 5, 7, 9], started: t0 };
+        let many = Outcome { sent: 9, lost: vec![1, 3, 5, 7, 9], started: t0, reported: BTreeMap::new() };
         assert_eq!(many.describe(t0), "5 of 9: +0.0 s; +0.6 s; +1.2 s; 2 more");
         assert_eq!(many.lost_between(t0 + Duration::from_millis(500), t0 + Duration::from_millis(1800)), 3);
         // Probes 3 and 5 (sent at +0.6 s and +1.2 s) are in the span, 1, 7 and 9 are not.
         let span = (t0 + Duration::from_millis(500), t0 + Duration::from_millis(1300));
         assert_eq!(many.lost_outside(&[span]), vec![1, 7, 9]);
         assert_eq!(many.lost_outside(&[]), many.lost);
-        let none = Outcome { sent: 9, lost: vec![], started: t0 };
+        let none = Outcome { sent: 9, lost: vec![], started: t0, reported: BTreeMap::new() };
         assert_eq!(none.describe(t0), "0 of 9");
     }
 
     #[test]
     fn no_summary_is_no_outcome() {
-        assert_eq!(parse("PING 10.244.0.2 (10.244.0.2) 56(84) bytes of data.\n", Instant::now()), None);
+        assert_eq!(parse("PING 10.244.0.2 (10.244.0.2) 56(84) bytes of data.\n", Instant::now(), 0.0), None);
+    }
+
+    /// ping held back while the path was down: probe 3 went out 5 s after the start, not at
+    /// +0.6 s, and the probes after it are placed from there.
+    #[test]
+    fn ping_timestamps_place_the_probes() {
+        let out = "PING 10.244.0.2 (10.244.0.2) 56(84) bytes of data.\n\
+            [1000.100000] 64 bytes from 10.244.0.2: icmp_seq=1 ttl=61 time=0.71 ms\n\
+            [1000.400000] no answer yet for icmp_seq=2\n\
+            [1005.300000] no answer yet for icmp_seq=3\n\
+            [1005.601000] 64 bytes from 10.244.0.2: icmp_seq=5 ttl=61 time=0.52 ms\n\
+            \n--- 10.244.0.2 ping statistics ---\n\
+            6 packets transmitted, 2 received, 66% packet loss, time 5504ms\n";
+        let t0 = Instant::now();
+        let o = parse(out, t0, 1000.0).unwrap();
+        assert_eq!(o.lost, vec![2, 3, 4, 6]);
+        assert_eq!(o.describe(t0), "4 of 6: +0.1 … +5.3 s; +5.9 s");
+        assert_eq!(o.lost_between(t0 + Duration::from_secs(4), t0 + Duration::from_secs(6)), 3);
     }
 
     #[test]

@@ -29,8 +29,10 @@ use crate::pe;
 const STEP_WITHIN: Duration = Duration::from_secs(120);
 
 /// Probes (300 ms apart) a path may lose during one change that resets the fabric session: the
-/// session's return and the routes sent again (3–5 s measured).
-const MAX_LOST_AT_RESET: u32 = 25;
+/// session's return and the routes sent again. 3–5 s measured when the PE's first connection
+/// after the reset is taken; 8 s (27–28 probes) when it meets the ToR still idle from the reset
+/// and the PE tries again after its connect timer (`timers connect 5`).
+const MAX_LOST_AT_RESET: u32 = 35;
 
 /// A change that resets the fabric session: its step number and when it ran.
 struct Reset {
@@ -39,6 +41,7 @@ struct Reset {
     to: Instant,
 }
 
+/// `OPR_CHURN_SEED`, else one from the clock.
 fn seed() -> u64 {
     std::env::var("OPR_CHURN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
@@ -102,9 +105,10 @@ fn write_all(c: &Ctx<'_>, model: &Model, bases: &BTreeMap<u32, String>) -> Resul
     Ok(())
 }
 
-pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
+/// The drill with `seed`, or with [`seed`]'s when `None`.
+pub(super) async fn config_churn(c: &Ctx<'_>, seed: Option<u64>) -> Option<Check> {
     let (a, b) = c.pairs()?;
-    let seed = seed();
+    let seed = seed.unwrap_or_else(self::seed);
     Some(async {
         // The base: each node's configuration, what it applies, and every link it has.
         let mut bases = BTreeMap::new();

@@ -45,9 +45,9 @@ use routing::{evpn_to_host, host_sessions, type5_export, type5_import, type5_wit
 use traffic::{anycast_gateway, disconnected_l2, l2_stretch, l3_pods, passthrough};
 
 /// Scenarios that run only when `--only` names them: the configuration churn drill (about
-/// thirteen minutes in the emulated VM). Run in CI after the first lab's scenarios, beside the
-/// other labs, it passed, but the SRv6 lab running beside it failed, twice (once seen: its L3VPN
-/// restore).
+/// thirteen minutes in the emulated VM). It passed in CI after the first lab's scenarios; it
+/// stays out of CI until the SRv6 lab's L3VPN restore, failing beside the other labs with or
+/// without it, is understood.
 const OPT_IN: &[&str] = &[CHURN];
 const CHURN: &str = "config churn (seeded, probes on untouched VNIs)";
 

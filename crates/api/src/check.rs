@@ -62,6 +62,30 @@ fn schema_for(kind: ResourceKind) -> Option<&'static Value> {
     map.get(&kind)
 }
 
+/// The CEL rules of every kind's schema, compiled once per thread (compiling them is most of the
+/// cost of checking an object: an agent checks every resource at every reconcile).
+struct CompiledRules {
+    validator: kube::core::cel::Validator,
+    compiled: HashMap<ResourceKind, kube::core::cel::CompiledSchema>,
+}
+
+thread_local! {
+    static CEL: CompiledRules = CompiledRules {
+        validator: kube::core::cel::Validator::new(),
+        compiled: [
+            ResourceKind::Underlay,
+            ResourceKind::L2VNI,
+            ResourceKind::L3VNI,
+            ResourceKind::L3VPN,
+            ResourceKind::L3Passthrough,
+            ResourceKind::RawFRRConfig,
+        ]
+        .into_iter()
+        .filter_map(|kind| Some((kind, kube::core::cel::compile_schema(schema_for(kind)?))))
+        .collect(),
+    };
+}
+
 /// Checks a spec (the value under `spec`) of `kind` against the schema constraints and CEL rules.
 /// `old` is the previous spec for update checks (transition rules such as `self == oldSelf`).
 pub fn check_spec(kind: ResourceKind, spec: &Value, old: Option<&Value>) -> Vec<Violation> {
@@ -76,7 +100,13 @@ pub fn check_spec(kind: ResourceKind, spec: &Value, old: Option<&Value>) -> Vec<
     // CEL runs over the whole object shape so rule paths read `spec.…`.
     let object = serde_json::json!({ "spec": spec });
     let old_object = old.map(|o| serde_json::json!({ "spec": o }));
-    if let Err(errors) = kube::core::cel::Validator::new().validate(root, &object, old_object.as_ref()) {
+    let checked = CEL.with(|cel| {
+        let compiled = cel.compiled.get(&kind)?;
+        Some(cel.validator.validate_compiled(compiled, &object, old_object.as_ref()))
+    });
+    let checked =
+        checked.unwrap_or_else(|| kube::core::cel::Validator::new().validate(root, &object, old_object.as_ref()));
+    if let Err(errors) = checked {
         for e in errors.into_vec() {
             out.push(Violation { path: e.field_path.clone(), message: e.message.clone() });
         }

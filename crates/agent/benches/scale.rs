@@ -154,6 +154,9 @@ struct Figures {
     frr_lines: usize,
     noop: Duration,
     noop_writes: u64,
+    /// The no-op reconcile's FRR and kernel steps (ms).
+    noop_frr_ms: u64,
+    noop_kernel_ms: u64,
     add_one: Duration,
     add_writes: u64,
     remove_one: Duration,
@@ -197,6 +200,7 @@ async fn measure(tag: &str, l2: u32, l3: u32) -> Figures {
     let st = agent.reconcile().await;
     let noop = t.elapsed();
     let noop_writes = st.kernel.writes;
+    let (noop_frr_ms, noop_kernel_ms) = (st.frr.duration_ms, st.kernel.duration_ms);
     settle(&mut agent, st, "the no-op reconcile").await;
 
     let one = "apiVersion: network.openperouter.io/v1alpha1\nkind: L2VNI\nmetadata: {name: one-more}\nspec:\n  vni: 39999\n  hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed}}\n";
@@ -224,6 +228,8 @@ async fn measure(tag: &str, l2: u32, l3: u32) -> Figures {
         frr_lines,
         noop,
         noop_writes,
+        noop_frr_ms,
+        noop_kernel_ms,
         add_one,
         add_writes,
         remove_one,
@@ -261,7 +267,7 @@ fn print(f: &Figures) {
     let s = |d: Duration| d.as_secs_f64();
     println!(
         "{:>5} L2VNIs, {:>3} L3VNIs ({} links): start → Ready {:.1} s ({} reconcile(s), {} kernel writes, FRR +{} lines); \
-         no-op reconcile {:.3} s ({} writes); one L2VNI added {:.3} s ({} writes), removed {:.3} s ({} writes); \
+         no-op reconcile {:.3} s ({} writes; FRR step {:.3} s, kernel step {:.3} s); one L2VNI added {:.3} s ({} writes), removed {:.3} s ({} writes); \
          RSS {:.1} MB (peak {:.1} MB); FRR {:.1} MB",
         f.l2,
         f.l3,
@@ -272,6 +278,8 @@ fn print(f: &Figures) {
         f.frr_lines,
         s(f.noop),
         f.noop_writes,
+        f.noop_frr_ms as f64 / 1000.0,
+        f.noop_kernel_ms as f64 / 1000.0,
         s(f.add_one),
         f.add_writes,
         s(f.remove_one),

@@ -310,5 +310,24 @@ async fn restore_diagnosis(c: &Ctx<'_>, i: u32) -> String {
     let rib = pe.exec(&["show ipv6 route"]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
     let local: Vec<&str> = rib.lines().filter(|l| l.contains("seg6local")).collect();
     parts.push(format!("node{i}-pe seg6local routes: {local:?}"));
+    // Whether zebra installed the route to the host, and what the kernel holds in VRF red.
+    let detail = format!("show ip route vrf red {HOST_NET}");
+    let out = pe.exec(&[&detail]).await.map_err(|e| e.to_string()).unwrap_or_else(|e| e);
+    parts.push(format!("node{i}-pe `{detail}`: {}", truncate(&out, 900)));
+    let router = node_router_ns(&c.prefix, i);
+    for argv in [&["ip", "route", "show", "vrf", "red"][..], &["ip", "-d", "link", "show", "red"][..]] {
+        let (_, out) = sh(&router, argv).await;
+        parts.push(format!("{router} `{}`: {}", argv.join(" "), truncate(&out, 700)));
+    }
+    // What zebra and bgpd logged about the VRF, its SIDs and failures.
+    let logs = pe::pe_instance(&c.prefix, &c.lab.options.dir(), i).log_tail(400);
+    let notable: Vec<&str> = logs
+        .lines()
+        .filter(|l| {
+            l.starts_with("---") || ["red", "SID", "sid", "srv6", "SRv6", "fail", "rror"].iter().any(|w| l.contains(w))
+        })
+        .collect();
+    let notable = notable[notable.len().saturating_sub(60)..].join("\n");
+    parts.push(format!("node{i}-pe logs (lines on VRF red, SIDs, failures):\n{notable}"));
     parts.join(" | ")
 }

@@ -19,6 +19,11 @@ use crate::order::{cmp_interface_names, cmp_peers};
 use crate::render_af::{af_lines, is_ibgp, merge_address_families};
 use crate::render_isis;
 
+/// Seconds bgpd waits after a route-map (or prefix-list) change before it applies route-maps
+/// again (`bgp route-map delay-timer`; FRR's default is 5). It also holds back the sessions of
+/// peers configured in the same batch until it fires.
+pub const ROUTE_MAP_DELAY_TIMER: u32 = 1;
+
 /// The debug lines rendered with [`LogLevel::Debugging`], exactly as FRR
 /// 8.4.4 prints them back, in its order (zebra's, then bgpd's, then bfdd's
 /// lines, each daemon in the order of its own config writer).
@@ -142,6 +147,13 @@ impl Renderer {
         }
         if !config.ipv6_forwarding {
             self.line(format_args!("no ipv6 forwarding"));
+        }
+        if !config.bgp.is_empty() {
+            // bgpd's global line, printed in the top section after zebra's. bgpd holds the
+            // sessions of peers created in a batch until the route-map update timer of the
+            // batch's route-map changes has fired (5 s by default): 1 s brings a fresh FRR's
+            // sessions up 4 s sooner and still folds a batch's route-map edits into one update.
+            self.line(format_args!("bgp route-map delay-timer {ROUTE_MAP_DELAY_TIMER}"));
         }
         self.line(format_args!("!"));
 

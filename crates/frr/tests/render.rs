@@ -79,8 +79,10 @@ fn empty_config_renders_only_the_log_line() {
 
 #[test]
 fn normalize_matches_render_for_a_captured_output() {
-    // `show running-config` as printed by FRR 8.4.4 for graceful_restart_custom.
-    let captured = "Building configuration...\n\nCurrent configuration:\n!\nfrr version 8.4.4\nfrr defaults traditional\nhostname pe-test\nlog stdout informational\nservice integrated-vtysh-config\n!\nrouter bgp 64514\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp graceful-restart stalepath-time 400\n bgp graceful-restart restart-time 200\n bgp graceful-restart\n no bgp network import-check\n neighbor 192.168.11.2 remote-as 64512\n !\n address-family ipv4 unicast\n  network 100.65.0.1/32\n  neighbor 192.168.11.2 activate\n exit-address-family\n !\n address-family l2vpn evpn\n  neighbor 192.168.11.2 activate\n  advertise-all-vni\n exit-address-family\nexit\n!\nroute-map allowall permit 1\nexit\n!\nip nht resolve-via-default\n!\nipv6 nht resolve-via-default\n!\nend\n";
+    // `show running-config` as printed by FRR 8.4.4 for graceful_restart_custom (bgpd's
+    // `bgp route-map delay-timer` among the top section's lines, where `live_frr.rs` sees
+    // real daemons print it).
+    let captured = "Building configuration...\n\nCurrent configuration:\n!\nfrr version 8.4.4\nfrr defaults traditional\nhostname pe-test\nlog stdout informational\nservice integrated-vtysh-config\nbgp route-map delay-timer 1\n!\nrouter bgp 64514\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp graceful-restart stalepath-time 400\n bgp graceful-restart restart-time 200\n bgp graceful-restart\n no bgp network import-check\n neighbor 192.168.11.2 remote-as 64512\n !\n address-family ipv4 unicast\n  network 100.65.0.1/32\n  neighbor 192.168.11.2 activate\n exit-address-family\n !\n address-family l2vpn evpn\n  neighbor 192.168.11.2 activate\n  advertise-all-vni\n exit-address-family\nexit\n!\nroute-map allowall permit 1\nexit\n!\nip nht resolve-via-default\n!\nipv6 nht resolve-via-default\n!\nend\n";
     let config = graceful_restart_custom();
     assert_eq!(config.normalize_running(captured), config.render());
 }

@@ -162,6 +162,8 @@ struct Figures {
     remove_one: Duration,
     remove_writes: u64,
     rss_kb: u64,
+    /// Of which anonymous memory (the heap, stacks), the rest mapped files (the program's pages).
+    anon_kb: u64,
     hwm_kb: u64,
     frr_rss_kb: u64,
 }
@@ -235,6 +237,7 @@ async fn measure(tag: &str, l2: u32, l3: u32) -> Figures {
         remove_one,
         remove_writes,
         rss_kb: status_kb(&me, "VmRSS"),
+        anon_kb: status_kb(&me, "RssAnon"),
         hwm_kb: status_kb(&me, "VmHWM"),
         frr_rss_kb: node.frr_rss_kb(),
     };
@@ -268,7 +271,7 @@ fn print(f: &Figures) {
     println!(
         "{:>5} L2VNIs, {:>3} L3VNIs ({} links): start → Ready {:.1} s ({} reconcile(s), {} kernel writes, FRR +{} lines); \
          no-op reconcile {:.3} s ({} writes; FRR step {:.3} s, kernel step {:.3} s); one L2VNI added {:.3} s ({} writes), removed {:.3} s ({} writes); \
-         RSS {:.1} MB (peak {:.1} MB); FRR {:.1} MB",
+         RSS {:.1} MB ({:.1} MB anonymous; peak {:.1} MB); FRR {:.1} MB",
         f.l2,
         f.l3,
         f.links,
@@ -285,6 +288,7 @@ fn print(f: &Figures) {
         s(f.remove_one),
         f.remove_writes,
         f.rss_kb as f64 / 1024.0,
+        f.anon_kb as f64 / 1024.0,
         f.hwm_kb as f64 / 1024.0,
         f.frr_rss_kb as f64 / 1024.0,
     );

@@ -64,6 +64,9 @@ pub struct Agent {
     incumbents: incumbents::Incumbents,
     /// The CNI DHCP daemon this agent started, when a CNI underlay uses DHCP addressing.
     dhcp_daemon: Option<std::process::Child>,
+    /// FRR still lacked router-side interface addresses after the last reconcile's repair:
+    /// the next one checks again even when it changes nothing there.
+    router_addresses_unsettled: bool,
 }
 
 /// A managed FRR being started in the background.
@@ -111,6 +114,7 @@ impl Agent {
             reconciles: 0,
             incumbents: incumbents::load(cfg_state_file.as_deref()),
             dhcp_daemon: None,
+            router_addresses_unsettled: false,
         }
     }
 

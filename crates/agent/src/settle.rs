@@ -18,23 +18,45 @@ use dataplane::{Action, Datapath, HostNetwork, Report, Side, is_link_local};
 use frr::target::Target;
 use ipnet::IpNet;
 
-/// Runs both repairs; returns how many addresses were announced again on the router side.
+/// What the router-side repair did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Addresses announced again.
+    pub announced: usize,
+    /// FRR still lacked some when the repair gave up: the next reconcile checks again.
+    pub unsettled: bool,
+}
+
+/// Runs both repairs. The router side is checked only when this reconcile created, moved or
+/// addressed router-side links, or when the last check left FRR lacking addresses (`unsettled`):
+/// reading every interface back from zebra costs seconds at a thousand VNIs, and a reconcile
+/// that changed nothing there cannot have raced zebra.
 pub async fn settle_addresses(
     datapath: &mut Datapath,
     frr: Option<&Target>,
     desired: &HostNetwork,
     report: &Report,
-) -> usize {
+    unsettled: bool,
+) -> Settled {
     let done = Instant::now();
-    let announced = match frr {
-        Some(target) => router_side(datapath, target, desired).await,
-        None => 0,
+    let settled = match frr {
+        Some(target) if unsettled || router_links_changed(report) => router_side(datapath, target, desired).await,
+        _ => Settled::default(),
     };
     host_side(datapath, report, done).await;
-    announced
+    settled
 }
 
-async fn router_side(datapath: &mut Datapath, target: &Target, desired: &HostNetwork) -> usize {
+/// Whether `report` ran a step that zebra could take in the wrong order: a router-side link
+/// created or moved in, or an address added there.
+fn router_links_changed(report: &Report) -> bool {
+    report.ops.iter().any(|op| {
+        op.side == Side::Router
+            && matches!(op.action, Action::CreateLink(_) | Action::MoveLink { .. } | Action::AddAddress { .. })
+    })
+}
+
+async fn router_side(datapath: &mut Datapath, target: &Target, desired: &HostNetwork) -> Settled {
     let wanted: Vec<(&str, Vec<IpNet>)> = desired
         .links_in(Side::Router)
         .map(|l| (l.name.as_str(), l.addresses.iter().copied().filter(|a| !is_link_local(a)).collect::<Vec<_>>()))
@@ -44,10 +66,10 @@ async fn router_side(datapath: &mut Datapath, target: &Target, desired: &HostNet
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let lacking = match target.lacking_addresses(&wanted).await {
-            None => return announced,
+            None => return Settled { announced, unsettled: false },
             Some(Err(e)) => {
                 tracing::debug!("{e}");
-                return announced;
+                return Settled { announced, unsettled: true };
             }
             Some(Ok(l)) => l,
         };
@@ -56,7 +78,7 @@ async fn router_side(datapath: &mut Datapath, target: &Target, desired: &HostNet
         let unknown: Vec<&String> =
             lacking.interfaces.iter().filter(|n| datapath.has_link(Side::Router, n).unwrap_or(false)).collect();
         if lacking.addresses.is_empty() && unknown.is_empty() {
-            return announced;
+            return Settled { announced, unsettled: false };
         }
         if Instant::now() > deadline {
             let what: Vec<String> = lacking
@@ -66,7 +88,7 @@ async fn router_side(datapath: &mut Datapath, target: &Target, desired: &HostNet
                 .chain(unknown.iter().map(|n| format!("{n} (interface unknown)")))
                 .collect();
             tracing::warn!("FRR still lacks interface addresses after announcing them again: {}", what.join(", "));
-            return announced;
+            return Settled { announced, unsettled: true };
         }
         // Addresses of an interface FRR has not learned yet would be dropped again: only those
         // of known interfaces are announced.
@@ -99,5 +121,37 @@ async fn host_side(datapath: &mut Datapath, report: &Report, done: Instant) {
             Ok(_) => tracing::debug!(%link, ?addresses, "host addresses announced again"),
             Err(e) => tracing::debug!(%link, "cannot announce {addresses:?}: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::{LinkChange, Op};
+
+    fn op(side: Side, action: Action) -> Op {
+        Op { side, action, owner: None }
+    }
+
+    fn address(link: &str) -> Action {
+        Action::AddAddress { link: link.into(), address: "192.169.10.1/24".parse().unwrap() }
+    }
+
+    #[test]
+    fn only_router_side_additions_call_for_a_check() {
+        let quiet = Report::default();
+        assert!(!router_links_changed(&quiet), "a reconcile that did nothing");
+        let host_only = Report { ops: vec![op(Side::Host, address("host-s-100"))], ..Report::default() };
+        assert!(!router_links_changed(&host_only), "host-side addresses are not zebra's");
+        let set = Report {
+            ops: vec![op(Side::Router, Action::SetLink { name: "br-pe-110".into(), change: LinkChange::Up(true) })],
+            ..Report::default()
+        };
+        assert!(!router_links_changed(&set), "a link set up changes no address");
+        let added = Report {
+            ops: vec![op(Side::Host, address("x")), op(Side::Router, address("pe-s-100"))],
+            ..Report::default()
+        };
+        assert!(router_links_changed(&added), "a router-side address added");
     }
 }

@@ -93,9 +93,17 @@ impl Agent {
                 }
                 st.failed_resources.extend(status::kernel_failures(&report));
                 if let (Some(desired), Some(datapath)) = (&plan.kernel, self.datapath.as_mut()) {
-                    let announced = settle::settle_addresses(datapath, self.frr.as_ref(), desired, &report).await;
-                    if announced > 0 {
-                        self.metrics.addresses_announced(announced);
+                    let settled = settle::settle_addresses(
+                        datapath,
+                        self.frr.as_ref(),
+                        desired,
+                        &report,
+                        self.router_addresses_unsettled,
+                    )
+                    .await;
+                    self.router_addresses_unsettled = settled.unsettled;
+                    if settled.announced > 0 {
+                        self.metrics.addresses_announced(settled.announced);
                     }
                 }
                 None

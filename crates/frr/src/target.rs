@@ -169,9 +169,10 @@ impl Target {
             Ok(k) => k,
             Err(e) => return Some(Err(format!("cannot read zebra's interfaces: {e}"))),
         };
+        let known: std::collections::HashMap<&str, _> = known.iter().map(|i| (i.name.as_str(), i)).collect();
         let mut lacking = Lacking::default();
         for (name, addrs) in wanted {
-            match known.iter().find(|i| i.name == *name) {
+            match known.get(name) {
                 Some(i) => {
                     let missing: Vec<IpNet> = addrs.iter().copied().filter(|a| !i.addresses.contains(a)).collect();
                     if !missing.is_empty() {

@@ -319,6 +319,10 @@ async fn restore_diagnosis(c: &Ctx<'_>, i: u32) -> String {
         let (_, out) = sh(&router, argv).await;
         parts.push(format!("{router} `{}`: {}", argv.join(" "), truncate(&out, 700)));
     }
+    // The kernel's own SRv6 routes: zebra's view above may name a device the kernel lost.
+    let (_, out) = sh(&router, &["ip", "-6", "route", "show", "table", "all"]).await;
+    let seg6: Vec<&str> = out.lines().filter(|l| l.contains("seg6")).collect();
+    parts.push(format!("{router} kernel SRv6 routes: {seg6:?}"));
     // What zebra and bgpd logged about the VRF, its SIDs and failures.
     let logs = pe::pe_instance(&c.prefix, &c.lab.options.dir(), i).log_tail(400);
     let notable: Vec<&str> = logs

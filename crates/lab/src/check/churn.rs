@@ -144,7 +144,7 @@ pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
         for (what, p) in running {
             outcomes.push((what, p.stop().await?));
         }
-        let (ran, resets) = drill.map_err(|e| format!("seed {seed}: {e}"))?;
+        let (ran, resets, steps) = drill.map_err(|e| format!("seed {seed}: {e}"))?;
         restored.map_err(|e| format!("seed {seed}: not back on the base configuration: {e}"))?;
         let spans: Vec<(Instant, Instant)> = resets.iter().map(|r| (r.from, r.to)).collect();
         let (mut lost, mut sent, mut at_resets) = (Vec::new(), Vec::new(), Vec::new());
@@ -152,8 +152,10 @@ pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
             sent.push(format!("{what} {} of {}", o.lost.len(), o.sent));
             let outside = o.lost_outside(&spans);
             if !outside.is_empty() {
+                let during = o.sent_during(&outside, &steps);
+                let during = if during.is_empty() { "between steps".to_string() } else { during.join("; ") };
                 lost.push(format!(
-                    "{what}: {} of {} probes (numbers {})",
+                    "{what}: {} of {} probes (numbers {}; sent during {during})",
                     outside.len(),
                     o.sent,
                     seq_ranges(&outside)
@@ -196,16 +198,20 @@ pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
     .await)
 }
 
+/// Each step's label ("step N (change)") and when it ran: from its write to every node converged.
+type StepSpan = (String, Instant, Instant);
+
 /// The sequence itself: each change written to every node, then every node converged.
 async fn run(
     c: &Ctx<'_>,
     seed: u64,
     bases: &BTreeMap<u32, String>,
     base_applied: &BTreeMap<u32, BTreeSet<Key>>,
-) -> Result<(String, Vec<Reset>), String> {
+) -> Result<(String, Vec<Reset>, Vec<StepSpan>), String> {
     let (mut rng, mut model) = (Rng::new(seed), Model::default());
     let mut took = Vec::new();
     let mut resets = Vec::new();
+    let mut spans = Vec::new();
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let total = steps();
     for step in 1..=total {
@@ -221,6 +227,7 @@ async fn run(
             converged(c, i, &applied, &failed).await.map_err(|e| format!("step {step} ({change}): {e}"))?;
         }
         took.push(start.elapsed().as_secs_f64());
+        spans.push((format!("step {step} ({change})"), start, Instant::now()));
         tracing::info!(step, %change, took = took[took.len() - 1], "churn step converged");
         if change.resets_fabric_session() {
             // The routes may come back a moment after the session: the span runs a little on.
@@ -236,7 +243,7 @@ async fn run(
         kinds.join(", "),
         c.nodes
     );
-    Ok((summary, resets))
+    Ok((summary, resets, spans))
 }
 
 /// A no-op reconcile on every node: the agents' own periodic reconciles, watched for writes

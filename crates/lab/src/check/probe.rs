@@ -107,6 +107,16 @@ impl Outcome {
         self.lost.iter().copied().filter(|s| !inside(*s)).collect()
     }
 
+    /// The spans of `spans` (`(label, from, to)`) during which the probes `seqs` were sent,
+    /// once each, in the order of `spans`; probes sent outside every span are left out.
+    pub(super) fn sent_during<'a>(&self, seqs: &[u32], spans: &'a [(String, Instant, Instant)]) -> Vec<&'a str> {
+        spans
+            .iter()
+            .filter(|(_, from, to)| seqs.iter().any(|s| (*from..=*to).contains(&self.sent_at(*s))))
+            .map(|(label, _, _)| label.as_str())
+            .collect()
+    }
+
     /// When probe `seq` was sent: when ping reported it, or, for a probe it said nothing of,
     /// one interval on from the closest one before it that it did report.
     fn sent_at(&self, seq: u32) -> Instant {
@@ -194,6 +204,16 @@ mod tests {
         assert_eq!(many.lost_outside(&[]), many.lost);
         let none = Outcome { sent: 9, lost: vec![], started: t0, reported: BTreeMap::new() };
         assert_eq!(none.describe(t0), "0 of 9");
+        // Probe 3 (+0.6 s) falls in step 2, probe 9 (+2.4 s) in step 4, probe 7 (+1.8 s) in none.
+        let ms = |m| t0 + Duration::from_millis(m);
+        let steps = [
+            ("step 1".to_string(), ms(0), ms(400)),
+            ("step 2".to_string(), ms(500), ms(900)),
+            ("step 3".to_string(), ms(1000), ms(1500)),
+            ("step 4".to_string(), ms(2000), ms(2500)),
+        ];
+        assert_eq!(many.sent_during(&[3, 7, 9], &steps), ["step 2", "step 4"]);
+        assert!(many.sent_during(&[], &steps).is_empty());
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
         for (what, ns, dst) in &probes {
             running.push((*what, Probe::start(ns, dst)?));
         }
-        let drill = run(c, seed, &bases, &base_applied).await;
+        let paths: Vec<(String, String)> = probes.iter().map(|(_, ns, dst)| (ns.clone(), dst.clone())).collect();
+        let drill = run(c, seed, &bases, &base_applied, &paths).await;
         // Whatever happened: the base configuration again, converged.
         let restored = async {
             for (i, base) in &bases {
@@ -207,6 +208,7 @@ async fn run(
     seed: u64,
     bases: &BTreeMap<u32, String>,
     base_applied: &BTreeMap<u32, BTreeSet<Key>>,
+    paths: &[(String, String)],
 ) -> Result<(String, Vec<Reset>, Vec<StepSpan>), String> {
     let (mut rng, mut model) = (Rng::new(seed), Model::default());
     let mut took = Vec::new();
@@ -230,8 +232,10 @@ async fn run(
         spans.push((format!("step {step} ({change})"), start, Instant::now()));
         tracing::info!(step, %change, took = took[took.len() - 1], "churn step converged");
         if change.resets_fabric_session() {
-            // The routes may come back a moment after the session: the span runs a little on.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            // The routes come back a moment after the session (seconds, when the ToR's side
+            // is still idle from the reset): the span runs on until every probed path answers
+            // a ping again, so that its tail is not counted against the next step.
+            pings(paths, Duration::from_secs(60)).await.map_err(|e| format!("step {step} ({change}): {e}"))?;
             resets.push(Reset { step, from: start, to: Instant::now() });
         }
     }

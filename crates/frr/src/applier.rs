@@ -473,6 +473,18 @@ impl Applier {
         }
         if !left.is_empty() {
             let lines = failed_lines(&left, &refused);
+            // Which daemons hold each line left (a line to remove that one daemon kept, a line
+            // to add that only some took): the next failure says where FRR differs.
+            let bare: Vec<&str> = lines.iter().map(|l| l.bare.as_str()).collect();
+            match session.daemons_holding(&bare).await {
+                Ok(held) => {
+                    for (line, daemons) in held {
+                        let line = delta::redact_passwords(&line);
+                        tracing::warn!(%line, held_by = ?daemons, "a line FRR did not take: the daemons that hold it");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot tell which daemons hold the lines FRR did not take"),
+            }
             let rollback = if self.options.rollback {
                 self.put_back(session, &running, &before).await
             } else {

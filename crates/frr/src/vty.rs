@@ -384,6 +384,31 @@ impl Session {
         Ok(last.expect("a session has at least one daemon"))
     }
 
+    /// For each of `lines` (bare lines, without their blocks), the daemons whose running
+    /// configuration holds it: what says where a line FRR did not take lives (or lacks).
+    pub async fn daemons_holding(&mut self, lines: &[&str]) -> Result<Vec<(String, Vec<String>)>, VtyError> {
+        let replies = join_all(self.daemons.iter_mut().map(|d| async move {
+            let reply = d.expect("show running-config").await?;
+            Ok::<_, VtyError>((d.name.clone(), crate::normalize_running_config(&reply.output, false)))
+        }))
+        .await;
+        let mut texts = Vec::with_capacity(replies.len());
+        for reply in replies {
+            texts.push(reply?);
+        }
+        Ok(lines
+            .iter()
+            .map(|line| {
+                let holders = texts
+                    .iter()
+                    .filter(|(_, text)| text.lines().any(|l| l.trim() == line.trim()))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                (line.to_string(), holders)
+            })
+            .collect())
+    }
+
     /// The running configuration of all the daemons joined, normalised
     /// ([`crate::normalize_running_config`]).
     pub async fn running_config(&mut self) -> Result<String, VtyError> {

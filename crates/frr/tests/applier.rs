@@ -203,6 +203,14 @@ async fn refused_lines_are_named_and_the_previous_config_stays() {
     assert_eq!(std::fs::read_to_string(applier.config_path()).unwrap(), before_file);
     assert_eq!(normalize_running_config(&vtysh.show_running_config().await.unwrap(), false), before_running);
     assert!(applier.delta(&good).await.unwrap().is_empty());
+    // Where a line lives, daemon by daemon: a BGP line in bgpd alone, a line nobody holds.
+    let mut session = frr::vty::Session::open(&inst.spec().run_dir, std::time::Duration::from_secs(10)).await.unwrap();
+    let held = session
+        .daemons_holding(&["neighbor 192.168.11.2 remote-as 64512", "route-map nowhere permit 1"])
+        .await
+        .unwrap();
+    assert_eq!(held[0].1, ["bgpd"], "{held:?}");
+    assert!(held[1].1.is_empty(), "{held:?}");
     // Passwords never show in reports either.
     let mut changed = good.clone();
     changed.bgp[0].neighbors[0].password = Some(Secret::new("pw-new-123"));

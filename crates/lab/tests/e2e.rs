@@ -2,7 +2,9 @@
 //! `examples/lab/openpe.yaml`), every `lab check` scenario, `lab down`, and nothing left behind;
 //! once with FRR node speakers, once with BIRD on node0 and GoBGP on node1; and, on FRR 10, the
 //! SRv6 fabric (`examples/lab-srv6/openpe.yaml`) with its own scenarios; and the IPv6-only
-//! underlay (numbered and unnumbered sessions) with the scenarios that hold on it.
+//! underlay (numbered and unnumbered sessions) with the scenarios that hold on it. On FRR 10 the
+//! first lab then runs the configuration churn drill, with a fixed seed, once the smaller labs
+//! are done.
 //!
 //! Needs root, FRR, VRF devices and the `openperouter` binary (built next to this test by
 //! `scripts/vm-test -p lab --test e2e`, which runs it in the VM). Without VRFs it skips loudly,
@@ -32,9 +34,20 @@ fn openperouter() -> Option<PathBuf> {
     bin.exists().then_some(bin)
 }
 
+/// The churn drill's sequence here: it toggles BFD on the ToR session (which runs no BFD) and
+/// later the passthrough's IPv6 pool, which resets that session (see `frr::delta`'s
+/// `bfd_resets`), besides adding, removing and changing every kind of resource. Other sequences:
+/// `OPR_CHURN_SEED=N openperouter lab check --only churn` (without it, a seed from the clock).
+const CHURN_SEED: u64 = 1796593219770215945;
+
+/// On FRR 10 (what users run) the configuration churn drill follows, on the same lab.
 #[test]
 fn lab_with_pes_passes_every_scenario() {
-    whole_lab("e", &[SpeakerKind::Frr]);
+    let churn = frr::FrrVersion::installed(Path::new("/usr/lib/frr")).is_some_and(|v| v.at_least(10, 0));
+    if !churn {
+        eprintln!("!!! the configuration churn drill is left out: it runs on FRR 10 in scripts/test !!!");
+    }
+    run_lab_then("e", &[SpeakerKind::Frr], false, false, churn);
 }
 
 /// The speakers Calico (BIRD) and Cilium (GoBGP, no listener, routes installed by the lab)
@@ -45,7 +58,7 @@ fn lab_with_bird_and_gobgp_speakers_passes_every_scenario() {
 }
 
 /// The two smaller labs (SRv6, IPv6 underlay) run one after the other, beside the two whole
-/// ones: four labs at once overload the emulated VM.
+/// ones: four labs at once overload the emulated VM. The churn drill takes the same turn.
 static SMALL_LABS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The SRv6 fabric (FRR ≥ 10): VRF red as an L3VPN over SRv6 to leafS, VRF blue over EVPN.
@@ -72,6 +85,11 @@ fn whole_lab(tag: &str, speakers: &[SpeakerKind]) {
 }
 
 fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
+    run_lab_then(tag, speakers, srv6, ipv6, false);
+}
+
+/// The lab, every scenario, then the churn drill when `churn`.
+fn run_lab_then(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool, churn: bool) {
     if let Some(why) = lab::control::missing_prerequisite() {
         assert!(std::env::var("OPR_REQUIRE_VRF").as_deref() != Ok("1"), "lab prerequisites missing: {why}");
         eprintln!("!!! SKIPPED: {why} !!!");
@@ -100,10 +118,16 @@ fn run_lab(tag: &str, speakers: &[SpeakerKind], srv6: bool, ipv6: bool) {
         let want = lab::speaker::kind_of(speakers, i);
         assert!(status.speakers.iter().any(|s| s.node == i && s.kind == want), "node{i} is not {want}: {status}");
     }
-    let report = rt.block_on(lab::check::run(&lab, &[], &[], &mut |o| {
+    let mut report = rt.block_on(lab::check::run(&lab, &[], &[], &mut |o| {
         eprintln!("  {:?} {} ({:.1} s)", o.verdict, o.name, o.took.as_secs_f64())
     }));
     eprintln!("{report}");
+    if churn && report.passed() {
+        // Not beside the smaller labs: the drill alone loads the emulated VM for 8-9 minutes.
+        let _alone = SMALL_LABS.lock().unwrap_or_else(|e| e.into_inner());
+        report = rt.block_on(lab::check::run_churn(&lab, Some(CHURN_SEED)));
+        eprintln!("{report}");
+    }
     if !report.passed() {
         // The lab is removed on the way out: its logs are the only trace of why.
         for i in 0..2 {

@@ -41,6 +41,7 @@ struct Reset {
     to: Instant,
 }
 
+/// `OPR_CHURN_SEED`, else one from the clock.
 fn seed() -> u64 {
     std::env::var("OPR_CHURN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
@@ -104,9 +105,10 @@ fn write_all(c: &Ctx<'_>, model: &Model, bases: &BTreeMap<u32, String>) -> Resul
     Ok(())
 }
 
-pub(super) async fn config_churn(c: &Ctx<'_>) -> Option<Check> {
+/// The drill with `seed`, or with [`seed`]'s when `None`.
+pub(super) async fn config_churn(c: &Ctx<'_>, seed: Option<u64>) -> Option<Check> {
     let (a, b) = c.pairs()?;
-    let seed = seed();
+    let seed = seed.unwrap_or_else(self::seed);
     Some(async {
         // The base: each node's configuration, what it applies, and every link it has.
         let mut bases = BTreeMap::new();

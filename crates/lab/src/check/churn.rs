@@ -232,7 +232,8 @@ async fn run(
         }
         took.push(start.elapsed().as_secs_f64());
         spans.push((format!("step {step} ({change})"), start, Instant::now()));
-        tracing::info!(step, %change, took = took[took.len() - 1], "churn step converged");
+        // Progress: the drill runs for minutes.
+        eprintln!("    churn step {step}/{total} ({change}): converged on every node in {:.1} s", took[took.len() - 1]);
         if change.resets_fabric_session() {
             // The routes come back a moment after the session (seconds, when the ToR's side
             // is still idle from the reset): the span runs on until every probed path answers

@@ -170,6 +170,8 @@ pub mod reloader;
 #[cfg(feature = "runtime")]
 pub mod state;
 #[cfg(feature = "runtime")]
+mod state_interfaces;
+#[cfg(feature = "runtime")]
 pub mod target;
 #[cfg(feature = "runtime")]
 pub mod vty;

@@ -551,47 +551,15 @@ pub struct ZebraInterface {
 
 /// `show interface vrf all json`: the interfaces zebra knows, with the addresses it holds.
 pub async fn interfaces(vtysh: &Vtysh) -> Result<Vec<ZebraInterface>, VtyshError> {
-    let value: Value = vtysh.json("show interface vrf all json").await?;
-    Ok(interfaces_from(&value))
+    let command = "show interface vrf all json";
+    let text = vtysh.json_text(command).await?;
+    crate::state_interfaces::parse(&text).map_err(|source| VtyshError::Json { command: command.to_string(), source })
 }
 
 /// Parses the output of `show interface vrf all json` (an object keyed by interface name; an
-/// object keyed by VRF name around those is accepted too).
+/// object keyed by VRF name around those is accepted too), sorted by name.
 pub fn parse_interfaces(json: &str) -> Result<Vec<ZebraInterface>, serde_json::Error> {
-    let value: Value = if json.trim().is_empty() { Value::Object(Map::new()) } else { serde_json::from_str(json)? };
-    Ok(interfaces_from(&value))
-}
-
-fn interfaces_from(value: &Value) -> Vec<ZebraInterface> {
-    let Some(map) = value.as_object() else { return Vec::new() };
-    let mut out = Vec::new();
-    for (name, v) in map {
-        let Some(o) = v.as_object() else { continue };
-        let is_interface = ["ipAddresses", "operationalStatus", "index", "vrfName"].iter().any(|k| o.contains_key(*k));
-        if !is_interface {
-            // A VRF level: `{ "red": { "eth0": {...} } }`.
-            out.extend(interfaces_from(v));
-            continue;
-        }
-        let addresses = o
-            .get("ipAddresses")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|a| a.get("address").and_then(Value::as_str))
-                    .filter_map(|a| a.parse::<IpNet>().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(ZebraInterface {
-            name: name.clone(),
-            vrf: str_field(o, &["vrfName"]),
-            up: str_field(o, &["operationalStatus"]).as_deref() == Some("up"),
-            addresses,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    crate::state_interfaces::parse(json)
 }
 
 fn str_field(o: &Map<String, Value>, keys: &[&str]) -> Option<String> {

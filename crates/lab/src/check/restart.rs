@@ -98,12 +98,19 @@ async fn run(c: &Ctx<'_>, node: u32, other: u32) -> Check {
     let after = session_counters::read_each(&sides).await?;
     let events = judged();
     canary(&[&router_ns, &host_ns]).await?;
+    let canary_seen = |events: &[kernel_watch::Event]| {
+        kernel_watch::writes(events).iter().filter(|e| e.line.contains(CANARY.trim_end_matches("/32"))).count()
+    };
+    // ip monitor prints what it sees a moment later, longer with several labs in one emulated
+    // VM: give both canary lines up to 10 s to show.
+    let waited = Instant::now();
+    while watches.iter().any(|w| canary_seen(&w.events()) < 2) && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let [rw, hw] = watches;
     for w in [rw, hw] {
         let all = w.stop();
-        let seen =
-            kernel_watch::writes(&all).iter().filter(|e| e.line.contains(CANARY.trim_end_matches("/32"))).count();
-        if seen < 2 {
+        if canary_seen(&all) < 2 {
             return Err(format!("ip monitor missed the canary write: {}", kernel_watch::summary(&all)));
         }
     }

@@ -10,6 +10,43 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::state::ZebraInterface;
 
+/// A visitor's `visit_*` methods for scalars (booleans, numbers, strings, null): each one is
+/// `$none`.
+macro_rules! scalars_are {
+    ($out:ty => $none:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$out, E> {
+            Ok($none)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$out, E> {
+            Ok($none)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$out, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$out, E> {
+            Ok($none)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$out, E> {
+            Ok($none)
+        }
+        fn visit_unit<E>(self) -> Result<$out, E> {
+            Ok($none)
+        }
+    };
+}
+
+/// Reads a list to its end, keeping nothing.
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Reads an object to its end, keeping nothing.
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
 /// One JSON object of the output: an interface (it has one of [`INTERFACE_KEYS`]), or a level
 /// keyed by VRF name whose values are interfaces (or further levels).
 #[derive(Default)]
@@ -90,29 +127,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(MaybeNode(Some(node)))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeNode, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeNode, A::Error> {
+        skip_seq(seq)?;
         Ok(MaybeNode(None))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<MaybeNode, E> {
-        Ok(MaybeNode(None))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<MaybeNode, E> {
-        Ok(MaybeNode(None))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<MaybeNode, E> {
-        Ok(MaybeNode(None))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<MaybeNode, E> {
-        Ok(MaybeNode(None))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<MaybeNode, E> {
-        Ok(MaybeNode(None))
-    }
-    fn visit_unit<E>(self) -> Result<MaybeNode, E> {
-        Ok(MaybeNode(None))
-    }
+    scalars_are!(MaybeNode => MaybeNode(None));
 }
 
 /// A string, or a number as text; anything else is `None`.
@@ -144,12 +164,12 @@ impl<'de> de::Deserialize<'de> for Text {
             fn visit_unit<E>(self) -> Result<Text, E> {
                 Ok(Text(None))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text, A::Error> {
+                skip_seq(seq)?;
                 Ok(Text(None))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
+                skip_map(map)?;
                 Ok(Text(None))
             }
         }
@@ -175,28 +195,11 @@ impl<'de> de::Deserialize<'de> for Addresses {
                 }
                 Ok(Addresses(out))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Addresses, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Addresses, A::Error> {
+                skip_map(map)?;
                 Ok(Addresses(Vec::new()))
             }
-            fn visit_str<E>(self, _: &str) -> Result<Addresses, E> {
-                Ok(Addresses(Vec::new()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Addresses, E> {
-                Ok(Addresses(Vec::new()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Addresses, E> {
-                Ok(Addresses(Vec::new()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Addresses, E> {
-                Ok(Addresses(Vec::new()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Addresses, E> {
-                Ok(Addresses(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Addresses, E> {
-                Ok(Addresses(Vec::new()))
-            }
+            scalars_are!(Addresses => Addresses(Vec::new()));
         }
         d.deserialize_any(V)
     }
@@ -228,28 +231,11 @@ impl<'de> de::Deserialize<'de> for Address {
                 }
                 Ok(Address(address.flatten()))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Address, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Address, A::Error> {
+                skip_seq(seq)?;
                 Ok(Address(None))
             }
-            fn visit_str<E>(self, _: &str) -> Result<Address, E> {
-                Ok(Address(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Address, E> {
-                Ok(Address(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Address, E> {
-                Ok(Address(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Address, E> {
-                Ok(Address(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Address, E> {
-                Ok(Address(None))
-            }
-            fn visit_unit<E>(self) -> Result<Address, E> {
-                Ok(Address(None))
-            }
+            scalars_are!(Address => Address(None));
         }
         d.deserialize_any(V)
     }

@@ -32,13 +32,13 @@ now_us() { awk '{ printf "%d", $1 * 1000000 }' /proc/uptime; }
 secs() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000000 }'; }
 prop() { systemctl show -p "$2" --value "$1"; }
 agent_ready() { ip netns exec "$NODE_NS" openperouter status --agent 127.0.0.1:9081 >/dev/null 2>&1; }
-vty() {
-    if [ "$mode" = pathspace ]; then
-        vtysh -N perouter "$@"
-    else
-        vtysh --vty_socket /var/run/openperouter/frr/perouter "$@"
-    fi
-}
+# How to reach the router's FRR: Debian's pathspace instance, or the agent's managed one.
+if [ "$mode" = pathspace ]; then
+    VTYSH=(vtysh -N perouter)
+else
+    VTYSH=(vtysh --vty_socket /var/run/openperouter/frr/perouter)
+fi
+vty() { "${VTYSH[@]}" "$@"; }
 
 save_upper() {
     # What this boot changed in the root, for the next boot (the VM's disk, in effect).
@@ -50,6 +50,13 @@ save_upper() {
 }
 
 diagnose() {
+    # Bracketed so that CI's digest of a failed run (.ci/run) can show the whole of it.
+    say "diagnosis"
+    diagnose_body
+    say "end of diagnosis"
+}
+
+diagnose_body() {
     systemctl --no-pager status openperouter opr-lab-fabric 'frr@perouter' 'openperouter-netns@perouter' 2>&1 | tail -n 60
     # The agent's warnings and errors from its start, then its last lines.
     journalctl -b --no-pager -o short-monotonic -u openperouter | grep -E ' (WARN|ERROR) ' | head -n 30
@@ -59,7 +66,7 @@ diagnose() {
     local c
     for c in 'show mgmt frontend-adapter all' 'show mgmt transaction all' 'show mgmt backend-adapter all'; do
         echo "-- $c"
-        timeout 10 vty -c "$c" 2>&1 | head -n 60
+        timeout 10 "${VTYSH[@]}" -c "$c" 2>&1 | head -n 60
     done
     echo "-- vtysh processes"
     pgrep -a vtysh

@@ -21,7 +21,13 @@ pub enum FrrMode {
     },
     /// FRR runs elsewhere as Debian's pathspace instance `frr@NAME` (`/etc/frr/NAME`,
     /// `/var/run/frr/NAME`); the agent only applies configurations to it.
-    Pathspace(String),
+    Pathspace {
+        /// The instance name.
+        name: String,
+        /// The systemd unit running it, which the agent restarts when FRR 10's mgmtd keeps its
+        /// configuration datastores locked (None: the agent reports the lock and waits).
+        restart_unit: Option<String>,
+    },
     /// FRR runs in another container (the router pod in Kubernetes): the agent renders the
     /// configuration, writes it to `config_path` (mode 0600) and asks the reloader sidecar on
     /// its unix `socket` to apply it.

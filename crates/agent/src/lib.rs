@@ -95,7 +95,9 @@ impl Agent {
             FrrMode::Managed { run_dir, config_dir, hostname } => {
                 Some(Target::private_instance(&cfg.router_netns, run_dir, config_dir, hostname.clone()))
             }
-            FrrMode::Pathspace(name) => Some(Target::pathspace(name, &cfg.router_netns)),
+            FrrMode::Pathspace { name, restart_unit } => {
+                Some(Target::pathspace(name, &cfg.router_netns, restart_unit.clone()))
+            }
             FrrMode::Reloader { socket, config_path, hostname: fixed } => {
                 Some(Target::reloader(socket.clone(), config_path.clone(), fixed.clone().unwrap_or_else(hostname)))
             }

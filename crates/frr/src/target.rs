@@ -47,8 +47,9 @@ impl Lacking {
 #[derive(Debug)]
 pub enum Target {
     /// FRR reached on its vty sockets; `managed` when this process runs the instance (starts it,
-    /// restarts it into a new namespace).
-    Local { instance: Box<Instance>, applier: Arc<Applier>, managed: bool },
+    /// restarts it into a new namespace). `restart_unit`: for an instance systemd runs, the unit
+    /// this process may restart when mgmtd keeps its datastores locked.
+    Local { instance: Box<Instance>, applier: Arc<Applier>, managed: bool, restart_unit: Option<String> },
     /// FRR in another container, behind the reloader sidecar's unix socket.
     Reloader {
         client: ReloaderClient,
@@ -77,9 +78,16 @@ impl Target {
         Target::managed(Instance::new(spec))
     }
 
-    /// Debian's pathspace instance `frr@NAME`, running in the namespace `netns`, run by systemd.
-    pub fn pathspace(name: &str, netns: &str) -> Target {
-        Target::external(Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(netns.to_string()))))
+    /// Debian's pathspace instance `frr@NAME`, running in the namespace `netns`, run by systemd;
+    /// `restart_unit`, when given, is restarted (`systemctl restart`) should mgmtd keep its
+    /// datastores locked.
+    pub fn pathspace(name: &str, netns: &str, restart_unit: Option<String>) -> Target {
+        let mut target =
+            Target::external(Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(netns.to_string()))));
+        if let Target::Local { restart_unit: unit, .. } = &mut target {
+            *unit = restart_unit;
+        }
+        target
     }
 
     /// An FRR instance this process runs.
@@ -88,6 +96,7 @@ impl Target {
             applier: Arc::new(Applier::for_instance(&instance)),
             instance: Box::new(instance),
             managed: true,
+            restart_unit: None,
         }
     }
 
@@ -97,6 +106,7 @@ impl Target {
             applier: Arc::new(Applier::for_instance(&instance)),
             instance: Box::new(instance),
             managed: false,
+            restart_unit: None,
         }
     }
 
@@ -241,7 +251,7 @@ impl Target {
     /// Adds to a managed instance the daemons `config` needs that it does not run, with an
     /// applier that knows them; returns them. The caller restarts the instance.
     fn add_daemons(&mut self, config: &Config) -> Vec<String> {
-        let Target::Local { instance, applier, managed: true } = self else { return Vec::new() };
+        let Target::Local { instance, applier, managed: true, .. } = self else { return Vec::new() };
         let wanted: &[&str] = if config.needs_isisd() { &["isisd"] } else { &[] };
         let missing: Vec<String> =
             wanted.iter().filter(|d| !instance.spec().daemons.iter().any(|x| x == *d)).map(|d| d.to_string()).collect();
@@ -257,7 +267,7 @@ impl Target {
     /// Applies `config`; the error says what FRR or the reloader answered.
     pub async fn apply(&mut self, config: &Config) -> Result<Applied, String> {
         match self {
-            Target::Local { applier, instance, managed } => {
+            Target::Local { applier, instance, managed, restart_unit } => {
                 let r = match applier.apply(config).await {
                     Err(e @ ApplyError::Vty(VtyError::Locked { .. })) if *managed => {
                         // FRR 10.3's mgmtd can keep its datastores locked for up to ten minutes
@@ -270,6 +280,13 @@ impl Target {
                             .await
                             .map_err(|e| format!("restarting FRR: {e}"))?
                             .map_err(|e| format!("restarting FRR: {e}"))?;
+                        applier.apply(config).await
+                    }
+                    Err(e @ ApplyError::Vty(VtyError::Locked { .. })) if restart_unit.is_some() => {
+                        // Not ours to run, but the operator named the unit we may restart.
+                        let unit = restart_unit.as_deref().unwrap_or_default();
+                        tracing::warn!(error = %e, unit, "mgmtd keeps its configuration locked: restarting FRR's unit");
+                        restart_systemd_unit(unit).await?;
                         applier.apply(config).await
                     }
                     Err(e @ ApplyError::Vty(VtyError::Locked { .. })) => {
@@ -347,6 +364,25 @@ fn applied_from_report(body: &str, elapsed: Duration) -> Applied {
         duration: elapsed,
         rejected_snippets,
     }
+}
+
+/// How long `systemctl restart` of FRR's unit may take (its stop and its start, each bounded
+/// by the unit's own timeouts, 90 s by default).
+const UNIT_RESTART_TIMEOUT: Duration = Duration::from_secs(200);
+
+/// Restarts `unit` and waits for systemd to report it started.
+async fn restart_systemd_unit(unit: &str) -> Result<(), String> {
+    let run = tokio::process::Command::new("systemctl").args(["restart", unit]).kill_on_drop(true).output();
+    let out = tokio::time::timeout(UNIT_RESTART_TIMEOUT, run)
+        .await
+        .map_err(|_| format!("restarting {unit}: systemctl did not return within {}s", UNIT_RESTART_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("restarting {unit}: cannot run systemctl: {e}"))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("restarting {unit}: systemctl {}: {}", out.status, said.trim()));
+    }
+    tracing::info!(unit, "FRR's unit restarted");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,6 +59,13 @@ pub struct HostArgs {
     /// Pathspace FRR: the instance name (default: the router namespace name).
     #[arg(long)]
     frr_pathspace: Option<String>,
+    /// Pathspace FRR: the systemd unit that runs it (for example frr@perouter), restarted when
+    /// FRR 10's mgmtd keeps its configuration datastores locked (it can for up to ten minutes
+    /// after a failed commit). Restarting FRR interrupts its sessions; without this flag the
+    /// agent reports the lock and applies once it clears, forwarding meanwhile on the
+    /// configuration FRR has.
+    #[arg(long, value_name = "UNIT", value_parser = unit_name)]
+    frr_restart_unit: Option<String>,
     /// Address of /healthz, /readyz, /status and /metrics.
     #[arg(long, default_value = "127.0.0.1:9081")]
     listen: SocketAddr,
@@ -93,7 +100,17 @@ pub struct HostArgs {
     ovs_datapath_type: String,
 }
 
+/// A systemd unit name as `systemctl` takes it: no option, path or whitespace.
+fn unit_name(s: &str) -> Result<String, String> {
+    let ok =
+        !s.is_empty() && !s.starts_with('-') && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c));
+    if ok { Ok(s.to_string()) } else { Err(format!("{s:?} is not a systemd unit name (such as frr@perouter)")) }
+}
+
 fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
+    if args.frr_restart_unit.is_some() && args.frr_mode != FrrModeArg::Pathspace {
+        bail!("--frr-restart-unit goes with --frr-mode pathspace (a managed FRR is the agent's own to restart)");
+    }
     let mut inputs = args.config.clone();
     if let Some(nc) = &args.node_config {
         inputs.push(nc.clone());
@@ -124,9 +141,10 @@ fn agent_config(args: &HostArgs) -> Result<agent::AgentConfig> {
                 .unwrap_or_else(|| PathBuf::from("/etc/openperouter/frr").join(&args.router_netns)),
             hostname: args.frr_hostname.clone(),
         },
-        FrrModeArg::Pathspace => {
-            agent::FrrMode::Pathspace(args.frr_pathspace.clone().unwrap_or_else(|| args.router_netns.clone()))
-        }
+        FrrModeArg::Pathspace => agent::FrrMode::Pathspace {
+            name: args.frr_pathspace.clone().unwrap_or_else(|| args.router_netns.clone()),
+            restart_unit: args.frr_restart_unit.clone(),
+        },
         FrrModeArg::None => agent::FrrMode::None,
     };
     Ok(cfg)
@@ -187,4 +205,45 @@ pub fn run(args: HostArgs) -> Result<ExitCode> {
         agent.run(shutdown).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        host: HostArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<HostArgs, clap::Error> {
+        let mut argv = vec!["host", "--config-dir", "/etc/openperouter/config", "--node-index", "0"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|c| c.host)
+    }
+
+    #[test]
+    fn a_pathspace_agent_is_told_which_unit_to_restart() {
+        let args = parse(&["--frr-mode", "pathspace", "--frr-restart-unit", "frr@perouter"]).unwrap();
+        let cfg = agent_config(&args).unwrap();
+        assert_eq!(
+            cfg.frr,
+            agent::FrrMode::Pathspace { name: "perouter".into(), restart_unit: Some("frr@perouter".into()) }
+        );
+        let cfg = agent_config(&parse(&["--frr-mode", "pathspace"]).unwrap()).unwrap();
+        assert_eq!(cfg.frr, agent::FrrMode::Pathspace { name: "perouter".into(), restart_unit: None });
+    }
+
+    #[test]
+    fn a_restart_unit_needs_pathspace_and_a_unit_name() {
+        let managed = parse(&["--frr-restart-unit", "frr@perouter"]).unwrap();
+        let err = agent_config(&managed).unwrap_err().to_string();
+        assert!(err.contains("--frr-mode pathspace"), "{err}");
+        for bad in ["", "--now", "frr@perouter; reboot", "../frr.service", "frr perouter"] {
+            assert!(parse(&["--frr-mode", "pathspace", "--frr-restart-unit", bad]).is_err(), "{bad:?} accepted");
+        }
+    }
 }

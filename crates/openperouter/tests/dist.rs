@@ -95,10 +95,15 @@ fn the_pathspace_drop_in_runs_the_units_command_in_pathspace_mode() {
     // An empty ExecStart= first: the drop-in replaces the unit's command instead of adding one.
     assert_eq!(lines.first(), Some(&"ExecStart="), "{lines:?}");
     let argv: Vec<String> = lines[1].trim_start_matches("ExecStart=").split_whitespace().map(str::to_string).collect();
-    let mode = argv.windows(2).position(|w| w == ["--frr-mode", "pathspace"]).expect("--frr-mode pathspace");
     let mut without = argv.clone();
-    without.drain(mode..mode + 2);
-    assert_eq!(without, unit, "the drop-in's command is the unit's plus --frr-mode pathspace");
+    for pair in [["--frr-mode", "pathspace"], ["--frr-restart-unit", "frr@perouter"]] {
+        let at = without.windows(2).position(|w| w == pair).unwrap_or_else(|| panic!("{pair:?} missing: {argv:?}"));
+        without.drain(at..at + 2);
+    }
+    assert_eq!(
+        without, unit,
+        "the drop-in's command is the unit's plus --frr-mode pathspace and --frr-restart-unit frr@perouter"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_openperouter")).args(&argv[1..]).arg("--help").output().unwrap();
     assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
     // Started after FRR's pathspace instance, which it configures.

@@ -217,6 +217,72 @@ check_boot() {
     restart_drill
     stop_drill
     journal_checks
+    if [ "$mode" = pathspace ]; then lock_drill; fi
+}
+
+lock_drill() {
+    say "another session holds mgmtd's datastores: the agent restarts frr@perouter (--frr-restart-unit)"
+    local frr_before
+    frr_before=$(prop frr@perouter MainPID)
+    # A vtysh that takes mgmtd's lock and never lets go (its input stays open), as a session
+    # whose commit mgmtd never ends would.
+    (
+        echo 'configure terminal file-lock'
+        exec sleep 900
+    ) | "${VTYSH[@]}" >/tmp/lock-holder 2>&1 &
+    local holder=$!
+    local deadline=$(($(date +%s) + 20)) held=0
+    until [ "$held" -gt 0 ] || [ "$(date +%s)" -gt "$deadline" ]; do
+        sleep 0.5
+        held=$(vty -c 'show mgmt frontend-adapter all' 2>/dev/null | grep -cE '^ +(running|candidate)$')
+    done
+    if [ "$held" = 0 ]; then
+        bad "lock drill: the holding session did not get mgmtd's datastores"
+        cat /tmp/lock-holder
+        pkill -f 'sleep 900'
+        kill "$holder" 2>/dev/null
+        return
+    fi
+    pass "lock drill: a vtysh session holds mgmtd's running and candidate datastores"
+    # A change for the agent to apply: a prefix-list, which mgmtd configures.
+    local drill=/etc/openperouter/config/lock-drill.yaml t0 t1
+    printf '%s\n' 'apiVersion: network.openperouter.io/v1alpha1' 'kind: RawFRRConfig' \
+        'metadata: {name: lock-drill, namespace: openperouter-system}' \
+        'spec: {rawConfig: "ip prefix-list opr-lock-drill seq 5 permit 10.99.0.0/16"}' >"$drill"
+    t0=$(now_us)
+    deadline=$(($(date +%s) + 240))
+    until vty -c 'show running-config' 2>/dev/null | grep -q 'opr-lock-drill' || [ "$(date +%s)" -gt "$deadline" ]; do
+        sleep 1
+    done
+    t1=$(now_us)
+    local frr_after
+    frr_after=$(prop frr@perouter MainPID)
+    if vty -c 'show running-config' 2>/dev/null | grep -q 'opr-lock-drill'; then
+        pass "lock drill: the change is in FRR $(secs $((t1 - t0))) s after it was written (frr@perouter pid $frr_before → $frr_after)"
+        echo "RESULT boot $BOOT_N $mode: mgmtd locked by another session → change applied after restarting frr@perouter in $(secs $((t1 - t0))) s"
+    else
+        bad "lock drill: the change is not in FRR 240 s after it was written"
+        journalctl -b --no-pager -o cat -u openperouter | tail -n 20
+    fi
+    [ "$frr_after" != "$frr_before" ] || bad "lock drill: frr@perouter was not restarted (pid $frr_before)"
+    journalctl -b --no-pager -o cat -u openperouter | grep -q "restarting FRR's unit" ||
+        bad "lock drill: the agent's journal does not say it restarted FRR's unit"
+    pkill -f 'sleep 900'
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    deadline=$(($(date +%s) + 90))
+    until ping_ok || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    ping_ok && pass "lock drill: traffic over L3VNI 100 again after FRR's restart" ||
+        bad "lock drill: $PEER_HOST_NS cannot ping $POD 90 s after FRR's restart"
+    # Back as it was: the snippet removed, the agent Ready.
+    rm -f "$drill"
+    deadline=$(($(date +%s) + 120))
+    until ! vty -c 'show running-config' 2>/dev/null | grep -q 'opr-lock-drill' || [ "$(date +%s)" -gt "$deadline" ]; do
+        sleep 1
+    done
+    vty -c 'show running-config' 2>/dev/null | grep -q 'opr-lock-drill' &&
+        bad "lock drill: the removed snippet is still in FRR after 120 s"
+    wait_ready 60 || bad "lock drill: the agent is not Ready after the snippet's removal"
 }
 
 quiet_kernel() {

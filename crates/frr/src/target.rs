@@ -82,12 +82,7 @@ impl Target {
     /// `restart_unit`, when given, is restarted (`systemctl restart`) should mgmtd keep its
     /// datastores locked.
     pub fn pathspace(name: &str, netns: &str, restart_unit: Option<String>) -> Target {
-        let mut target =
-            Target::external(Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(netns.to_string()))));
-        if let Target::Local { restart_unit: unit, .. } = &mut target {
-            *unit = restart_unit;
-        }
-        target
+        Target::external(Instance::new(InstanceSpec::pathspace(name, NetnsRef::Name(netns.to_string()))), restart_unit)
     }
 
     /// An FRR instance this process runs.
@@ -100,13 +95,14 @@ impl Target {
         }
     }
 
-    /// An FRR instance run by someone else (systemd's `frr@NAME`).
-    pub fn external(instance: Instance) -> Target {
+    /// An FRR instance run by someone else (systemd's `frr@NAME`), with the unit this process
+    /// may restart, if any.
+    pub fn external(instance: Instance, restart_unit: Option<String>) -> Target {
         Target::Local {
             applier: Arc::new(Applier::for_instance(&instance)),
             instance: Box::new(instance),
             managed: false,
-            restart_unit: None,
+            restart_unit,
         }
     }
 

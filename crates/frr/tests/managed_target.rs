@@ -46,6 +46,13 @@ async fn managed_target_restarts_frr_when_watchfrr_does_not() {
     kernel::procs::signal(watchfrr, kernel::procs::Signal::SIGSTOP);
     kernel::procs::signal(bgpd, kernel::procs::Signal::SIGKILL);
     kernel::procs::signal(zebra, kernel::procs::Signal::SIGKILL);
+    // kill(2) returns before the signalled processes are gone: on a loaded machine the target
+    // could otherwise still see them running and rightly leave FRR alone.
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while [zebra, bgpd].iter().any(|p| kernel::procs::is_running(*p)) {
+        assert!(std::time::Instant::now() < gone, "zebra and bgpd still run 10 s after SIGKILL");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     target.ensure_running(false, &config).await.expect("FRR restarted");
     let now = |d: &str| pid_of(&target, d).unwrap_or_else(|| panic!("{d} does not run"));

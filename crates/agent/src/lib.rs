@@ -90,6 +90,7 @@ impl Agent {
 
     /// Prepares an agent (nothing is touched until the first reconcile).
     pub fn new(cfg: AgentConfig) -> Agent {
+        kernel::procs::map_large_allocations_apart();
         let cfg_state_file = cfg.state_file.clone();
         let frr = match &cfg.frr {
             FrrMode::Managed { run_dir, config_dir, hostname } => {

@@ -365,8 +365,9 @@ impl Agent {
                 }
             };
             tokio::pin!(restarted);
-            // A step that failed (FRR, kernel, unreadable input) is retried soon, backing off.
-            failures = if st.error.is_some() { failures.saturating_add(1) } else { 0 };
+            // A step that failed (FRR, kernel, unreadable input), or kernel objects that could not
+            // be made, are retried soon, backing off.
+            failures = if st.retry_soon() { failures.saturating_add(1) } else { 0 };
             let wait = if failures == 0 {
                 self.cfg.resync
             } else {

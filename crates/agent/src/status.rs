@@ -243,6 +243,15 @@ impl NodeStatus {
     pub fn ready(&self) -> bool {
         self.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True")
     }
+
+    /// Whether this outcome may change without any input changing, so that reconciling again
+    /// soon is worth it: a step failed (FRR or the kernel busy, an unreadable file), or a
+    /// resource's kernel objects could not be made (an underlay NIC not there yet, such as
+    /// while the old router namespace still holds it). A resource invalid as written waits for
+    /// its input to change.
+    pub fn retry_soon(&self) -> bool {
+        self.error.is_some() || self.failed_resources.iter().any(|f| f.reason == FailureReason::OverlayAttachmentFailed)
+    }
 }
 
 fn pair(ready: bool, reason: &str, message: &str) -> Vec<Condition> {
@@ -330,5 +339,19 @@ mod tests {
         assert_eq!((c[0].status.as_str(), c[0].reason.as_str()), ("False", reason::FAILED));
         let c = conditions(Some(plan::Verdict::ConfigurationSuccessful), &[], Some("FRR rejected line x"));
         assert_eq!(c[0].message, "FRR rejected line x");
+    }
+
+    #[test]
+    fn only_what_can_clear_by_itself_is_retried_soon() {
+        let failed = |reason| FailedResource::new(ResourceKind::Underlay, "underlay", reason, "x");
+        let mut st = NodeStatus::default();
+        assert!(!st.retry_soon(), "nothing failed");
+        st.failed_resources = vec![failed(FailureReason::ValidationFailed)];
+        assert!(!st.retry_soon(), "an invalid resource waits for its input to change");
+        st.failed_resources.push(failed(FailureReason::OverlayAttachmentFailed));
+        assert!(st.retry_soon(), "a NIC that is not there yet may come");
+        st.failed_resources.clear();
+        st.error = Some(crate::ReconcileError::Kernel("busy".into()));
+        assert!(st.retry_soon(), "a failed step");
     }
 }

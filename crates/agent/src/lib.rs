@@ -8,8 +8,9 @@
 //!
 //! When the router namespace's name was deleted, the namespace itself lives on (the agent holds
 //! it, and FRR runs in it): the agent names it again and nothing is rebuilt or lost. When the
-//! name was given to another namespace, FRR is still running in the old one: a managed FRR is
-//! restarted into the new namespace, and the kernel state is rebuilt.
+//! name was given to another namespace, FRR is still running in the old one: a managed FRR (or
+//! the systemd unit named with `--frr-restart-unit`) is restarted into the new namespace, and
+//! the kernel state is rebuilt.
 
 pub mod cni_step;
 pub mod config;
@@ -69,8 +70,8 @@ pub struct Agent {
     router_addresses_unsettled: bool,
 }
 
-/// A managed FRR being started in the background.
-type FrrStart = tokio::task::JoinHandle<Result<(), frr::instance::InstanceError>>;
+/// FRR being restarted into a new router namespace, in the background.
+type FrrStart = tokio::task::JoinHandle<Result<(), String>>;
 
 /// Now, as RFC 3339 in UTC to the second.
 fn now_rfc3339() -> String {
@@ -262,22 +263,21 @@ impl Agent {
         }
 
         // FRR first (bgpd must know an EVPN instance before its VXLAN device appears), then the
-        // kernel, skipped when FRR failed. When the router namespace was made again, a managed
-        // FRR still holds the old one, and with it the NICs moved there: FRR is restarted in the
-        // new namespace (it boots from its last configuration file, so it knows its VNIs) while
-        // the kernel state is built there once the NICs are back, then configured.
-        let kernel_first = netns_changed && kernel_enabled && self.frr_instance().is_some();
-        let hard_error = if kernel_first {
+        // kernel, skipped when FRR failed. When the router namespace was made again, FRR still
+        // holds the old one, and with it the NICs moved there: when this agent may restart FRR
+        // (its own, or a unit the operator named), FRR is restarted in the new namespace (it
+        // boots from its last configuration file, so it knows its VNIs) while the kernel state
+        // is built there once the NICs are back, then configured.
+        let restarting =
+            if netns_changed && kernel_enabled { self.restart_frr_for_new_namespace(&kernel).await } else { None };
+        let hard_error = if let Some(starting) = restarting {
             // FRR starts (from its last configuration file) while the kernel state is built:
             // starting it is the slowest part of the recovery.
-            let starting = self.stop_frr_for_new_namespace(&kernel).await;
             let kernel_error = self.kernel_step(&mut st, &plan, kernel).await;
-            if let Some(starting) = starting {
-                match starting.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!("starting FRR in the new router namespace: {e}"),
-                    Err(e) => tracing::warn!("starting FRR in the new router namespace: {e}"),
-                }
+            match starting.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("starting FRR in the new router namespace: {e}"),
+                Err(e) => tracing::warn!("starting FRR in the new router namespace: {e}"),
             }
             let frr_error = self.frr_step(&mut st, &plan, &frr_config, &node.name).await;
             kernel_error.or(frr_error)

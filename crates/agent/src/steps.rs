@@ -112,39 +112,31 @@ impl Agent {
         }
     }
 
-    /// Stops the managed FRR that still runs in a deleted router namespace, starts it again in
-    /// the new one (in the background: returned), and waits (up to 3 s) for the NICs that were
-    /// moved to the old namespace to be back where the kernel state takes them from: the
-    /// namespace is destroyed once nothing holds it, and its NICs return to the host then.
-    pub(crate) async fn stop_frr_for_new_namespace(&mut self, desired: &dataplane::HostNetwork) -> Option<FrrStart> {
-        let mut starting = None;
-        if let Some(instance) = self.frr_instance().cloned() {
-            tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR in it while the namespace is rebuilt");
-            let restart = tokio::task::spawn_blocking(move || {
-                let _ = instance.stop();
-                instance.start().map(|_| ())
-            });
-            starting = Some(restart);
-            self.frr_restart_pending = false;
-            self.frr_fresh = true;
-        }
+    /// Restarts the FRR that still runs in a deleted router namespace into the new one (in the
+    /// background: returned; `None`, and nothing done, when this agent may not restart it), and
+    /// waits (up to 3 s) for the NICs that were moved to the old namespace to be back where the
+    /// kernel state takes them from: the namespace is destroyed once nothing holds it, and its
+    /// NICs return to the host then.
+    pub(crate) async fn restart_frr_for_new_namespace(&mut self, desired: &dataplane::HostNetwork) -> Option<FrrStart> {
+        let starting = self.frr.as_ref().and_then(frr::target::Target::restart_into_new_namespace)?;
+        tracing::warn!(netns = %self.cfg.router_netns, "router namespace was recreated: restarting FRR in it while the namespace is rebuilt");
+        self.frr_restart_pending = false;
+        self.frr_fresh = true;
         let nics: Vec<String> =
             desired.links.iter().filter(|l| l.kind == dataplane::LinkKind::Underlay).map(|l| l.name.clone()).collect();
-        if nics.is_empty() {
-            return starting;
-        }
         let deadline = Instant::now() + Duration::from_secs(3);
-        loop {
+        while !nics.is_empty() {
             let missing = self.missing_links(&nics).await;
             if missing.is_empty() {
-                return starting;
+                break;
             }
             if Instant::now() >= deadline {
                 tracing::warn!(nics = ?missing, "underlay NICs not back 3 s after the old router namespace: going on without them");
-                return starting;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Some(starting)
     }
 
     /// The links of `names` found in neither namespace.

@@ -119,6 +119,28 @@ impl Target {
         }
     }
 
+    /// Restarts FRR, in the background, so that it runs in a router namespace made again under
+    /// the same name (FRR still runs in the old one, which holds the NICs moved there): the
+    /// instance this process runs is stopped and started, an instance systemd runs is restarted
+    /// through the unit the operator named (its `NetworkNamespacePath=` opens the new namespace).
+    /// `None` when this process may restart neither.
+    pub fn restart_into_new_namespace(&self) -> Option<tokio::task::JoinHandle<Result<(), String>>> {
+        match self {
+            Target::Local { instance, managed: true, .. } => {
+                let instance = (**instance).clone();
+                Some(tokio::task::spawn_blocking(move || {
+                    let _ = instance.stop();
+                    instance.start().map(|_| ()).map_err(|e| e.to_string())
+                }))
+            }
+            Target::Local { restart_unit: Some(unit), .. } => {
+                let unit = unit.clone();
+                Some(tokio::spawn(async move { restart_systemd_unit(&unit).await }))
+            }
+            _ => None,
+        }
+    }
+
     /// vtysh for reading FRR's state, when FRR is reachable from here.
     pub fn vtysh(&self) -> Option<Vtysh> {
         match self {

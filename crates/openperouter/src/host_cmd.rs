@@ -61,9 +61,10 @@ pub struct HostArgs {
     frr_pathspace: Option<String>,
     /// Pathspace FRR: the systemd unit that runs it (for example frr@perouter), restarted when
     /// FRR 10's mgmtd keeps its configuration datastores locked (it can for up to ten minutes
-    /// after a failed commit). Restarting FRR interrupts its sessions; without this flag the
+    /// after a failed commit), and when the router namespace was deleted and made again (FRR
+    /// still runs in the old one). Restarting FRR interrupts its sessions; without this flag the
     /// agent reports the lock and applies once it clears, forwarding meanwhile on the
-    /// configuration FRR has.
+    /// configuration FRR has, and a replaced namespace needs `systemctl restart UNIT`.
     #[arg(long, value_name = "UNIT", value_parser = unit_name)]
     frr_restart_unit: Option<String>,
     /// Address of /healthz, /readyz, /status and /metrics.

@@ -217,7 +217,89 @@ check_boot() {
     restart_drill
     stop_drill
     journal_checks
-    if [ "$mode" = pathspace ]; then lock_drill; fi
+    if [ "$mode" = pathspace ]; then
+        lock_drill
+        netns_drill
+    fi
+}
+
+netns_drill() {
+    say "the router namespace is deleted and made again: the agent restarts frr@perouter into the new one (--frr-restart-unit)"
+    local frr_before mac old_ns since
+    frr_before=$(prop frr@perouter MainPID)
+    # The lab's NIC is a veth: it dies with the old namespace, its switch port with it. Its MAC
+    # address is kept, as a physical NIC's would be, when the drill plugs the cable in again.
+    mac=$(ip -n perouter -o link show toswitch | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+    if [ -z "$mac" ]; then
+        bad "netns drill: no toswitch in the router namespace"
+        return
+    fi
+    old_ns=$(ip netns exec perouter readlink /proc/self/ns/net)
+    since=$(date +%s)
+    ip netns exec "$PEER_HOST_NS" ping -q -i 0.3 -W 1 "$POD" >/tmp/ping-netns 2>&1 &
+    local p=$! t0 tries=0
+    sleep 2
+    t0=$(now_us)
+    # Back to back; should the agent give the name back to the old namespace in between, again.
+    until ip netns del perouter 2>/dev/null; ip netns add perouter 2>/dev/null &&
+        [ "$(ip netns exec perouter readlink /proc/self/ns/net)" != "$old_ns" ]; do
+        tries=$((tries + 1))
+        if [ "$tries" -ge 3 ]; then
+            bad "netns drill: perouter keeps naming the old namespace"
+            kill "$p" 2>/dev/null
+            return
+        fi
+    done
+    local deadline=$(($(date +%s) + 90))
+    while ip -n "$LAB-switch" link show p-node0 >/dev/null 2>&1; do
+        if [ "$(date +%s)" -gt "$deadline" ]; then
+            bad "netns drill: the old namespace (its NIC) still lives 90 s after it was replaced: frr@perouter was not restarted"
+            kill "$p" 2>/dev/null
+            netns_journal "$since"
+            return
+        fi
+        sleep 0.2
+    done
+    local t_gone t_ready t_up t_ping frr_after
+    t_gone=$(now_us)
+    ip link add toswitch netns "$NODE_NS" address "$mac" type veth peer name p-node0 netns "$LAB-switch"
+    ip -n "$NODE_NS" addr add 192.168.11.3/24 dev toswitch
+    ip -n "$NODE_NS" link set toswitch up
+    ip -n "$LAB-switch" link set p-node0 master br0 up
+    wait_ready 120 || bad "netns drill: the agent is not Ready 120 s after the NIC came back"
+    t_ready=$(now_us)
+    frr_after=$(prop frr@perouter MainPID)
+    [ "$frr_after" != "$frr_before" ] || bad "netns drill: frr@perouter was not restarted (pid $frr_before)"
+    [ "$(readlink /proc/"$frr_after"/ns/net)" = "$(ip netns exec perouter readlink /proc/self/ns/net)" ] ||
+        bad "netns drill: frr@perouter does not run in the new router namespace"
+    journalctl -u openperouter --since "@$since" --no-pager -o cat | grep -q "FRR's unit restarted" ||
+        bad "netns drill: the agent's journal does not say it restarted FRR's unit"
+    deadline=$(($(date +%s) + 180))
+    local n=0
+    until n=$(sessions) && [ "$n" = 4 ] || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    t_up=$(now_us)
+    [ "$n" = 4 ] || bad "netns drill: $n of the 4 sessions Established 180 s after the namespace was replaced"
+    deadline=$(($(date +%s) + 90))
+    until ping_ok || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    t_ping=$(now_us)
+    kill -INT "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    if ping_ok; then
+        local sent got
+        sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/ping-netns)
+        got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/ping-netns)
+        pass "netns drill: frr@perouter restarted into the new namespace (pid $frr_before → $frr_after), sessions and traffic back"
+        echo "RESULT boot $BOOT_N $mode: router namespace replaced → old one gone (NIC plugged in again) $(secs $((t_gone - t0))) s, agent Ready $(secs $((t_ready - t0))) s, 4 sessions $(secs $((t_up - t0))) s, pings through $(secs $((t_ping - t0))) s; probes every 300 ms lost $((${sent:-0} - ${got:-0})) of ${sent:-?}"
+    else
+        bad "netns drill: $PEER_HOST_NS cannot ping $POD 90 s after the sessions were back"
+        cat /tmp/ping-netns
+    fi
+    netns_journal "$since"
+}
+
+netns_journal() {
+    echo "-- the agent's and frr@perouter's journal since the namespace was replaced (where the time went):"
+    journalctl -u openperouter -u frr@perouter --since "@$1" --no-pager -o short-monotonic | grep -v 'frrinit.sh.*memstats' | tail -n 80
 }
 
 lock_drill() {

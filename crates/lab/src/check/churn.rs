@@ -110,6 +110,7 @@ pub(super) async fn config_churn(c: &Ctx<'_>, seed: Option<u64>) -> Option<Check
     let (a, b) = c.pairs()?;
     let seed = seed.unwrap_or_else(self::seed);
     Some(async {
+        let _one_lab_at_a_time = super::exclusive::timed_drill(&c.lab.options.dir()).await?;
         // The base: each node's configuration, what it applies, and every link it has.
         let mut bases = BTreeMap::new();
         let mut base_applied = BTreeMap::new();

@@ -9,6 +9,21 @@ use std::time::{Duration, Instant};
 /// Held while the scenario runs; released on drop.
 pub(super) struct Exclusive(PathBuf);
 
+/// How long a timed drill waits for another lab's: the churn drill takes about 450 s in CI.
+const TIMED_DRILL_WAIT: Duration = Duration::from_secs(900);
+
+/// The lock of the drills that judge a recovery time (FRR killed, router namespace replaced)
+/// and of the configuration churn drill, for labs side by side in one machine (the e2e suite):
+/// a recovery timed while another lab churns on the same CPUs measures that load, not the
+/// agent. `lab_dir` is the lab's run directory; the lock is in the run root above it.
+pub(super) async fn timed_drill(lab_dir: &Path) -> Result<Option<Exclusive>, String> {
+    let Some(root) = lab_dir.parent() else { return Ok(None) };
+    Exclusive::acquire(&root.join("timed-drills.lock"), TIMED_DRILL_WAIT)
+        .await
+        .map(Some)
+        .map_err(|e| format!("waiting for another lab's timed drill: {e}"))
+}
+
 impl Exclusive {
     /// Waits (polling every 200 ms, up to `timeout`) until `path` can be created.
     pub(super) async fn acquire(path: &Path, timeout: Duration) -> Result<Exclusive, String> {
